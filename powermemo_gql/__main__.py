@@ -1,0 +1,5 @@
+import sys
+
+from powermemo_gql.cli import main
+
+sys.exit(main())

@@ -1,0 +1,125 @@
+"""create_app(settings) -> Starlette. The lifespan owns the engine and the pub/sub broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from powermemo_gql import __version__
+from powermemo_gql.core import migrations
+from powermemo_gql.graphql.schema import build_schema
+from powermemo_gql.graphql.view import GraphQLView
+from powermemo_gql.observability.logs import RequestIdMiddleware
+from powermemo_gql.observability.metrics import MetricsMiddleware
+from powermemo_gql.resources import Resources
+from powermemo_gql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DASHBOARD_PAGE = Path(__file__).resolve().parent / "dashboard" / "index.html"
+
+
+class RootTokenRequired(RuntimeError):
+    """Production mode without POWERMEMO_ROOT_TOKEN: refusing to start."""
+
+
+def check_startable(settings: Settings) -> None:
+    if settings.is_production and settings.root_token is None:
+        raise RootTokenRequired(
+            "production mode needs a root token: set POWERMEMO_ROOT_TOKEN "
+            "(at least 16 characters) in the environment"
+        )
+
+
+async def _warn_if_schema_behind(resources: Resources) -> None:
+    try:
+        behind = await migrations.pending_revisions(resources.engine)
+    except Exception:  # an unreachable database is reported by /readyz; start anyway
+        logger.warning("database unreachable at startup", exc_info=True)
+        return
+    if behind:
+        logger.warning("database schema is behind; run `powermemo-gql migrate`")
+
+
+def create_app(settings: Settings) -> Starlette:
+    check_startable(settings)
+    resources = Resources.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if settings.migrate_on_startup:
+            await migrations.upgrade(resources.engine)  # cannot start on an unmigrated schema
+        else:
+            await _warn_if_schema_behind(resources)
+        scheduler = (
+            asyncio.create_task(resources.flusher.run_scheduler())
+            if settings.background_flushes
+            else None
+        )
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduler
+            await resources.close()
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def readyz(_request: Request) -> Response:
+        checks = {
+            "database": await resources.database_ok(),
+            "pubsub": await resources.pubsub.ping(),
+        }
+        llm = await resources.llm_ok()
+        ready = all(checks.values())
+        # Without the LLM the API still serves reads and writes (flushes wait and retry):
+        # reported, "degraded", but not taken out of service.
+        status = ("ready" if llm else "degraded") if ready else "unavailable"
+        return JSONResponse(
+            {"status": status, "checks": {**checks, "llm": llm}},
+            status_code=200 if ready else 503,
+        )
+
+    async def metrics(_request: Request) -> Response:
+        return Response(resources.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    async def home(_request: Request) -> Response:
+        return RedirectResponse("/graphql")
+
+    async def dashboard(_request: Request) -> Response:
+        # A static page: it asks the visitor for an API key and talks GraphQL itself.
+        return HTMLResponse(DASHBOARD_PAGE.read_text(encoding="utf-8"))
+
+    graphql = GraphQLView(resources, schema=build_schema(settings))
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/dashboard", dashboard),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestIdMiddleware),  # outermost: every log line has the request id
+            Middleware(MetricsMiddleware, metrics=resources.metrics),
+        ],
+    )
+    app.state.resources = resources
+    return app

@@ -1,0 +1,40 @@
+"""Raw user data as the app sent it: chats, documents, images, code, transcripts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from powermemo_gql.core.types import JSONType, UTCDateTime, new_id, utcnow
+
+
+class BlobType(StrEnum):
+    CHAT = "chat"
+    DOCUMENT = "document"
+    IMAGE = "image"
+    CODE = "code"
+    TRANSCRIPT = "transcript"
+
+
+# Blob types the memory pipeline turns into profile entries and events.
+PROCESSABLE_TYPES = frozenset({BlobType.CHAT, BlobType.DOCUMENT, BlobType.TRANSCRIPT})
+
+
+class Blob(SQLModel, table=True):
+    __tablename__ = "blobs"
+    __table_args__ = (Index(None, "user_id", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    type: str = Field(max_length=16)
+    # The validated content of the blob, shaped by its type (see blobs/content.py).
+    payload: dict[str, Any] = Field(sa_type=JSONType)
+    # Free-form metadata the app attaches; stored and returned as given.
+    fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

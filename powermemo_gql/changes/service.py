@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from powermemo_gql.changes.models import Change
+from powermemo_gql.changes.repository import ChangeRepository
+from powermemo_gql.core.pagination import Page, PageArgs
+
+
+class ChangeService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.changes = ChangeRepository(session)
+
+    async def for_user(self, user_id: uuid.UUID, args: PageArgs) -> Page[Change]:
+        return await self.changes.list_for_user(user_id, args)

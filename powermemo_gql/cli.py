@@ -1,0 +1,260 @@
+"""The `powermemo-gql` command: serve, migrate, export-schema, and operator tasks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import SecretStr, ValidationError
+
+from powermemo_gql.cli_remote import (
+    REMOTE_COMMANDS,
+    add_remote_commands,
+    make_console,
+    run_remote,
+)
+from powermemo_gql.core import migrations
+from powermemo_gql.core.db import create_engine, create_session_factory
+from powermemo_gql.core.pagination import MAX_PAGE_SIZE, PageArgs
+from powermemo_gql.core.uow import unit_of_work
+from powermemo_gql.errors import DomainError
+from powermemo_gql.observability.logs import configure_logging
+from powermemo_gql.projects.service import ProjectService
+from powermemo_gql.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger("powermemo_gql")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="powermemo-gql", description=__doc__)
+    parser.add_argument(
+        "--config", type=Path, help="config file (default: $POWERMEMO_CONFIG or ./config.yaml)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the GraphQL server")
+    serve.add_argument("--host", help="overrides the host setting")
+    serve.add_argument("--port", type=int, help="overrides the port setting")
+
+    commands.add_parser(
+        "worker",
+        help="run flushes only (size and idle triggers, recovery), for API instances that "
+        "set background_flushes: false",
+    )
+
+    commands.add_parser("migrate", help="apply pending database migrations")
+
+    commands.add_parser(
+        "config-reference", help="print the table of settings in docs/configuration.md"
+    )
+    commands.add_parser("projects", help="list projects (operators, on the database)")
+    keys = commands.add_parser("api-keys", help="list a project's API keys")
+    keys.add_argument("project", help="project id or name")
+    revoke = commands.add_parser("revoke-api-key", help="revoke an API key at once")
+    revoke.add_argument("key_id")
+    add_remote_commands(commands)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+
+    create_project = commands.add_parser("create-project", help="create a project")
+    create_project.add_argument("name")
+
+    create_key = commands.add_parser(
+        "create-api-key", help="issue an API key for a project (printed once)"
+    )
+    create_key.add_argument("project", help="project id or name")
+    create_key.add_argument("--name", default="default", help="a label for the key")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "export-schema":
+        return _export_schema(args.output)
+    if args.command in REMOTE_COMMANDS:
+        return run_remote(args)
+    if args.command == "config-reference":
+        from powermemo_gql.settings_reference import reference_markdown
+
+        print(reference_markdown())
+        return 0
+    try:
+        overrides = {}
+        if args.command == "serve":
+            overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+        settings = load_settings(args.config, **overrides)
+    except (SettingsError, ValidationError) as exc:
+        print(f"powermemo-gql: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, json_lines=settings.is_production)
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "worker":
+        return asyncio.run(_worker(settings))
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("database is at the newest migration")
+        return 0
+    if args.command == "create-project":
+        return asyncio.run(_create_project(settings, args.name))
+    if args.command == "create-api-key":
+        return asyncio.run(_create_api_key(settings, args.project, args.name))
+    if args.command in ("projects", "api-keys", "revoke-api-key"):
+        return asyncio.run(_operator(settings, args))
+    raise AssertionError(args.command)  # argparse only allows the commands above
+
+
+def _export_schema(output: Path | None) -> int:
+    from powermemo_gql.graphql.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if output is None:
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl, encoding="utf-8")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from powermemo_gql.app import RootTokenRequired, create_app
+
+    if settings.root_token is None and not settings.is_production:
+        # Development convenience: a fresh root token each start, printed once.
+        token = secrets.token_urlsafe(24)
+        settings = settings.model_copy(update={"root_token": SecretStr(token)})
+        print(
+            "powermemo-gql: development mode, no POWERMEMO_ROOT_TOKEN set; "
+            f"this run's root token is:\n\n    {token}\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    try:
+        app = create_app(settings)
+    except RootTokenRequired as exc:
+        print(f"powermemo-gql: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    if settings.graphiql_enabled:
+        print(
+            f"powermemo-gql: GraphiQL at http://{settings.host}:{settings.port}/graphql",
+            file=sys.stderr,
+            flush=True,
+        )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # keep ours: JSON in production, request ids everywhere
+    )
+    return 0
+
+
+async def _worker(settings: Settings) -> int:
+    """The flush scheduler without the HTTP server; stops cleanly on SIGTERM or SIGINT."""
+    from powermemo_gql.resources import Resources
+
+    resources = Resources.create(settings.model_copy(update={"background_flushes": True}))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if settings.migrate_on_startup:
+            await migrations.upgrade(resources.engine)
+        scheduler = asyncio.create_task(resources.flusher.run_scheduler())
+        logger.info("worker started: flushing buffers")
+        await stop.wait()
+        scheduler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scheduler
+    finally:
+        await resources.close()  # lets running flushes finish for a while
+    logger.info("worker stopped")
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings)
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _create_project(settings: Settings, name: str) -> int:
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work(create_session_factory(engine)) as session:
+            project = await ProjectService(session).create_project(name)
+    except DomainError as exc:
+        print(f"powermemo-gql: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(project.id)
+    return 0
+
+
+async def _create_api_key(settings: Settings, project: str, name: str) -> int:
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work(create_session_factory(engine)) as session:
+            service = ProjectService(session)
+            found = await service.find_project(project)
+            issued = await service.create_api_key(str(found.id), name)
+    except DomainError as exc:
+        print(f"powermemo-gql: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(issued.secret)
+    return 0
+
+
+async def _operator(settings: Settings, args: argparse.Namespace) -> int:
+    """Listing projects and keys, revoking keys: straight on the database, as an operator."""
+    from rich.table import Table
+
+    console = make_console()
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work(create_session_factory(engine)) as session:
+            service = ProjectService(session)
+            if args.command == "projects":
+                table = Table("id", "name", "created")
+                page = await service.list_projects(PageArgs(first=MAX_PAGE_SIZE))
+                for project in page.items:
+                    table.add_row(str(project.id), project.name, project.created_at.isoformat())
+            elif args.command == "api-keys":
+                found = await service.find_project(args.project)
+                table = Table("id", "name", "prefix", "created", "revoked")
+                for key in await service.list_api_keys(found.id):
+                    revoked = key.revoked_at.isoformat() if key.revoked_at else ""
+                    table.add_row(
+                        str(key.id), key.name, key.prefix, key.created_at.isoformat(), revoked
+                    )
+            else:
+                key = await service.revoke_api_key(args.key_id)
+                console.print(f"revoked {key.id} ({key.name}, {key.prefix}...)")
+                return 0
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        return 1
+    finally:
+        await engine.dispose()
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""What the helpers return: small frozen dataclasses, parsed from the server's JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ChangeKind(StrEnum):
+    ENTRY_ADDED = "ENTRY_ADDED"
+    ENTRY_UPDATED = "ENTRY_UPDATED"
+    ENTRY_DELETED = "ENTRY_DELETED"
+    BUFFER_FLUSHED = "BUFFER_FLUSHED"
+    FLUSH_FAILED = "FLUSH_FAILED"
+
+
+class FlushStatus(StrEnum):
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    ABANDONED = "ABANDONED"
+
+
+class FlushTrigger(StrEnum):
+    SIZE = "SIZE"
+    IDLE = "IDLE"
+    MANUAL = "MANUAL"
+    RETRY = "RETRY"
+    RECOVERY = "RECOVERY"
+    IMPORT = "IMPORT"
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def _optional_time(value: Any) -> datetime | None:
+    return None if value is None else _time(value)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    data: Mapping[str, Any] = field(hash=False)  # compared, but a dict cannot be hashed
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> User:
+        return cls(
+            id=raw["id"],
+            data=raw["data"],
+            created_at=_time(raw["createdAt"]),
+            updated_at=_time(raw["updatedAt"]),
+        )
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A stored blob: `type` is CHAT, DOCUMENT, CODE, IMAGE or TRANSCRIPT."""
+
+    id: str
+    type: str
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Blob:
+        return cls(id=raw["id"], type=raw["type"], created_at=_time(raw["createdAt"]))
+
+
+@dataclass(frozen=True)
+class Flush:
+    """One run of the memory pipeline over a user's buffer."""
+
+    id: str
+    trigger: FlushTrigger
+    status: FlushStatus
+    item_count: int
+    llm_calls: int
+    input_tokens: int
+    output_tokens: int
+    error: str | None
+    event_id: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Flush:
+        return cls(
+            id=raw["id"],
+            trigger=FlushTrigger(raw["trigger"]),
+            status=FlushStatus(raw["status"]),
+            item_count=raw["itemCount"],
+            llm_calls=raw["llmCalls"],
+            input_tokens=raw["inputTokens"],
+            output_tokens=raw["outputTokens"],
+            error=raw["error"],
+            event_id=raw["eventId"],
+            started_at=_time(raw["startedAt"]),
+            finished_at=_optional_time(raw["finishedAt"]),
+        )
+
+
+@dataclass(frozen=True)
+class ProfileRevision:
+    """A previous value of an entry; `action` (update or delete) is what replaced it."""
+
+    content: str
+    action: str
+    source: str
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ProfileRevision:
+        return cls(
+            content=raw["content"],
+            action=raw["action"],
+            source=raw["source"],
+            created_at=_time(raw["createdAt"]),
+        )
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    """One fact of a profile; `source` is llm, manual or import."""
+
+    id: str
+    topic: str
+    sub_topic: str
+    content: str
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    source_blob_ids: tuple[str, ...] = ()
+    source_event_id: str | None = None
+    history: tuple[ProfileRevision, ...] = ()
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ProfileEntry:
+        return cls(
+            id=raw["id"],
+            topic=raw["topic"],
+            sub_topic=raw["subTopic"],
+            content=raw["content"],
+            source=raw["source"],
+            created_at=_time(raw["createdAt"]),
+            updated_at=_time(raw["updatedAt"]),
+            source_blob_ids=tuple(raw["sourceBlobIds"]),
+            source_event_id=raw["sourceEventId"],
+            history=tuple(ProfileRevision.from_json(r) for r in raw["history"]),
+        )
+
+
+@dataclass(frozen=True)
+class Context:
+    """A user's memory as one prompt-ready string of `tokens` tokens (cl100k_base)."""
+
+    text: str
+    tokens: int
+    profile_entries: int
+    events: int
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Context:
+        return cls(
+            text=raw["text"],
+            tokens=raw["tokens"],
+            profile_entries=raw["profileEntries"],
+            events=raw["events"],
+        )
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """One change of the feed; pass `cursor` as `since` (or `after`) to resume after it."""
+
+    cursor: str
+    kind: ChangeKind
+    created_at: datetime
+    entry_id: str | None = None
+    topic: str | None = None
+    sub_topic: str | None = None
+    old_value: str | None = None
+    new_value: str | None = None
+    source: str | None = None
+    flush_id: str | None = None
+    event_id: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ProfileChange:
+        return cls(
+            cursor=raw["cursor"],
+            kind=ChangeKind(raw["kind"]),
+            created_at=_time(raw["createdAt"]),
+            entry_id=raw["entryId"],
+            topic=raw["topic"],
+            sub_topic=raw["subTopic"],
+            old_value=raw["oldValue"],
+            new_value=raw["newValue"],
+            source=raw["source"],
+            flush_id=raw["flushId"],
+            event_id=raw["eventId"],
+            error=raw["error"],
+        )

@@ -1,0 +1,383 @@
+"""Each helper as data: a validated GraphQL request and a parser for its `data`.
+
+The async and the sync client both run these, so the documents, the variables and the
+mapping of result-union errors exist once, free of any I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeAlias, TypeVar
+
+from gql import GraphQLRequest, gql
+
+from powermemo_gql.client.errors import InvalidInputError, NotFoundError, from_union_member
+from powermemo_gql.client.models import (
+    Blob,
+    ChangeKind,
+    Context,
+    Flush,
+    ProfileChange,
+    ProfileEntry,
+    User,
+)
+
+T = TypeVar("T")
+
+# A chat message: ("user", "text"), or a mapping with role, content, alias, created_at.
+ChatMessage: TypeAlias = tuple[str, str] | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation(Generic[T]):
+    request: GraphQLRequest
+    parse: Callable[[dict[str, Any]], T]
+
+
+# The error members of a result union; INVALID for the unions that have InvalidInput.
+ERRORS = "... on Error { __typename code message }"
+INVALID = f"{ERRORS} ... on InvalidInput {{ field }}"
+USER = "id data createdAt updatedAt"
+BLOB = "id type createdAt"
+FLUSH = """
+    id trigger status itemCount llmCalls inputTokens outputTokens error eventId
+    startedAt finishedAt
+"""
+ENTRY = """
+    id topic subTopic content source sourceBlobIds sourceEventId createdAt updatedAt
+    history { content action source createdAt }
+"""
+CHANGE = """
+    cursor kind entryId topic subTopic oldValue newValue source flushId eventId error createdAt
+"""
+
+CREATE_USER = gql(f"""
+mutation CreateUser($input: CreateUserInput!) {{
+  createUser(input: $input) {{
+    __typename
+    ... on CreateUserPayload {{ user {{ {USER} }} }}
+    {INVALID}
+  }}
+}}""")
+GET_USER = gql(f"query GetUser($id: ID!) {{ user(id: $id) {{ {USER} }} }}")
+UPDATE_USER = gql(f"""
+mutation UpdateUser($input: UpdateUserInput!) {{
+  updateUser(input: $input) {{
+    __typename
+    ... on UpdateUserPayload {{ user {{ {USER} }} }}
+    {INVALID}
+  }}
+}}""")
+DELETE_USER = gql(f"""
+mutation DeleteUser($id: ID!) {{
+  deleteUser(id: $id) {{
+    __typename
+    ... on DeleteUserPayload {{ deletedUserId }}
+    {ERRORS}
+  }}
+}}""")
+INSERT_BLOB = gql(f"""
+mutation InsertBlob($input: InsertBlobInput!) {{
+  insertBlob(input: $input) {{
+    __typename
+    ... on InsertBlobPayload {{ blob {{ {BLOB} }} }}
+    {INVALID}
+  }}
+}}""")
+FLUSH_BUFFER = gql(f"""
+mutation FlushBuffer($userId: ID!, $wait: Boolean!) {{
+  flushBuffer(userId: $userId, wait: $wait) {{
+    __typename
+    ... on FlushBufferPayload {{ flush {{ {FLUSH} }} }}
+    {ERRORS}
+  }}
+}}""")
+PROFILE = gql(f"""
+query Profile($userId: ID!, $topics: [String!], $topk: Int, $maxTokens: Int) {{
+  user(id: $userId) {{
+    profile(topics: $topics, topk: $topk, maxTokens: $maxTokens) {{ {ENTRY} }}
+  }}
+}}""")
+CONTEXT = gql("""
+query Context(
+  $userId: ID!, $maxTokens: Int!, $preferTopics: [String!], $onlyTopics: [String!],
+  $profileEventRatio: Float!, $includeBuffer: Boolean!
+) {
+  user(id: $userId) {
+    context(
+      maxTokens: $maxTokens, preferTopics: $preferTopics, onlyTopics: $onlyTopics,
+      profileEventRatio: $profileEventRatio, includeBuffer: $includeBuffer
+    ) { text tokens profileEntries events }
+  }
+}""")
+ADD_ENTRY = gql(f"""
+mutation AddProfileEntry($input: AddProfileEntryInput!) {{
+  addProfileEntry(input: $input) {{
+    __typename
+    ... on AddProfileEntryPayload {{ entry {{ {ENTRY} }} }}
+    {INVALID}
+  }}
+}}""")
+UPDATE_ENTRY = gql(f"""
+mutation UpdateProfileEntry($input: UpdateProfileEntryInput!) {{
+  updateProfileEntry(input: $input) {{
+    __typename
+    ... on UpdateProfileEntryPayload {{ entry {{ {ENTRY} }} }}
+    {INVALID}
+  }}
+}}""")
+DELETE_ENTRY = gql(f"""
+mutation DeleteProfileEntry($id: ID!) {{
+  deleteProfileEntry(id: $id) {{
+    __typename
+    ... on DeleteProfileEntryPayload {{ deletedEntryId }}
+    {ERRORS}
+  }}
+}}""")
+IMPORT_PROFILE = gql(f"""
+mutation ImportProfile($input: ImportProfileInput!) {{
+  importProfile(input: $input) {{
+    __typename
+    ... on ImportProfilePayload {{ entries {{ {ENTRY} }} }}
+    {INVALID}
+  }}
+}}""")
+CHANGES_CURSOR = gql("query ChangesCursor($userId: ID!) { user(id: $userId) { changesCursor } }")
+CHANGES = gql(f"""
+query Changes($userId: ID!, $first: Int, $after: String) {{
+  user(id: $userId) {{ changes(first: $first, after: $after) {{ nodes {{ {CHANGE} }} }} }}
+}}""")
+PROFILE_UPDATED = gql(f"""
+subscription ProfileUpdated($userId: ID!, $since: String, $kinds: [ChangeKind!]) {{
+  profileUpdated(userId: $userId, since: $since, kinds: $kinds) {{ {CHANGE} }}
+}}""")
+
+DOCUMENTS = (
+    CREATE_USER,
+    GET_USER,
+    UPDATE_USER,
+    DELETE_USER,
+    INSERT_BLOB,
+    FLUSH_BUFFER,
+    PROFILE,
+    CONTEXT,
+    ADD_ENTRY,
+    UPDATE_ENTRY,
+    DELETE_ENTRY,
+    IMPORT_PROFILE,
+    CHANGES_CURSOR,
+    CHANGES,
+    PROFILE_UPDATED,
+)
+
+
+def _request(document: GraphQLRequest, **variables: Any) -> GraphQLRequest:
+    return GraphQLRequest(document, variable_values=variables)
+
+
+def _payload(data: Mapping[str, Any], root: str, payload_type: str) -> Mapping[str, Any]:
+    """The payload of a result union, or the typed exception for its error member."""
+    result: Mapping[str, Any] = data[root]
+    if result["__typename"] != payload_type:
+        raise from_union_member(result)
+    return result
+
+
+def _user(data: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
+    """`user(id)` of a query that needs the user: null becomes NotFoundError."""
+    user: Mapping[str, Any] | None = data["user"]
+    if user is None:
+        raise NotFoundError("NOT_FOUND", f"User '{user_id}' not found", typename="UserNotFound")
+    return user
+
+
+def create_user(id: str | None, data: Mapping[str, Any] | None) -> Operation[User]:
+    return Operation(
+        _request(CREATE_USER, input={"id": id, "data": data}),
+        lambda d: User.from_json(_payload(d, "createUser", "CreateUserPayload")["user"]),
+    )
+
+
+def get_user(id: str) -> Operation[User | None]:
+    def parse(data: dict[str, Any]) -> User | None:
+        return None if data["user"] is None else User.from_json(data["user"])
+
+    return Operation(_request(GET_USER, id=id), parse)
+
+
+def update_user(id: str, data: Mapping[str, Any]) -> Operation[User]:
+    return Operation(
+        _request(UPDATE_USER, input={"id": id, "data": data}),
+        lambda d: User.from_json(_payload(d, "updateUser", "UpdateUserPayload")["user"]),
+    )
+
+
+def delete_user(id: str) -> Operation[None]:
+    def parse(data: dict[str, Any]) -> None:
+        _payload(data, "deleteUser", "DeleteUserPayload")
+
+    return Operation(_request(DELETE_USER, id=id), parse)
+
+
+def _insert(
+    user_id: str, blob: dict[str, Any], fields: Mapping[str, Any] | None
+) -> Operation[Blob]:
+    return Operation(
+        _request(INSERT_BLOB, input={"userId": user_id, "blob": blob, "fields": fields}),
+        lambda d: Blob.from_json(_payload(d, "insertBlob", "InsertBlobPayload")["blob"]),
+    )
+
+
+_MESSAGE_KEYS = {"role", "content", "alias", "created_at"}
+
+
+def chat_message(message: ChatMessage, index: int) -> dict[str, Any]:
+    """One message as ChatMessageInput; mistakes raise InvalidInputError before any request."""
+    path = f"blob.chat.messages[{index}]"
+    role: Any
+    content: Any
+    if isinstance(message, tuple):
+        if len(message) != 2:
+            raise InvalidInputError("INVALID_INPUT", "expected (role, content)", path)
+        role, content = message
+        alias: Any = None
+        created_at: Any = None
+    elif isinstance(message, Mapping):
+        unknown = set(message) - _MESSAGE_KEYS
+        if unknown:
+            raise InvalidInputError(
+                "INVALID_INPUT",
+                f"unknown keys {sorted(unknown)}; use {sorted(_MESSAGE_KEYS)}",
+                path,
+            )
+        role, content = message.get("role"), message.get("content")
+        alias, created_at = message.get("alias"), message.get("created_at")
+    else:
+        raise InvalidInputError("INVALID_INPUT", "expected a (role, content) tuple or a dict", path)
+    if not isinstance(role, str) or role.upper() not in ("USER", "ASSISTANT"):
+        raise InvalidInputError("INVALID_INPUT", "role is 'user' or 'assistant'", f"{path}.role")
+    if not isinstance(content, str):
+        raise InvalidInputError("INVALID_INPUT", "content is a string", f"{path}.content")
+    if isinstance(created_at, datetime):
+        created_at = created_at.isoformat()
+    return {"role": role.upper(), "content": content, "alias": alias, "createdAt": created_at}
+
+
+def insert_chat(
+    user_id: str, messages: Sequence[ChatMessage], fields: Mapping[str, Any] | None
+) -> Operation[Blob]:
+    chat = [chat_message(message, i) for i, message in enumerate(messages)]
+    return _insert(user_id, {"chat": {"messages": chat}}, fields)
+
+
+def insert_document(
+    user_id: str, content: str, title: str | None, fields: Mapping[str, Any] | None
+) -> Operation[Blob]:
+    return _insert(user_id, {"document": {"content": content, "title": title}}, fields)
+
+
+def flush(user_id: str, wait: bool) -> Operation[Flush | None]:
+    def parse(data: dict[str, Any]) -> Flush | None:
+        raw = _payload(data, "flushBuffer", "FlushBufferPayload")["flush"]
+        return None if raw is None else Flush.from_json(raw)
+
+    return Operation(_request(FLUSH_BUFFER, userId=user_id, wait=wait), parse)
+
+
+def profile(
+    user_id: str, topics: Sequence[str] | None, topk: int | None, max_tokens: int | None
+) -> Operation[list[ProfileEntry]]:
+    def parse(data: dict[str, Any]) -> list[ProfileEntry]:
+        return [ProfileEntry.from_json(e) for e in _user(data, user_id)["profile"]]
+
+    variables = {"topics": _list(topics), "topk": topk, "maxTokens": max_tokens}
+    return Operation(_request(PROFILE, userId=user_id, **variables), parse)
+
+
+def context(
+    user_id: str,
+    max_tokens: int,
+    prefer_topics: Sequence[str] | None,
+    only_topics: Sequence[str] | None,
+    profile_event_ratio: float,
+    include_buffer: bool,
+) -> Operation[Context]:
+    request = _request(
+        CONTEXT,
+        userId=user_id,
+        maxTokens=max_tokens,
+        preferTopics=_list(prefer_topics),
+        onlyTopics=_list(only_topics),
+        profileEventRatio=profile_event_ratio,
+        includeBuffer=include_buffer,
+    )
+    return Operation(request, lambda d: Context.from_json(_user(d, user_id)["context"]))
+
+
+def add_profile_entry(
+    user_id: str, topic: str, sub_topic: str, content: str
+) -> Operation[ProfileEntry]:
+    entry = {"userId": user_id, "topic": topic, "subTopic": sub_topic, "content": content}
+    return Operation(
+        _request(ADD_ENTRY, input=entry),
+        lambda d: ProfileEntry.from_json(
+            _payload(d, "addProfileEntry", "AddProfileEntryPayload")["entry"]
+        ),
+    )
+
+
+def update_profile_entry(id: str, content: str) -> Operation[ProfileEntry]:
+    return Operation(
+        _request(UPDATE_ENTRY, input={"id": id, "content": content}),
+        lambda d: ProfileEntry.from_json(
+            _payload(d, "updateProfileEntry", "UpdateProfileEntryPayload")["entry"]
+        ),
+    )
+
+
+def delete_profile_entry(id: str) -> Operation[None]:
+    def parse(data: dict[str, Any]) -> None:
+        _payload(data, "deleteProfileEntry", "DeleteProfileEntryPayload")
+
+    return Operation(_request(DELETE_ENTRY, id=id), parse)
+
+
+def import_profile(user_id: str, text: str) -> Operation[list[ProfileEntry]]:
+    def parse(data: dict[str, Any]) -> list[ProfileEntry]:
+        entries = _payload(data, "importProfile", "ImportProfilePayload")["entries"]
+        return [ProfileEntry.from_json(e) for e in entries]
+
+    return Operation(_request(IMPORT_PROFILE, input={"userId": user_id, "text": text}), parse)
+
+
+def changes_cursor(user_id: str) -> Operation[str]:
+    def parse(data: dict[str, Any]) -> str:
+        return str(_user(data, user_id)["changesCursor"])
+
+    return Operation(_request(CHANGES_CURSOR, userId=user_id), parse)
+
+
+def changes(user_id: str, after: str | None, first: int | None) -> Operation[list[ProfileChange]]:
+    def parse(data: dict[str, Any]) -> list[ProfileChange]:
+        nodes = _user(data, user_id)["changes"]["nodes"]
+        return [ProfileChange.from_json(c) for c in nodes]
+
+    return Operation(_request(CHANGES, userId=user_id, first=first, after=after), parse)
+
+
+def profile_updated(
+    user_id: str, since: str | None, kinds: Sequence[ChangeKind | str] | None
+) -> GraphQLRequest:
+    try:
+        wanted = None if kinds is None else [ChangeKind(k).value for k in kinds]
+    except ValueError as error:
+        raise InvalidInputError("INVALID_INPUT", str(error), "kinds") from None
+    return _request(PROFILE_UPDATED, userId=user_id, since=since, kinds=wanted)
+
+
+def _list(values: Sequence[str] | None) -> list[str] | None:
+    if isinstance(values, str):  # a lone string would be sent as a list of characters
+        return [values]
+    return None if values is None else list(values)

@@ -1,0 +1,170 @@
+"""Powermemo: the blocking client, on gql's sync session (no event loop involved)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+from gql import GraphQLRequest
+from gql.client import SyncClientSession
+
+from powermemo_gql.client import operations
+from powermemo_gql.client.connection import (
+    DEFAULT_TIMEOUT,
+    auth_headers,
+    endpoints,
+    gql_client,
+    translated,
+)
+from powermemo_gql.client.models import Blob, Context, Flush, ProfileChange, ProfileEntry, User
+from powermemo_gql.client.operations import ChatMessage, Operation
+from powermemo_gql.client.transport import SyncHTTPTransport
+
+T = TypeVar("T")
+
+
+class Powermemo:
+    """The blocking twin of AsyncPowermemo: the same helpers, arguments and results, minus
+    `profile_updates` (subscriptions need asyncio; use AsyncPowermemo for them).
+
+    ```python
+    with Powermemo("http://127.0.0.1:8019", "pm_...") as memory:
+        memory.create_user("alice")
+    ```
+
+    It works in plain scripts and threads, and never touches an event loop.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        validate: bool = True,
+    ) -> None:
+        self.url, _ws_url = endpoints(url)
+        transport = SyncHTTPTransport(url=self.url, headers=auth_headers(api_key), timeout=timeout)
+        self._client = gql_client(transport, validate, timeout)
+        self._session: SyncClientSession | None = None
+        self._connecting = threading.Lock()
+
+    def __enter__(self) -> Powermemo:
+        self._connected()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._connecting:
+            if self._session is not None:
+                self._session = None
+                self._client.close_sync()  # type: ignore[no-untyped-call]  # gql: unannotated
+
+    def _connected(self) -> SyncClientSession:
+        with self._connecting:
+            if self._session is None:
+                self._session = self._client.connect_sync()  # type: ignore[no-untyped-call]  # gql
+            return self._session
+
+    def _run(self, operation: Operation[T]) -> T:
+        return operation.parse(self._data(operation.request))
+
+    def _data(self, request: GraphQLRequest) -> dict[str, Any]:
+        session = self._connected()
+        with translated():
+            return session.execute(request)
+
+    def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run any document; returns its `data` (see AsyncPowermemo.execute)."""
+        with translated():
+            request = GraphQLRequest(document, variable_values=dict(variables or {}))
+        return self._data(request)
+
+    def create_user(self, id: str | None = None, data: Mapping[str, Any] | None = None) -> User:
+        return self._run(operations.create_user(id, data))
+
+    def get_user(self, id: str) -> User | None:
+        return self._run(operations.get_user(id))
+
+    def update_user(self, id: str, data: Mapping[str, Any]) -> User:
+        return self._run(operations.update_user(id, data))
+
+    def delete_user(self, id: str) -> None:
+        self._run(operations.delete_user(id))
+
+    def insert_chat(
+        self,
+        user_id: str,
+        messages: Sequence[ChatMessage],
+        *,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Blob:
+        return self._run(operations.insert_chat(user_id, messages, fields))
+
+    def insert_document(
+        self,
+        user_id: str,
+        content: str,
+        title: str | None = None,
+        *,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Blob:
+        return self._run(operations.insert_document(user_id, content, title, fields))
+
+    def flush(self, user_id: str, wait: bool = True) -> Flush | None:
+        return self._run(operations.flush(user_id, wait))
+
+    def profile(
+        self,
+        user_id: str,
+        topics: Sequence[str] | None = None,
+        topk: int | None = None,
+        max_tokens: int | None = None,
+    ) -> list[ProfileEntry]:
+        return self._run(operations.profile(user_id, topics, topk, max_tokens))
+
+    def context(
+        self,
+        user_id: str,
+        max_tokens: int = 1000,
+        *,
+        prefer_topics: Sequence[str] | None = None,
+        only_topics: Sequence[str] | None = None,
+        profile_event_ratio: float = 0.6,
+        include_buffer: bool = False,
+    ) -> Context:
+        operation = operations.context(
+            user_id, max_tokens, prefer_topics, only_topics, profile_event_ratio, include_buffer
+        )
+        return self._run(operation)
+
+    def add_profile_entry(
+        self, user_id: str, topic: str, sub_topic: str, content: str
+    ) -> ProfileEntry:
+        return self._run(operations.add_profile_entry(user_id, topic, sub_topic, content))
+
+    def update_profile_entry(self, id: str, content: str) -> ProfileEntry:
+        return self._run(operations.update_profile_entry(id, content))
+
+    def delete_profile_entry(self, id: str) -> None:
+        self._run(operations.delete_profile_entry(id))
+
+    def import_profile(self, user_id: str, text: str) -> list[ProfileEntry]:
+        return self._run(operations.import_profile(user_id, text))
+
+    def changes_cursor(self, user_id: str) -> str:
+        return self._run(operations.changes_cursor(user_id))
+
+    def changes(
+        self, user_id: str, after: str | None = None, first: int | None = None
+    ) -> list[ProfileChange]:
+        return self._run(operations.changes(user_id, after, first))

@@ -1,0 +1,83 @@
+"""Engine and session factory. The only module (with app.py) that knows the database URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from powermemo_gql.settings import Settings
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+    if url.startswith("postgresql+asyncpg"):
+        return create_async_engine(
+            url,
+            pool_size=settings.database_pool_size,
+            max_overflow=0,
+            pool_timeout=settings.database_pool_timeout,
+            pool_pre_ping=True,
+        )
+    raise ValueError(
+        "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+        f"(got {url.split(':', 1)[0]}://...)"
+    )
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite leaves foreign keys (and so ON DELETE CASCADE) off unless asked.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def database_trouble(error: BaseException | None) -> tuple[str, str] | None:
+    """(code, message) for failures of the database itself, which a retry may cure:
+    no free connection in the pool, or the server unreachable or restarting."""
+    if isinstance(error, PoolTimeout):
+        return "DATABASE_BUSY", "The database is busy; try again shortly."
+    if isinstance(error, DBAPIError) and (
+        error.connection_invalidated
+        or isinstance(error, (OperationalError, InterfaceError))
+        or _server_unavailable(error.orig)
+    ):
+        return "DATABASE_UNAVAILABLE", "The database is unavailable; try again shortly."
+    if isinstance(error, (ConnectionError, TimeoutError)) or (
+        isinstance(error, OSError) and error.errno is not None
+    ):
+        return "DATABASE_UNAVAILABLE", "The database is unavailable; try again shortly."
+    return None
+
+
+def _server_unavailable(driver_error: BaseException | None) -> bool:
+    """A driver error that says the server is away: connection exceptions (SQLSTATE 08...),
+    shutdown and restart (57P01-57P03), or the socket itself failing."""
+    for candidate in (driver_error, getattr(driver_error, "__cause__", None)):
+        if isinstance(candidate, OSError):
+            return True
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str) and (state.startswith("08") or state.startswith("57P")):
+            return True
+    return False
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    # expire_on_commit=False: rows returned by a service stay readable after commit.
+    return async_sessionmaker(engine, expire_on_commit=False)

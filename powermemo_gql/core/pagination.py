@@ -1,0 +1,188 @@
+"""Relay-style keyset pagination: cursors name a row's sort key and id, never an offset."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from powermemo_gql.errors import InvalidInput
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class PageArgs:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+@dataclass(frozen=True)
+class KeysetOrder(Generic[T]):
+    """How one listing is ordered: by `sort` ascending or descending, ties broken by `tiebreak`."""
+
+    tag: str  # identifies the ordering inside cursors, so a cursor can't be reused across orders
+    # Mapped columns (Any: SQLModel's col() and plain columns type differently).
+    sort: Any
+    tiebreak: Any
+    descending: bool
+    sort_value: Callable[[T], Any]
+    tiebreak_value: Callable[[T], Any]
+    parse_sort: Callable[[str], Any]
+    parse_tiebreak: Callable[[str], Any]
+
+
+class _Timestamped(Protocol):
+    id: uuid.UUID
+    created_at: datetime
+
+
+R = TypeVar("R", bound=_Timestamped)
+
+
+def by_creation(model: type[R], tag: str, descending: bool = False) -> KeysetOrder[R]:
+    """The usual listing order: by created_at, ties broken by the UUID primary key."""
+    return KeysetOrder(
+        tag=tag,
+        sort=model.created_at,
+        tiebreak=model.id,
+        descending=descending,
+        sort_value=lambda row: row.created_at,
+        tiebreak_value=lambda row: row.id,
+        parse_sort=datetime_key,
+        parse_tiebreak=uuid.UUID,
+    )
+
+
+def datetime_key(raw: str) -> datetime:
+    value = datetime.fromisoformat(raw)
+    if value.tzinfo is None:  # cursors we issue are UTC; a naive one was made by hand
+        raise ValueError("cursor datetime has no time zone")
+    return value
+
+
+def _format(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def encode_cursor(tag: str, sort: Any, tiebreak: Any) -> str:
+    raw = json.dumps([tag, _format(sort), _format(tiebreak)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str, order: KeysetOrder[Any], argument: str) -> tuple[Any, Any]:
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        tag, sort, tiebreak = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(argument, "not a cursor returned by this API") from exc
+    if tag != order.tag:
+        raise InvalidInput(argument, "cursor belongs to a different listing or ordering")
+    try:
+        return order.parse_sort(sort), order.parse_tiebreak(tiebreak)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(argument, "not a cursor returned by this API") from exc
+
+
+def _checked_size(value: int | None, argument: str) -> int | None:
+    if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
+        raise InvalidInput(argument, f"must be between 0 and {MAX_PAGE_SIZE}")
+    return value
+
+
+def _beyond(
+    order: KeysetOrder[Any], key: tuple[Any, Any], descending: bool, inclusive: bool
+) -> Any:
+    """Rows strictly after `key` when walking in the given direction (or at it, if inclusive)."""
+    sort_value, tiebreak_value = key
+    if descending:
+        past_sort = order.sort < sort_value
+        past_tie = (
+            order.tiebreak <= tiebreak_value if inclusive else order.tiebreak < tiebreak_value
+        )
+    else:
+        past_sort = order.sort > sort_value
+        past_tie = (
+            order.tiebreak >= tiebreak_value if inclusive else order.tiebreak > tiebreak_value
+        )
+    return or_(past_sort, and_(order.sort == sort_value, past_tie))
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[T],
+    order: KeysetOrder[T],
+    args: PageArgs,
+) -> Page[T]:
+    first = _checked_size(args.first, "first")
+    last = _checked_size(args.last, "last")
+    if first is not None and last is not None:
+        raise InvalidInput("last", "give either first or last, not both")
+    if args.after is not None and last is not None:
+        raise InvalidInput("after", "after goes with first; use before with last")
+    if args.before is not None and first is not None:
+        raise InvalidInput("before", "before goes with last; use after with first")
+
+    backward = last is not None or (args.before is not None and first is None)
+    limit = (last if backward else first) or 0
+    if first is None and last is None:
+        limit = DEFAULT_PAGE_SIZE
+    raw_cursor = args.before if backward else args.after
+    cursor = (
+        decode_cursor(raw_cursor, order, "before" if backward else "after")
+        if raw_cursor is not None
+        else None
+    )
+    walk_descending = order.descending != backward
+
+    page_stmt = stmt
+    if cursor is not None:
+        page_stmt = page_stmt.where(_beyond(order, cursor, walk_descending, inclusive=False))
+    if walk_descending:
+        page_stmt = page_stmt.order_by(order.sort.desc(), order.tiebreak.desc())
+    else:
+        page_stmt = page_stmt.order_by(order.sort.asc(), order.tiebreak.asc())
+    page_stmt = page_stmt.limit(limit + 1)
+    rows: Sequence[T] = (await session.scalars(page_stmt)).all()
+    has_more = len(rows) > limit
+    items = list(rows[:limit])
+    if backward:
+        items.reverse()
+
+    # Whether anything lies on the other side of the cursor (the cursor row included).
+    has_behind = False
+    if cursor is not None:
+        behind = stmt.where(_beyond(order, cursor, not walk_descending, inclusive=True))
+        has_behind = bool(await session.scalar(select(exists(behind.subquery().select()))))
+
+    cursors = [
+        encode_cursor(order.tag, order.sort_value(item), order.tiebreak_value(item))
+        for item in items
+    ]
+    return Page(
+        items=items,
+        cursors=cursors,
+        has_next_page=has_behind if backward else has_more,
+        has_previous_page=has_more if backward else has_behind,
+    )

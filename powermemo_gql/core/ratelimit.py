@@ -1,0 +1,100 @@
+"""Requests per minute per credential: fixed one-minute windows, in Redis or in process."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after: int  # seconds until the window resets
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str) -> Verdict: ...
+
+    async def close(self) -> None: ...
+
+
+def _window(now: float) -> tuple[int, int]:
+    window = int(now // WINDOW_SECONDS)
+    return window, WINDOW_SECONDS - int(now % WINDOW_SECONDS)
+
+
+class InMemoryRateLimiter:
+    """One process (the embedded default): counters for the current window only."""
+
+    def __init__(self, limit: int, max_keys: int = 100_000) -> None:
+        self._limit = limit
+        self._counts: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._max_keys = max_keys
+
+    async def hit(self, key: str) -> Verdict:
+        window, retry_after = _window(time.time())
+        count = self._counts.get((key, window), 0) + 1
+        self._counts[(key, window)] = count
+        self._counts.move_to_end((key, window))
+        while len(self._counts) > self._max_keys:  # old windows and idle keys go first
+            self._counts.popitem(last=False)
+        return Verdict(count <= self._limit, retry_after)
+
+    async def close(self) -> None:
+        self._counts.clear()
+
+
+class RedisRateLimiter:
+    """Shared by every instance. If Redis is unreachable, requests are let through: the API
+    keeps serving, unlimited for the while, rather than failing."""
+
+    # After a failure, Redis is left alone this long: requests must not each wait for it.
+    PAUSE_AFTER_FAILURE = 5.0
+
+    def __init__(self, url: str, limit: int) -> None:
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        self._limit = limit
+        self._paused_until = 0.0
+
+    async def hit(self, key: str) -> Verdict:
+        window, retry_after = _window(time.time())
+        if time.monotonic() < self._paused_until:
+            return Verdict(True, retry_after)
+        name = f"powermemo:ratelimit:{key}:{window}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, WINDOW_SECONDS * 2)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError):
+            logger.warning("rate limits off for a while: Redis unreachable", exc_info=True)
+            self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE
+            return Verdict(True, retry_after)
+        return Verdict(int(count) <= self._limit, retry_after)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class NoRateLimit:
+    async def hit(self, key: str) -> Verdict:
+        return Verdict(True, 0)
+
+    async def close(self) -> None:
+        return None
+
+
+def create_rate_limiter(limit: int, redis_url: str | None) -> RateLimiter:
+    if limit <= 0:
+        return NoRateLimit()
+    return RedisRateLimiter(redis_url, limit) if redis_url else InMemoryRateLimiter(limit)

@@ -1,0 +1,54 @@
+"""Checks shared by services on client-supplied JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
+from powermemo_gql.errors import InvalidInput
+
+
+def field_path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a GraphQL input path: blob.chat.messages[0].createdAt."""
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{to_camel(part)}"
+    return path
+
+
+def invalid_input_from(error: ValidationError, prefix: str) -> InvalidInput:
+    """The first problem pydantic found, naming the input field it is about."""
+    first = error.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return InvalidInput(field_path(prefix, tuple(first["loc"])), message)
+
+
+def _contains_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character in any string or key."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def checked_json_object(value: Any, field: str, max_bytes: int) -> dict[str, Any]:
+    """A JSON object within a size limit, storable alike on SQLite and PostgreSQL."""
+    if not isinstance(value, dict):
+        raise InvalidInput(field, "must be a JSON object")
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > max_bytes:
+        raise InvalidInput(field, f"is {size} bytes; the limit is {max_bytes}")
+    if _contains_nul(value):  # PostgreSQL cannot store NUL in JSON text; SQLite would
+        raise InvalidInput(field, "must not contain NUL characters")
+    return value

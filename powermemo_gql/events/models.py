@@ -1,0 +1,26 @@
+"""The timeline of what happened to a user, one event per processed buffer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, Text
+from sqlmodel import Field, SQLModel
+
+from powermemo_gql.core.types import JSONType, UTCDateTime, new_id, utcnow
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "user_id", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    summary: str = Field(sa_type=Text)
+    tags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    # The profile changes this event caused: [{"action", "topic", "sub_topic", ...}].
+    profile_delta: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlmodel import col
+
+from powermemo_gql.core.pagination import Page, PageArgs, by_creation, paginate
+from powermemo_gql.core.repository import Repository, like_pattern
+from powermemo_gql.events.models import Event
+
+# 'simple': no stemming or stop words, so it works for every language the same way.
+FTS_CONFIG = "simple"
+
+EVENTS_NEWEST_FIRST = by_creation(Event, "events:created_at:desc", descending=True)
+
+
+class EventRepository(Repository[Event]):
+    model = Event
+
+    async def list_for_user(
+        self, user_id: uuid.UUID, args: PageArgs, search: str | None = None
+    ) -> Page[Event]:
+        stmt = select(Event).where(col(Event.user_id) == user_id)
+        if search:
+            stmt = stmt.where(self._matches(search))
+        return await paginate(self.session, stmt, EVENTS_NEWEST_FIRST, args)
+
+    def _matches(self, search: str) -> ColumnElement[bool]:
+        """Events whose summary holds every word of `search`."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            # Full-text, served by the GIN index of migration "event summary search".
+            document = func.to_tsvector(FTS_CONFIG, col(Event.summary))
+            return document.bool_op("@@")(func.plainto_tsquery(FTS_CONFIG, search))
+        # SQLite: case-insensitive substring match of each word.
+        return and_(
+            *(
+                func.lower(col(Event.summary)).like(like_pattern(word), escape="\\")
+                for word in search.split()
+            )
+        )

@@ -1,0 +1,142 @@
+"""The change feed over GraphQL: user.changes (paginated) and the profileUpdated subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+
+from powermemo_gql.changes.models import Change as ChangeRow
+from powermemo_gql.changes.models import ChangeKind as ChangeKindEnum
+from powermemo_gql.changes.repository import CHANGES_IN_ORDER
+from powermemo_gql.core.pagination import decode_cursor, encode_cursor
+from powermemo_gql.errors import InvalidInput, NotFound
+from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.errors import bad_user_input
+from powermemo_gql.users.service import UserService
+
+Info = strawberry.Info[Context, None]
+
+ChangeKind = strawberry.enum(ChangeKindEnum, name="ChangeKind")
+
+
+def change_cursor(change_id: int) -> str:
+    return encode_cursor(CHANGES_IN_ORDER.tag, change_id, change_id)
+
+
+@strawberry.type(description="One change to a user's memory, in the order it was committed.")
+class ProfileChange:
+    row: strawberry.Private[ChangeRow]
+
+    @strawberry.field(description="Resume after this change with since: / after:.")
+    def cursor(self) -> str:
+        assert self.row.id is not None  # rows read back from the database have ids
+        return change_cursor(self.row.id)
+
+    @strawberry.field
+    def kind(self) -> ChangeKind:  # type: ignore[valid-type]
+        return ChangeKindEnum(self.row.kind)
+
+    @strawberry.field
+    def entry_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.row.entry_id)) if self.row.entry_id else None
+
+    @strawberry.field
+    def topic(self) -> str | None:
+        return self.row.topic
+
+    @strawberry.field
+    def sub_topic(self) -> str | None:
+        return self.row.sub_topic
+
+    @strawberry.field(description="The entry's content before the change (null when added).")
+    def old_value(self) -> str | None:
+        return self.row.old_value
+
+    @strawberry.field(description="The entry's content after the change (null when deleted).")
+    def new_value(self) -> str | None:
+        return self.row.new_value
+
+    @strawberry.field(description="llm, manual or import.")
+    def source(self) -> str | None:
+        return self.row.source
+
+    @strawberry.field
+    def flush_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.row.flush_id)) if self.row.flush_id else None
+
+    @strawberry.field
+    def event_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.row.event_id)) if self.row.event_id else None
+
+    @strawberry.field(description="Why the flush failed (FLUSH_FAILED).")
+    def error(self) -> str | None:
+        return self.row.error
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+async def _follow(
+    info: Info, user_id: strawberry.ID, since: str | None, kinds: list[Any] | None
+) -> AsyncGenerator[ProfileChange, None]:
+    """The user's changes after `since` (or from now on), of the given kinds."""
+    ctx = info.context
+    try:
+        async with ctx.uow() as session:
+            user = await UserService(session).get(ctx.project_id, user_id)
+        after = (
+            decode_cursor(since, CHANGES_IN_ORDER, "since")[0]
+            if since is not None
+            else await ctx.resources.feed.latest(user.id)
+        )
+    except NotFound as error:
+        raise GraphQLError(error.message, extensions={"code": "NOT_FOUND"}) from error
+    except InvalidInput as error:
+        raise bad_user_input(error) from error
+    wanted = {ChangeKindEnum(k).value for k in kinds} if kinds else None
+    async for change in ctx.resources.feed.follow(user.id, after):
+        if wanted is None or change.kind in wanted:
+            yield ProfileChange(row=change)
+
+
+@strawberry.type
+class ChangeSubscription:
+    @strawberry.subscription(
+        description=(
+            "Every change to the user's memory: entries added, updated, deleted (old and new "
+            "values), buffers flushed, flushes failed. With since: a cursor, the changes after "
+            "it come first, so a client that reconnects misses nothing."
+        )
+    )
+    async def profile_updated(
+        self,
+        info: Info,
+        user_id: strawberry.ID,
+        since: str | None = None,
+        kinds: list[ChangeKind] | None = None,  # type: ignore[valid-type]
+    ) -> AsyncGenerator[ProfileChange, None]:
+        async for change in _follow(info, user_id, since, kinds):
+            yield change
+
+    @strawberry.subscription(
+        description="The user's finished flushes: profileUpdated with kinds: [BUFFER_FLUSHED]."
+    )
+    async def buffer_flushed(
+        self, info: Info, user_id: strawberry.ID, since: str | None = None
+    ) -> AsyncGenerator[ProfileChange, None]:
+        async for change in _follow(info, user_id, since, [ChangeKindEnum.BUFFER_FLUSHED]):
+            yield change
+
+    @strawberry.subscription(
+        description="The user's failed flushes, with the reason: kinds: [FLUSH_FAILED]."
+    )
+    async def flush_failed(
+        self, info: Info, user_id: strawberry.ID, since: str | None = None
+    ) -> AsyncGenerator[ProfileChange, None]:
+        async for change in _follow(info, user_id, since, [ChangeKindEnum.FLUSH_FAILED]):
+            yield change

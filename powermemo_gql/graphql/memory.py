@@ -1,0 +1,267 @@
+"""The memory side over GraphQL: buffers, flushes, profiles and events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from powermemo_gql.buffers.models import BufferItem as BufferItemRow
+from powermemo_gql.buffers.models import BufferStatus as BufferStatusEnum
+from powermemo_gql.buffers.models import Flush as FlushRow
+from powermemo_gql.buffers.models import FlushStatus as FlushStatusEnum
+from powermemo_gql.buffers.models import FlushTrigger as FlushTriggerEnum
+from powermemo_gql.buffers.service import BufferService
+from powermemo_gql.errors import DomainError
+from powermemo_gql.events.models import Event as EventRow
+from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.errors import (
+    UserNotFound,
+    error_result,
+)
+from powermemo_gql.users.service import UserService
+
+Info = strawberry.Info[Context, None]
+
+BufferItemStatus = strawberry.enum(BufferStatusEnum, name="BufferItemStatus")
+FlushStatus = strawberry.enum(FlushStatusEnum, name="FlushStatus")
+FlushTrigger = strawberry.enum(FlushTriggerEnum, name="FlushTrigger")
+
+
+@strawberry.type(description="A blob waiting in (or processed from) a user's buffer.")
+class BufferItem:
+    row: strawberry.Private[BufferItemRow]
+
+    @strawberry.field
+    def blob_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.blob_id))
+
+    @strawberry.field
+    def token_count(self) -> int:
+        return self.row.token_count
+
+    @strawberry.field
+    def status(self) -> BufferItemStatus:  # type: ignore[valid-type]
+        return BufferStatusEnum(self.row.status)
+
+    @strawberry.field(description="Why the item failed, when it did.")
+    def error(self) -> str | None:
+        return self.row.error
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+@strawberry.enum
+class BufferState(Enum):
+    EMPTY = "empty"  # nothing waiting
+    IDLE = "idle"  # items wait for the next flush
+    PROCESSING = "processing"  # a flush is working on items
+    FAILED = "failed"  # some items failed; retryFailedBuffer puts them back
+
+
+@strawberry.type(description="What a user's buffer holds that is not yet in memory.")
+class Buffer:
+    items: list[BufferItem]
+
+    @strawberry.field(description="The buffer as a whole: processing, else failed, else idle.")
+    def status(self) -> BufferState:
+        statuses = {i.row.status for i in self.items}
+        for status, state in (
+            (BufferStatusEnum.PROCESSING, BufferState.PROCESSING),
+            (BufferStatusEnum.FAILED, BufferState.FAILED),
+            (BufferStatusEnum.IDLE, BufferState.IDLE),
+        ):
+            if status.value in statuses:
+                return state
+        return BufferState.EMPTY
+
+    @strawberry.field(description="Tokens of every item listed: idle, processing and failed.")
+    def total_tokens(self) -> int:
+        return sum(i.row.token_count for i in self.items)
+
+    @strawberry.field(
+        description="Tokens of the idle items; a flush starts past max_buffer_tokens."
+    )
+    def idle_tokens(self) -> int:
+        return sum(i.row.token_count for i in self.items if i.row.status == BufferStatusEnum.IDLE)
+
+    @strawberry.field
+    def failed_count(self) -> int:
+        return sum(1 for i in self.items if i.row.status == BufferStatusEnum.FAILED)
+
+
+@strawberry.type(description="One run of the memory pipeline over a user's buffer.")
+class Flush:
+    row: strawberry.Private[FlushRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def trigger(self) -> FlushTrigger:  # type: ignore[valid-type]
+        return FlushTriggerEnum(self.row.trigger)
+
+    @strawberry.field
+    def status(self) -> FlushStatus:  # type: ignore[valid-type]
+        return FlushStatusEnum(self.row.status)
+
+    @strawberry.field
+    def item_count(self) -> int:
+        return self.row.item_count
+
+    @strawberry.field
+    def llm_calls(self) -> int:
+        return self.row.llm_calls
+
+    @strawberry.field
+    def input_tokens(self) -> int:
+        return self.row.input_tokens
+
+    @strawberry.field
+    def output_tokens(self) -> int:
+        return self.row.output_tokens
+
+    @strawberry.field
+    def error(self) -> str | None:
+        return self.row.error
+
+    @strawberry.field
+    def event_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.row.event_id)) if self.row.event_id else None
+
+    @strawberry.field
+    def started_at(self) -> datetime:
+        return self.row.started_at
+
+    @strawberry.field
+    def finished_at(self) -> datetime | None:
+        return self.row.finished_at
+
+
+@strawberry.type
+class EventTag:
+    tag: str
+    value: str
+
+
+@strawberry.type(description="Something that happened to a user: one per flush.")
+class Event:
+    row: strawberry.Private[EventRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def summary(self) -> str:
+        return self.row.summary
+
+    @strawberry.field
+    def tags(self) -> list[EventTag]:
+        return [EventTag(tag=t["tag"], value=t["value"]) for t in self.row.tags]
+
+    @strawberry.field(description="The profile changes of this event: action, topic, ...")
+    def profile_delta(self) -> JSON:
+        return JSON(self.row.profile_delta)
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+@strawberry.type(description="What the memory pipeline has cost the project, over all flushes.")
+class LLMUsage:
+    flushes: int
+    llm_calls: int
+    input_tokens: int
+    output_tokens: int
+
+
+@strawberry.type
+class MemoryQuery:
+    @strawberry.field(description="LLM calls and tokens spent by the caller's project.")
+    async def llm_usage(self, info: Info) -> LLMUsage:
+        ctx = info.context
+        async with ctx.uow() as session:
+            flushes, calls, tokens_in, tokens_out = await BufferService(session).project_usage(
+                ctx.project_id
+            )
+        return LLMUsage(
+            flushes=flushes, llm_calls=calls, input_tokens=tokens_in, output_tokens=tokens_out
+        )
+
+
+@strawberry.type
+class FlushBufferPayload:
+    flush: Flush | None = strawberry.field(
+        description=(
+            "The flush that ran (wait: true); null when it runs in the background, when the "
+            "buffer had nothing idle, or when another flush of this user still runs."
+        )
+    )
+
+
+@strawberry.type
+class RetryFailedBufferPayload:
+    retried_items: int
+    flush: Flush | None
+
+
+FlushBufferResult = Annotated[
+    FlushBufferPayload | UserNotFound, strawberry.union("FlushBufferResult")
+]
+RetryFailedBufferResult = Annotated[
+    RetryFailedBufferPayload | UserNotFound, strawberry.union("RetryFailedBufferResult")
+]
+
+
+async def _run_flush(
+    info: Info, user_id: strawberry.ID, trigger: FlushTriggerEnum, wait: bool
+) -> FlushRow | None:
+    ctx = info.context
+    async with ctx.uow() as session:
+        user = await UserService(session).get(ctx.project_id, user_id)
+    flusher = ctx.resources.flusher
+    if not wait:
+        flusher.schedule(user.project_id, user.id, trigger)
+        return None
+    return await flusher.flush(
+        user.project_id, user.id, trigger, wait_seconds=ctx.resources.settings.flush_lease_seconds
+    )
+
+
+@strawberry.type
+class MemoryMutation:
+    @strawberry.mutation(
+        description="Turn the user's buffer into memory now; with wait: true, return when done."
+    )
+    async def flush_buffer(
+        self, info: Info, user_id: strawberry.ID, wait: bool = False
+    ) -> FlushBufferResult:
+        try:
+            row = await _run_flush(info, user_id, FlushTriggerEnum.MANUAL, wait)
+        except DomainError as error:
+            return error_result(error)
+        return FlushBufferPayload(flush=Flush(row=row) if row else None)
+
+    @strawberry.mutation(description="Put the user's failed buffer items back, and flush them.")
+    async def retry_failed_buffer(
+        self, info: Info, user_id: strawberry.ID, wait: bool = False
+    ) -> RetryFailedBufferResult:
+        ctx = info.context
+        try:
+            async with ctx.uow() as session:
+                user = await UserService(session).get(ctx.project_id, user_id)
+            retried = await ctx.resources.flusher.retry_failed(user.id)
+            row = await _run_flush(info, user_id, FlushTriggerEnum.RETRY, wait)
+        except DomainError as error:
+            return error_result(error)
+        return RetryFailedBufferPayload(
+            retried_items=retried, flush=Flush(row=row) if row else None
+        )

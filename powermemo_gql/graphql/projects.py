@@ -1,0 +1,199 @@
+"""Projects and API keys over GraphQL: managed by the root token only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from powermemo_gql.errors import DomainError, NotFound
+from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.errors import (
+    ApiKeyNotFound,
+    InvalidInput,
+    ProjectAlreadyExists,
+    ProjectNotFound,
+    error_result,
+)
+from powermemo_gql.graphql.pagination import (
+    Connection,
+    page_args,
+    query_input_errors,
+    to_connection,
+)
+from powermemo_gql.projects.models import ApiKey as ApiKeyRow
+from powermemo_gql.projects.models import Project as ProjectRow
+from powermemo_gql.projects.service import ProjectService
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="A credential of a project. The secret itself is shown only once.")
+class ApiKey:
+    row: strawberry.Private[ApiKeyRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="The first characters of the key, to tell keys apart.")
+    def prefix(self) -> str:
+        return self.row.prefix
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def revoked_at(self) -> datetime | None:
+        return self.row.revoked_at
+
+
+@strawberry.type(
+    description="A tenant: its users and their memory are invisible to other projects."
+)
+class Project:
+    row: strawberry.Private[ProjectRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="Root only.")
+    async def api_keys(self, info: Info) -> list[ApiKey]:
+        info.context.require_root()
+        async with info.context.uow() as session:
+            rows = await ProjectService(session).list_api_keys(self.row.id)
+        return [ApiKey(row=row) for row in rows]
+
+
+@strawberry.type(description="Who is calling.")
+class Viewer:
+    is_root: bool
+    project: Project | None
+
+
+@strawberry.input
+class CreateProjectInput:
+    name: str
+
+
+@strawberry.input
+class CreateApiKeyInput:
+    project_id: strawberry.ID
+    name: str = "default"
+
+
+@strawberry.type
+class CreateProjectPayload:
+    project: Project
+
+
+@strawberry.type
+class CreateApiKeyPayload:
+    api_key: ApiKey
+    secret: str = strawberry.field(
+        description="The key to send as `Authorization: Bearer <secret>`. Shown only now."
+    )
+
+
+@strawberry.type
+class RevokeApiKeyPayload:
+    api_key: ApiKey
+
+
+CreateProjectResult = Annotated[
+    CreateProjectPayload | ProjectAlreadyExists | InvalidInput,
+    strawberry.union("CreateProjectResult"),
+]
+CreateApiKeyResult = Annotated[
+    CreateApiKeyPayload | ProjectNotFound | InvalidInput, strawberry.union("CreateApiKeyResult")
+]
+RevokeApiKeyResult = Annotated[
+    RevokeApiKeyPayload | ApiKeyNotFound, strawberry.union("RevokeApiKeyResult")
+]
+
+
+@strawberry.type
+class ProjectQuery:
+    @strawberry.field
+    async def viewer(self, info: Info) -> Viewer:
+        principal = info.context.principal
+        if principal.project_id is None:
+            return Viewer(is_root=principal.is_root, project=None)
+        async with info.context.uow() as session:
+            row = await ProjectService(session).get_project(str(principal.project_id))
+        return Viewer(is_root=principal.is_root, project=Project(row=row))
+
+    @strawberry.field(description="Root only.")
+    async def projects(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Project]:
+        info.context.require_root()
+        with query_input_errors():
+            async with info.context.uow() as session:
+                page = await ProjectService(session).list_projects(
+                    page_args(first, after, last, before)
+                )
+        return to_connection(page, lambda row: Project(row=row))
+
+    @strawberry.field(description="Root only. A project, or null.")
+    async def project(self, info: Info, id: strawberry.ID) -> Project | None:
+        info.context.require_root()
+        try:
+            async with info.context.uow() as session:
+                row = await ProjectService(session).get_project(id)
+        except NotFound:
+            return None
+        return Project(row=row)
+
+
+@strawberry.type
+class ProjectMutation:
+    @strawberry.mutation(description="Root only.")
+    async def create_project(self, info: Info, input: CreateProjectInput) -> CreateProjectResult:
+        info.context.require_root()
+        try:
+            async with info.context.uow() as session:
+                row = await ProjectService(session).create_project(input.name)
+        except DomainError as error:
+            return error_result(error)
+        return CreateProjectPayload(project=Project(row=row))
+
+    @strawberry.mutation(description="Root only. The secret is in the payload, and nowhere else.")
+    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyResult:
+        info.context.require_root()
+        try:
+            async with info.context.uow() as session:
+                issued = await ProjectService(session).create_api_key(input.project_id, input.name)
+        except DomainError as error:
+            return error_result(error)
+        return CreateApiKeyPayload(api_key=ApiKey(row=issued.key), secret=issued.secret)
+
+    @strawberry.mutation(description="Root only. The key stops working at once.")
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyResult:
+        info.context.require_root()
+        try:
+            async with info.context.uow() as session:
+                row = await ProjectService(session).revoke_api_key(id)
+        except DomainError as error:
+            return error_result(error)
+        return RevokeApiKeyPayload(api_key=ApiKey(row=row))

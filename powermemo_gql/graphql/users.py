@@ -1,0 +1,329 @@
+"""Users over GraphQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from powermemo_gql.buffers.service import BufferService
+from powermemo_gql.changes.service import ChangeService
+from powermemo_gql.core.pagination import MAX_PAGE_SIZE
+from powermemo_gql.errors import DomainError, NotFound
+from powermemo_gql.errors import InvalidInput as InvalidInputError
+from powermemo_gql.events.service import EventService
+from powermemo_gql.graphql.blobs import Blob, BlobType, to_blob
+from powermemo_gql.graphql.changes import ProfileChange, change_cursor
+from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.errors import (
+    InvalidInput,
+    UserAlreadyExists,
+    UserNotFound,
+    error_result,
+)
+from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
+from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
+from powermemo_gql.graphql.pagination import (
+    Connection,
+    page_args,
+    query_input_errors,
+    to_connection,
+)
+from powermemo_gql.graphql.profiles import ProfileEntry
+from powermemo_gql.memory.context import ContextRequest, ContextService
+from powermemo_gql.users.models import User as UserRow
+from powermemo_gql.users.repository import UserOrderField as OrderField
+from powermemo_gql.users.service import UserService
+
+Info = strawberry.Info[Context, None]
+
+UserOrderField = strawberry.enum(OrderField, name="UserOrderField")
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input
+class UserOrder:
+    field: UserOrderField = OrderField.CREATED_AT  # type: ignore[valid-type]
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.type
+class User:
+    row: strawberry.Private[UserRow]
+
+    @strawberry.field(description="The id the app chose (or one generated at creation).")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.external_id)
+
+    @strawberry.field(description="Free-form data the app keeps about the user.")
+    def data(self) -> JSON:
+        return JSON(self.row.data)
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field(description="The user's blobs, oldest first.")
+    async def blobs(
+        self,
+        info: Info,
+        type: BlobType | None = None,  # type: ignore[valid-type]
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Blob]:
+        key = BlobPageKey(self.row.id, type, page_args(first, after, last, before))
+        with query_input_errors():
+            page = await info.context.loaders.blob_pages.load(key)
+        return to_connection(page, to_blob)
+
+    @strawberry.field(description="Items not yet in memory: idle, processing or failed.")
+    async def buffer(self, info: Info) -> Buffer:
+        async with info.context.uow() as session:
+            rows = await BufferService(session).pending(self.row.id)
+        return Buffer(items=[BufferItem(row=r) for r in rows])
+
+    @strawberry.field(description="The most recent flushes of this user, newest first.")
+    async def flushes(self, info: Info, last: int = 10) -> list[Flush]:
+        with query_input_errors():
+            if not 0 <= last <= MAX_PAGE_SIZE:
+                raise InvalidInputError("last", f"must be between 0 and {MAX_PAGE_SIZE}")
+            async with info.context.uow() as session:
+                rows = await BufferService(session).recent_flushes(self.row.id, last)
+        return [Flush(row=r) for r in rows]
+
+    @strawberry.field(
+        description=(
+            "The user's profile, by topic and sub-topic. topk and maxTokens keep the most "
+            "recently updated entries that fit."
+        )
+    )
+    async def profile(
+        self,
+        info: Info,
+        topics: list[str] | None = None,
+        topk: int | None = None,
+        max_tokens: int | None = None,
+    ) -> list[ProfileEntry]:
+        key = ProfileKey(self.row.id, tuple(topics) if topics else None, topk, max_tokens)
+        with query_input_errors():
+            rows = await info.context.loaders.profiles.load(key)
+        return [ProfileEntry(row=r) for r in rows]
+
+    @strawberry.field(description="The user's events, newest first.")
+    async def events(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description=(
+                    "Only events whose summary holds every word (full-text on PostgreSQL, "
+                    "case-insensitive substrings on SQLite)."
+                )
+            ),
+        ] = None,
+    ) -> Connection[Event]:
+        with query_input_errors():
+            async with info.context.uow() as session:
+                page = await EventService(session).for_user(
+                    self.row.id, page_args(first, after, last, before), search
+                )
+        return to_connection(page, lambda row: Event(row=row))
+
+    @strawberry.field(
+        description=(
+            "A cursor at the end of the change feed as it is now (its start, for a user "
+            "without changes): read it with the profile, then subscribe with since: it, and "
+            "no change falls in between."
+        )
+    )
+    async def changes_cursor(self, info: Info) -> str:
+        latest = await info.context.resources.feed.latest(self.row.id)
+        return change_cursor(latest)
+
+    @strawberry.field(description="The change feed of this user's memory, oldest first.")
+    async def changes(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ProfileChange]:
+        with query_input_errors():
+            async with info.context.uow() as session:
+                page = await ChangeService(session).for_user(
+                    self.row.id, page_args(first, after, last, before)
+                )
+        return to_connection(page, lambda row: ProfileChange(row=row))
+
+    @strawberry.field(
+        description=(
+            "Profile and recent events as one string for a prompt, never over maxTokens "
+            "(the whole string is counted with cl100k_base)."
+        )
+    )
+    async def context(
+        self,
+        info: Info,
+        max_tokens: int = 1000,
+        prefer_topics: list[str] | None = None,
+        only_topics: list[str] | None = None,
+        profile_event_ratio: float = 0.6,
+        include_buffer: bool = False,
+    ) -> UserContext:
+        request = ContextRequest(
+            max_tokens=max_tokens,
+            prefer_topics=prefer_topics or (),
+            only_topics=only_topics,
+            profile_event_ratio=profile_event_ratio,
+            include_buffer=include_buffer,
+        )
+        with query_input_errors():
+            async with info.context.uow() as session:
+                packed = await ContextService(session).build(self.row.id, request)
+        return UserContext(
+            text=packed.text,
+            tokens=packed.tokens,
+            profile_entries=packed.profile_entries,
+            events=packed.events,
+        )
+
+
+@strawberry.type
+class UserContext:
+    text: str
+    tokens: int = strawberry.field(description="Tokens of `text`, at most maxTokens.")
+    profile_entries: int = strawberry.field(description="Profile entries that fit.")
+    events: int = strawberry.field(description="Events that fit.")
+
+
+@strawberry.input
+class CreateUserInput:
+    id: strawberry.ID | None = strawberry.field(
+        default=None, description="Your own id for the user; a UUID is generated if omitted."
+    )
+    data: JSON | None = strawberry.field(default=None, description="A JSON object.")
+
+
+@strawberry.input
+class UpdateUserInput:
+    id: strawberry.ID
+    data: JSON = strawberry.field(description="Replaces the user's data; a JSON object.")
+
+
+@strawberry.type
+class CreateUserPayload:
+    user: User
+
+
+@strawberry.type
+class UpdateUserPayload:
+    user: User
+
+
+@strawberry.type
+class DeleteUserPayload:
+    deleted_user_id: strawberry.ID
+
+
+CreateUserResult = Annotated[
+    CreateUserPayload | UserAlreadyExists | InvalidInput, strawberry.union("CreateUserResult")
+]
+UpdateUserResult = Annotated[
+    UpdateUserPayload | UserNotFound | InvalidInput, strawberry.union("UpdateUserResult")
+]
+DeleteUserResult = Annotated[DeleteUserPayload | UserNotFound, strawberry.union("DeleteUserResult")]
+
+
+@strawberry.type
+class UserQuery:
+    @strawberry.field(description="A user of the caller's project, or null.")
+    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+        ctx = info.context
+        try:
+            async with ctx.uow() as session:
+                row = await UserService(session).get(ctx.project_id, id)
+        except NotFound:
+            return None
+        return User(row=row)
+
+    @strawberry.field(description="The caller's users, keyset-paginated.")
+    async def users(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="Case-insensitive substring of the user id."),
+        ] = None,
+        order_by: UserOrder | None = None,
+    ) -> Connection[User]:
+        ctx = info.context
+        order = order_by or UserOrder()
+        with query_input_errors():
+            async with ctx.uow() as session:
+                page = await UserService(session).list(
+                    ctx.project_id,
+                    page_args(first, after, last, before),
+                    search=search,
+                    order_by=OrderField(order.field),
+                    descending=order.direction is OrderDirection.DESC,
+                )
+        return to_connection(page, lambda row: User(row=row))
+
+
+@strawberry.type
+class UserMutation:
+    @strawberry.mutation
+    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
+        ctx = info.context
+        try:
+            async with ctx.uow() as session:
+                row = await UserService(session).create(ctx.project_id, input.id, input.data)
+        except DomainError as error:
+            return error_result(error)
+        return CreateUserPayload(user=User(row=row))
+
+    @strawberry.mutation(description="Replace a user's data.")
+    async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserResult:
+        ctx = info.context
+        try:
+            async with ctx.uow() as session:
+                row = await UserService(session).update(ctx.project_id, input.id, input.data)
+        except DomainError as error:
+            return error_result(error)
+        return UpdateUserPayload(user=User(row=row))
+
+    @strawberry.mutation(
+        description="Delete a user and everything of theirs: blobs, buffer, profile, events."
+    )
+    async def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserResult:
+        ctx = info.context
+        try:
+            async with ctx.uow() as session:
+                row = await UserService(session).delete(ctx.project_id, id)
+        except DomainError as error:
+            return error_result(error)
+        return DeleteUserPayload(deleted_user_id=strawberry.ID(row.external_id))

@@ -1,0 +1,152 @@
+"""The context string an app puts in its prompt: profile and recent events, under a token budget.
+
+The whole returned string is counted, wrapper included, and is never over the budget.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from powermemo_gql.blobs.content import text_of
+from powermemo_gql.blobs.models import BlobType
+from powermemo_gql.blobs.repository import BlobRepository
+from powermemo_gql.buffers.models import BufferStatus
+from powermemo_gql.buffers.repository import BufferRepository
+from powermemo_gql.core.pagination import PageArgs
+from powermemo_gql.core.tokens import count_tokens
+from powermemo_gql.errors import InvalidInput
+from powermemo_gql.events.models import Event
+from powermemo_gql.events.repository import EventRepository
+from powermemo_gql.profiles.models import ProfileEntry
+from powermemo_gql.profiles.repository import ProfileRepository
+
+MAX_CONTEXT_TOKENS = 100_000
+RECENT_EVENTS = 50
+
+HEAD = "<memory>\n"
+TAIL = "</memory>"
+PROFILE_TITLE = "# What we know about the user\n"
+EVENTS_TITLE = "# Recent events\n"
+BUFFER_TITLE = "# Recent messages, not yet in memory\n"
+
+
+@dataclass(frozen=True)
+class ContextRequest:
+    max_tokens: int = 1000
+    prefer_topics: Sequence[str] = ()
+    only_topics: Sequence[str] | None = None
+    profile_event_ratio: float = 0.6
+    include_buffer: bool = False
+
+    def checked(self) -> ContextRequest:
+        if not 1 <= self.max_tokens <= MAX_CONTEXT_TOKENS:
+            raise InvalidInput("maxTokens", f"must be between 1 and {MAX_CONTEXT_TOKENS}")
+        if not 0.0 <= self.profile_event_ratio <= 1.0:
+            raise InvalidInput("profileEventRatio", "must be between 0 and 1")
+        return self
+
+
+@dataclass(frozen=True)
+class PackedContext:
+    text: str
+    tokens: int
+    profile_entries: int
+    events: int
+
+
+def _fill(lines: list[str], title: str, budget: int) -> tuple[str, int]:
+    """The title and as many lines as fit in `budget` tokens (none: empty), and how many fit.
+
+    Lines are counted one by one (linear, not quadratic); newline-separated text counts
+    within a token of the sum of its lines, and pack_context checks the final string exactly.
+    """
+    used_tokens = count_tokens(title)
+    taken: list[str] = []
+    for line in lines:
+        cost = count_tokens(line + "\n")
+        if used_tokens + cost > budget:
+            break
+        taken.append(line + "\n")
+        used_tokens += cost
+    return (title + "".join(taken), len(taken)) if taken else ("", 0)
+
+
+def pack_context(
+    request: ContextRequest,
+    profile: list[ProfileEntry],
+    events: list[Event],
+    buffer_texts: list[str],
+) -> PackedContext:
+    request = request.checked()
+    if request.only_topics is not None:
+        allowed = set(request.only_topics)
+        profile = [e for e in profile if e.topic in allowed]
+    preferred = {t: i for i, t in enumerate(request.prefer_topics)}
+    # Preferred topics first (in the order given), then the most recently updated.
+    profile = sorted(profile, key=lambda e: -e.updated_at.timestamp())
+    profile = sorted(profile, key=lambda e: preferred.get(e.topic, len(preferred)))
+
+    budget = request.max_tokens - count_tokens(HEAD + TAIL)
+    if budget <= 0:
+        return PackedContext("", 0, 0, 0)
+    profile_lines = [f"- {e.topic}::{e.sub_topic}: {e.content}" for e in profile]
+    event_lines = [f"- [{e.created_at.date().isoformat()}] {e.summary}" for e in events]
+
+    profile_part, n_profile = _fill(
+        profile_lines, PROFILE_TITLE, int(budget * request.profile_event_ratio)
+    )
+    remaining = budget - count_tokens(profile_part)
+    events_part, n_events = _fill(event_lines, EVENTS_TITLE, remaining)
+    remaining -= count_tokens(events_part)
+    if n_profile < len(profile_lines) and remaining > 0:
+        # Events left budget unused: let the profile have it.
+        profile_part, n_profile = _fill(
+            profile_lines, PROFILE_TITLE, budget - count_tokens(events_part)
+        )
+        remaining = budget - count_tokens(profile_part) - count_tokens(events_part)
+    buffer_part = ""
+    if request.include_buffer and remaining > 0:
+        buffer_part, _ = _fill(buffer_texts, BUFFER_TITLE, remaining)
+
+    body = profile_part + events_part + buffer_part
+    if not body:
+        return PackedContext("", 0, 0, 0)
+    text = HEAD + body + TAIL
+    # Token counts of concatenated parts can differ by a token at the seams: enforce exactly.
+    while count_tokens(text) > request.max_tokens and body:
+        body = body[: body.rstrip("\n").rfind("\n") + 1]
+        text = HEAD + body + TAIL if body else ""
+    return PackedContext(text, count_tokens(text), n_profile, n_events)
+
+
+class ContextService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def build(self, user_id: uuid.UUID, request: ContextRequest) -> PackedContext:
+        request = request.checked()
+        profile = await ProfileRepository(self.session).list_for_user(user_id)
+        page = await EventRepository(self.session).list_for_user(
+            user_id, PageArgs(first=RECENT_EVENTS)
+        )
+        buffer_texts: list[str] = []
+        if request.include_buffer:
+            items = [
+                i
+                for i in await BufferRepository(self.session).pending_for_user(user_id)
+                if i.status == BufferStatus.IDLE.value
+            ]
+            blobs = {
+                b.id: b
+                for b in await BlobRepository(self.session).get_many([i.blob_id for i in items])
+            }
+            buffer_texts = [
+                text_of(BlobType(blobs[i.blob_id].type), blobs[i.blob_id].payload)
+                for i in items
+                if i.blob_id in blobs
+            ]
+        return pack_context(request, profile, page.items, buffer_texts)

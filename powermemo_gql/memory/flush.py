@@ -1,0 +1,436 @@
+"""Flushing buffers: claim a user's idle items, run the pipeline, write the result at once.
+
+Durability: items move idle -> processing -> done | failed. A flush holds a per-user lease
+(a database row, so it works across server instances) that it renews while it runs; if its
+process dies, the lease runs out, the flush is marked abandoned and its items go back to idle.
+Profile changes, the event, and the items' new status are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from enum import Enum
+
+from powermemo_gql.blobs.content import text_of
+from powermemo_gql.blobs.models import BlobType
+from powermemo_gql.blobs.repository import BlobRepository
+from powermemo_gql.buffers.models import BufferItem, BufferStatus, Flush, FlushStatus, FlushTrigger
+from powermemo_gql.buffers.repository import BufferRepository, FlushLockRepository, FlushRepository
+from powermemo_gql.changes.feed import Feed
+from powermemo_gql.changes.models import Change, ChangeKind
+from powermemo_gql.changes.repository import ChangeRepository
+from powermemo_gql.core.db import SessionFactory
+from powermemo_gql.core.types import utcnow
+from powermemo_gql.core.uow import unit_of_work
+from powermemo_gql.errors import LLMUnavailable
+from powermemo_gql.events.models import Event
+from powermemo_gql.memory.client import LLMClient
+from powermemo_gql.memory.parsing import Usage
+from powermemo_gql.memory.pipeline import (
+    CurrentEntry,
+    Limits,
+    MemoryPipeline,
+    PipelineResult,
+)
+from powermemo_gql.memory.prompts import prompts_for
+from powermemo_gql.memory.writes import apply_change, as_delta
+from powermemo_gql.observability.metrics import Metrics
+from powermemo_gql.profiles.config import ProfileConfig
+from powermemo_gql.profiles.models import ProfileSource
+from powermemo_gql.profiles.repository import ProfileRepository
+from powermemo_gql.projects.repository import ProjectRepository
+from powermemo_gql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+# An unparsable answer is asked again once; transport failures have their own retries.
+PARSE_ATTEMPTS = 2
+# Buffers the scheduler looks at per pass; the rest wait for the next pass.
+DUE_PER_PASS = 100
+
+
+def pipeline_limits(settings: Settings) -> Limits:
+    return Limits(
+        max_subtopics=settings.max_profile_subtopics,
+        max_entry_tokens=settings.max_profile_entry_tokens,
+    )
+
+
+def finish_flush(flush: Flush, status: FlushStatus, usage: Usage, error: str | None = None) -> None:
+    """Fill in the outcome of a flush row not yet written (imports)."""
+    flush.status = status.value
+    flush.error = error
+    flush.llm_calls = usage.calls
+    flush.input_tokens = usage.input_tokens
+    flush.output_tokens = usage.output_tokens
+    flush.finished_at = utcnow()
+
+
+class _Claim(Enum):
+    NOTHING_IDLE = "nothing idle"
+    LEASE_HELD = "another flush holds the lease"
+
+
+class LeaseLost(RuntimeError):
+    """This flush's lease ran out or was taken over: it must write nothing."""
+
+
+class Flusher:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        llm: LLMClient,
+        feed: Feed,
+        settings: Settings,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self._sessions = sessions
+        self._feed = feed
+        self._settings = settings
+        self._pipeline = MemoryPipeline(
+            llm, attempts=PARSE_ATTEMPTS, limits=pipeline_limits(settings)
+        )
+        self._lease = timedelta(seconds=settings.flush_lease_seconds)
+        # Flushes run at once by this process; more would only queue for LLM slots while
+        # holding leases.
+        self._slots = asyncio.Semaphore(settings.llm_max_concurrency)
+        self._background: dict[uuid.UUID, asyncio.Task[Flush | None]] = {}
+
+    # Triggers
+
+    async def after_insert(self, project_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Start a background flush if the user's buffer is now over the limit.
+
+        Called after the insert committed: a failure here must not fail the insert
+        (the scheduler's next pass finds the buffer anyway).
+        """
+        if not self._settings.background_flushes:
+            return
+        try:
+            async with unit_of_work(self._sessions) as session:
+                tokens = await BufferRepository(session).idle_tokens(user_id)
+        except Exception:
+            logger.exception("could not check the buffer of user %s after an insert", user_id)
+            return
+        if tokens > self._settings.max_buffer_tokens:
+            self.schedule(project_id, user_id, FlushTrigger.SIZE)
+
+    def schedule(self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger) -> None:
+        """A background flush of this user, unless this process already runs one."""
+        running = self._background.get(user_id)
+        if running is not None and not running.done():
+            return
+        task = asyncio.create_task(self._background_flush(project_id, user_id, trigger))
+        self._background[user_id] = task
+
+    async def _background_flush(
+        self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger
+    ) -> Flush | None:
+        try:
+            return await self.flush(project_id, user_id, trigger)
+        except Exception:  # a background task has nobody to raise to
+            logger.exception("background flush of user %s failed", user_id)
+            return None
+        finally:
+            self._background.pop(user_id, None)
+
+    async def run_scheduler(self) -> None:
+        """Forever: recover abandoned flushes, and flush idle or oversized buffers."""
+        tick = min(10.0, self._settings.buffer_flush_interval / 4, self._lease.total_seconds() / 4)
+        while True:
+            try:
+                await self.recover()
+                await self._flush_due()
+            except Exception:  # keep the scheduler alive through a database hiccup
+                logger.exception("buffer scheduler pass failed")
+            await asyncio.sleep(max(tick, 0.05))
+
+    async def _flush_due(self) -> None:
+        idle_before = utcnow() - timedelta(seconds=self._settings.buffer_flush_interval)
+        async with unit_of_work(self._sessions) as session:
+            buffers = BufferRepository(session)
+            due = await buffers.users_due(
+                idle_before, self._settings.max_buffer_tokens, DUE_PER_PASS
+            )
+            if self._metrics is not None:
+                self._metrics.buffer_backlog.set(await buffers.idle_count())
+        for project_id, user_id, reason in due:
+            self.schedule(project_id, user_id, FlushTrigger(reason))
+
+    async def recover(self, user_id: uuid.UUID | None = None) -> int:
+        """Flushes whose lease ran out (of all users, or one) are abandoned; their items go
+        back to idle and, with background flushes on, are flushed again right away.
+
+        Expired leases are deleted first, in the same transaction: a flush that comes back
+        to commit after this finds its lease gone and writes nothing.
+        """
+        async with unit_of_work(self._sessions) as session:
+            await FlushLockRepository(session).expire(user_id)
+            flushes = FlushRepository(session)
+            dead = await flushes.running_without_lease(user_id)
+            if not dead:
+                return 0
+            released = await BufferRepository(session).release([f for f, _, _ in dead])
+            await flushes.mark_abandoned([f for f, _, _ in dead])
+        logger.warning(
+            "recovered %d abandoned flush(es), %d item(s) back to idle", len(dead), released
+        )
+        if self._settings.background_flushes and user_id is None:
+            for _flush_id, project, user in dead:
+                self.schedule(project, user, FlushTrigger.RECOVERY)
+        return len(dead)
+
+    async def close(self, grace_seconds: float = 10.0) -> None:
+        """Let running flushes finish for a while; the rest are recovered by lease later."""
+        tasks = [t for t in self._background.values() if not t.done()]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # The flush itself
+
+    async def retry_failed(self, user_id: uuid.UUID) -> int:
+        async with unit_of_work(self._sessions) as session:
+            return await BufferRepository(session).retry_failed(user_id)
+
+    async def flush(
+        self,
+        project_id: uuid.UUID,
+        user_id: uuid.UUID,
+        trigger: FlushTrigger,
+        wait_seconds: float = 0.0,
+    ) -> Flush | None:
+        """Flush the user's idle items, returning the finished flush. None when there was
+        nothing idle, when another flush of this user still held the lease after
+        `wait_seconds`, or when this flush lost its lease (another one redoes its items)."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            # A slot is held only while this flush can work: never while it waits for
+            # another flush's lease.
+            async with self._slots:
+                claimed = await self._claim(project_id, user_id, trigger)
+                if isinstance(claimed, tuple):
+                    return await self._process(*claimed)
+                if claimed is _Claim.NOTHING_IDLE:
+                    return None
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.1)
+
+    async def _process(self, flush: Flush, items: list[BufferItem]) -> Flush | None:
+        usage = Usage()
+        try:
+            async with (
+                self._renewing(flush.user_id, flush.id),
+                asyncio.timeout(self._settings.flush_timeout_seconds),
+            ):
+                result = await self._run_pipeline(flush.project_id, flush.user_id, items, usage)
+            return await self._commit(flush, items, result)
+        except LeaseLost:
+            logger.error("flush %s lost its lease; its items are flushed again", flush.id)
+            self._count_flush(FlushStatus.ABANDONED)
+            await self._record_usage(flush.id, usage)
+            return None
+        except LLMUnavailable as exc:
+            return await self._fail(flush, exc.message, usage)
+        except TimeoutError:
+            limit = self._settings.flush_timeout_seconds
+            return await self._fail(flush, f"timed out after {limit:g} s", usage)
+        except Exception:
+            logger.exception("flush %s failed", flush.id)
+            return await self._fail(flush, "internal error (see the server log)", usage)
+
+    async def _claim(
+        self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger
+    ) -> tuple[Flush, list[BufferItem]] | _Claim:
+        """Take the user's lease and idle items, in one transaction."""
+        # A dead flush of this user gives its items back first, whether or not any
+        # instance runs the background scheduler.
+        await self.recover(user_id)
+        flush = Flush(project_id=project_id, user_id=user_id, trigger=trigger.value)
+        async with unit_of_work(self._sessions) as session:
+            locks = FlushLockRepository(session)
+            if not await locks.acquire(flush, utcnow() + self._lease):
+                return _Claim.LEASE_HELD
+            session.add(flush)
+            await session.flush()
+            items = await BufferRepository(session).claim_idle(user_id, flush.id)
+            if items:
+                flush.item_count = len(items)
+                return flush, items
+            # Nothing to do: undo the flush row and the lease together.
+            await session.delete(flush)
+            await locks.release(user_id, flush.id)
+            return _Claim.NOTHING_IDLE
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, user_id: uuid.UUID, flush_id: uuid.UUID) -> AsyncIterator[None]:
+        """Renew the lease while the block runs. A lost lease is not raised here: the commit
+        checks the lease itself and writes nothing if it is gone."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._lease.total_seconds() / 3)
+                try:
+                    async with unit_of_work(self._sessions) as session:
+                        held = await FlushLockRepository(session).renew(
+                            user_id, flush_id, utcnow() + self._lease
+                        )
+                except Exception:  # try again at the next tick; the lease has slack
+                    logger.warning("flush %s: lease renewal failed", flush_id, exc_info=True)
+                    continue
+                if not held:
+                    logger.error("flush %s lost its lease", flush_id)
+                    return
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run_pipeline(
+        self, project_id: uuid.UUID, user_id: uuid.UUID, items: list[BufferItem], usage: Usage
+    ) -> PipelineResult:
+        async with unit_of_work(self._sessions) as session:
+            blobs = {
+                b.id: b for b in await BlobRepository(session).get_many([i.blob_id for i in items])
+            }
+            profile = await ProfileRepository(session).list_for_user(user_id)
+            project = await ProjectRepository(session).get(project_id)
+        texts = [
+            text_of(BlobType(blobs[i.blob_id].type), blobs[i.blob_id].payload)
+            for i in items
+            if i.blob_id in blobs
+        ]
+        config = ProfileConfig.from_stored(project.profile_config if project else {})
+        language = config.language or self._settings.language
+        return await self._pipeline.run(
+            texts,
+            [CurrentEntry(e.id, e.topic, e.sub_topic, e.content) for e in profile],
+            config,
+            prompts_for(language),
+            keep_input_language=self._settings.keep_input_language,
+            usage=usage,
+        )
+
+    async def _commit(
+        self, flush: Flush, items: list[BufferItem], result: PipelineResult
+    ) -> Flush | None:
+        """Write the profile changes, the event and the items' status at once, or nothing."""
+        blob_ids = [str(i.blob_id) for i in items]
+        async with unit_of_work(self._sessions) as session:
+            locks = FlushLockRepository(session)
+            if not await locks.renew(flush.user_id, flush.id, utcnow() + self._lease):
+                raise LeaseLost(str(flush.id))
+            event = Event(
+                project_id=flush.project_id,
+                user_id=flush.user_id,
+                summary=result.summary,
+                tags=result.tags,
+            )
+            session.add(event)
+            await session.flush()  # the entries below refer to it
+            profiles = ProfileRepository(session)
+            written = [
+                record
+                for c in result.changes
+                if (
+                    record := await apply_change(
+                        profiles,
+                        flush.project_id,
+                        flush.user_id,
+                        c,
+                        source=ProfileSource.LLM,
+                        blob_ids=blob_ids,
+                        event_id=event.id,
+                        flush_id=flush.id,
+                    )
+                )
+                is not None
+            ]
+            # The delta records what was written: changes skipped for a concurrent edit are not.
+            event.profile_delta = [as_delta(record) for record in written]
+            written.append(
+                Change(
+                    project_id=flush.project_id,
+                    user_id=flush.user_id,
+                    kind=ChangeKind.BUFFER_FLUSHED.value,
+                    flush_id=flush.id,
+                    event_id=event.id,
+                )
+            )
+            await ChangeRepository(session).append(written)
+            # Every claimed item must still be ours, and the flush still running.
+            if await BufferRepository(session).finish(flush.id, BufferStatus.DONE) != len(items):
+                raise LeaseLost(str(flush.id))
+            if not await FlushRepository(session).finish(
+                flush.id,
+                status=FlushStatus.DONE.value,
+                event_id=event.id,
+                llm_calls=result.usage.calls,
+                input_tokens=result.usage.input_tokens,
+                output_tokens=result.usage.output_tokens,
+            ):
+                raise LeaseLost(str(flush.id))
+            await locks.release(flush.user_id, flush.id)
+        await self._feed.notify(flush.user_id)
+        self._count_flush(FlushStatus.DONE)
+        return await self._load(flush.id)
+
+    async def _fail(self, flush: Flush, reason: str, usage: Usage) -> Flush | None:
+        async with unit_of_work(self._sessions) as session:
+            still_running = await FlushRepository(session).finish(
+                flush.id,
+                status=FlushStatus.FAILED.value,
+                error=reason,
+                llm_calls=usage.calls,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
+            if still_running:  # else it was abandoned: its items are already idle again
+                await BufferRepository(session).finish(flush.id, BufferStatus.FAILED, reason)
+                await ChangeRepository(session).append(
+                    [
+                        Change(
+                            project_id=flush.project_id,
+                            user_id=flush.user_id,
+                            kind=ChangeKind.FLUSH_FAILED.value,
+                            flush_id=flush.id,
+                            error=reason,
+                        )
+                    ]
+                )
+            await FlushLockRepository(session).release(flush.user_id, flush.id)
+        if still_running:
+            await self._feed.notify(flush.user_id)
+            self._count_flush(FlushStatus.FAILED)
+        logger.warning("flush %s failed: %s", flush.id, reason)
+        return await self._load(flush.id)
+
+    def _count_flush(self, status: FlushStatus) -> None:
+        if self._metrics is not None:
+            self._metrics.flushes.labels(status.value).inc()
+
+    async def _record_usage(self, flush_id: uuid.UUID, usage: Usage) -> None:
+        """What an abandoned flush spent still counts towards the project's usage."""
+        async with unit_of_work(self._sessions) as session:
+            await FlushRepository(session).add_usage(
+                flush_id, usage.calls, usage.input_tokens, usage.output_tokens
+            )
+
+    async def _load(self, flush_id: uuid.UUID) -> Flush | None:
+        async with unit_of_work(self._sessions) as session:
+            return await FlushRepository(session).get(flush_id)

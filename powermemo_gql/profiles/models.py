@@ -1,0 +1,59 @@
+"""The long-term user profile: topic / sub_topic / content, with provenance."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from powermemo_gql.core.types import JSONType, UTCDateTime, new_id, utcnow
+
+
+class ProfileSource(StrEnum):
+    LLM = "llm"  # extracted from blobs by the memory pipeline
+    MANUAL = "manual"  # written through the API
+    IMPORT = "import"  # imported from text
+
+
+class ProfileEntry(SQLModel, table=True):
+    __tablename__ = "profile_entries"
+    # One entry per topic/sub-topic of a user: what the pipeline merges into and edits address.
+    __table_args__ = (UniqueConstraint("user_id", "topic", "sub_topic"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    topic: str = Field(max_length=100)
+    sub_topic: str = Field(max_length=100)
+    content: str = Field(sa_type=Text)
+    # Provenance: where this entry came from.
+    source: str = Field(default=ProfileSource.MANUAL.value, max_length=16)
+    source_blob_ids: list[str] = Field(default_factory=list, sa_type=JSONType)
+    source_event_id: uuid.UUID | None = Field(
+        default=None, foreign_key="events.id", ondelete="SET NULL"
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProfileRevision(SQLModel, table=True):
+    """A previous value of a profile entry, kept when it was updated or deleted."""
+
+    __tablename__ = "profile_revisions"
+    __table_args__ = (Index(None, "entry_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    # Not a foreign key: the history of a deleted entry is kept until its user is deleted.
+    entry_id: uuid.UUID
+    topic: str = Field(max_length=100)
+    sub_topic: str = Field(max_length=100)
+    content: str = Field(sa_type=Text)
+    action: str = Field(max_length=16)  # "update" or "delete": what replaced this value
+    source: str = Field(max_length=16)  # who replaced it (ProfileSource)
+    source_event_id: uuid.UUID | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

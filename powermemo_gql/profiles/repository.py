@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from powermemo_gql.core.repository import Repository
+from powermemo_gql.core.types import utcnow
+from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
+
+
+class ProfileRepository(Repository[ProfileEntry]):
+    model = ProfileEntry
+
+    async def list_for_user(
+        self, user_id: uuid.UUID, topics: Sequence[str] | None = None
+    ) -> list[ProfileEntry]:
+        return await self.list_for_users([user_id], topics)
+
+    async def list_for_users(
+        self, user_ids: Sequence[uuid.UUID], topics: Sequence[str] | None = None
+    ) -> list[ProfileEntry]:
+        stmt = select(ProfileEntry).where(col(ProfileEntry.user_id).in_(user_ids))
+        if topics:
+            stmt = stmt.where(col(ProfileEntry.topic).in_(topics))
+        rows = await self.session.scalars(
+            stmt.order_by(
+                col(ProfileEntry.topic), col(ProfileEntry.sub_topic), col(ProfileEntry.id)
+            )
+        )
+        return list(rows.all())
+
+    async def update_content(
+        self, entry: ProfileEntry, content: str, source: str, event_id: uuid.UUID | None
+    ) -> None:
+        """Replace an entry's content, keeping the previous value as a revision."""
+        self._keep_revision(entry, "update", source, event_id)
+        entry.content = content
+        entry.source = source
+        entry.source_event_id = event_id
+        entry.updated_at = utcnow()
+        await self.session.flush()
+
+    async def find(self, user_id: uuid.UUID, topic: str, sub_topic: str) -> ProfileEntry | None:
+        return await self.session.scalar(
+            select(ProfileEntry).where(
+                col(ProfileEntry.user_id) == user_id,
+                col(ProfileEntry.topic) == topic,
+                col(ProfileEntry.sub_topic) == sub_topic,
+            )
+        )
+
+    async def get_in_project(
+        self, project_id: uuid.UUID, entry_id: uuid.UUID
+    ) -> ProfileEntry | None:
+        return await self.session.scalar(
+            select(ProfileEntry).where(
+                col(ProfileEntry.id) == entry_id, col(ProfileEntry.project_id) == project_id
+            )
+        )
+
+    async def delete_keeping_history(
+        self, entry: ProfileEntry, source: str, event_id: uuid.UUID | None = None
+    ) -> None:
+        self._keep_revision(entry, "delete", source, event_id)
+        await self.session.delete(entry)
+        await self.session.flush()
+
+    def _keep_revision(
+        self, entry: ProfileEntry, action: str, source: str, event_id: uuid.UUID | None
+    ) -> None:
+        self.session.add(
+            ProfileRevision(
+                project_id=entry.project_id,
+                user_id=entry.user_id,
+                entry_id=entry.id,
+                topic=entry.topic,
+                sub_topic=entry.sub_topic,
+                content=entry.content,
+                action=action,
+                source=source,
+                source_event_id=event_id,
+            )
+        )
+
+    async def revisions(self, entry_id: uuid.UUID) -> list[ProfileRevision]:
+        rows = await self.session.scalars(
+            select(ProfileRevision)
+            .where(col(ProfileRevision.entry_id) == entry_id)
+            .order_by(col(ProfileRevision.created_at), col(ProfileRevision.id))
+        )
+        return list(rows.all())

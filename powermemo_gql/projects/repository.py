@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from powermemo_gql.core.pagination import Page, PageArgs, by_creation, paginate
+from powermemo_gql.core.repository import Repository
+from powermemo_gql.projects.models import ApiKey, Project
+
+PROJECTS_BY_CREATION = by_creation(Project, "projects:created_at")
+
+
+class ProjectRepository(Repository[Project]):
+    model = Project
+
+    async def get_by_name(self, name: str) -> Project | None:
+        return await self.session.scalar(select(Project).where(col(Project.name) == name))
+
+    async def list(self, args: PageArgs) -> Page[Project]:
+        return await paginate(self.session, select(Project), PROJECTS_BY_CREATION, args)
+
+
+class ApiKeyRepository(Repository[ApiKey]):
+    model = ApiKey
+
+    async def find_active_by_hash(self, key_hash: str) -> ApiKey | None:
+        return await self.session.scalar(
+            select(ApiKey).where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
+        )
+
+    async def list_for_project(self, project_id: uuid.UUID) -> list[ApiKey]:
+        rows = await self.session.scalars(
+            select(ApiKey)
+            .where(col(ApiKey.project_id) == project_id)
+            .order_by(col(ApiKey.created_at), col(ApiKey.id))
+        )
+        return list(rows.all())

@@ -1,0 +1,83 @@
+"""What the server holds for its lifetime, built from settings in the app lifespan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from powermemo_gql.changes.feed import Feed
+from powermemo_gql.core.db import SessionFactory, create_engine, create_session_factory
+from powermemo_gql.core.pubsub import PubSub, create_pubsub
+from powermemo_gql.core.ratelimit import RateLimiter, create_rate_limiter
+from powermemo_gql.memory.client import OpenAILLMClient
+from powermemo_gql.memory.flush import Flusher
+from powermemo_gql.memory.importer import ProfileImporter
+from powermemo_gql.observability.metrics import Metrics
+from powermemo_gql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    pubsub: PubSub
+    llm: OpenAILLMClient
+    feed: Feed
+    flusher: Flusher
+    importer: ProfileImporter
+    rate_limiter: RateLimiter
+    metrics: Metrics
+    started_at: float = field(default_factory=time.monotonic)
+    # The last answer of the LLM endpoint and when it was asked: readiness probes come often.
+    _llm_checked: tuple[float, bool] = (float("-inf"), False)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Resources:
+        engine = create_engine(settings)
+        sessions = create_session_factory(engine)
+        metrics = Metrics()
+        llm = OpenAILLMClient(settings, metrics)
+        pubsub = create_pubsub(settings.redis_url)
+        feed = Feed(sessions, pubsub)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            pubsub=pubsub,
+            llm=llm,
+            feed=feed,
+            flusher=Flusher(sessions, llm, feed, settings, metrics),
+            importer=ProfileImporter(sessions, llm, feed, settings),
+            rate_limiter=create_rate_limiter(settings.rate_limit_per_minute, settings.redis_url),
+            metrics=metrics,
+        )
+
+    async def database_ok(self) -> bool:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"
+            logger.warning("database ping failed", exc_info=True)
+            return False
+        return True
+
+    async def llm_ok(self, max_age: float = 10.0) -> bool:
+        checked_at, answer = self._llm_checked
+        if time.monotonic() - checked_at > max_age:
+            answer = await self.llm.ping()
+            self._llm_checked = (time.monotonic(), answer)
+        return answer
+
+    async def close(self) -> None:
+        await self.flusher.close()
+        await self.rate_limiter.close()
+        await self.llm.close()
+        await self.pubsub.close()
+        await self.engine.dispose()

@@ -1,0 +1,29 @@
+"""End users of a project's app, whose memory we keep."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from powermemo_gql.core.types import JSONType, UTCDateTime, new_id, utcnow
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id"),
+        Index(None, "project_id", "created_at", "id"),
+        Index(None, "project_id", "updated_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE")
+    # The id clients see and choose: unique within a project, not across projects.
+    external_id: str = Field(max_length=128)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from enum import StrEnum
+
+from sqlalchemy import delete, func, select
+from sqlmodel import col
+
+from powermemo_gql.core.pagination import KeysetOrder, Page, PageArgs, datetime_key, paginate
+from powermemo_gql.core.repository import Repository, like_pattern
+from powermemo_gql.users.models import User
+
+
+class UserOrderField(StrEnum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    ID = "id"
+
+
+def _order(field: UserOrderField, descending: bool) -> KeysetOrder[User]:
+    tag = f"users:{field.value}:{'desc' if descending else 'asc'}"
+    if field is UserOrderField.ID:
+        # external_id is unique within a project, so the row id only breaks impossible ties.
+        return KeysetOrder(
+            tag=tag,
+            sort=col(User.external_id),
+            tiebreak=col(User.id),
+            descending=descending,
+            sort_value=lambda u: u.external_id,
+            tiebreak_value=lambda u: u.id,
+            parse_sort=str,
+            parse_tiebreak=uuid.UUID,
+        )
+    column = col(User.created_at) if field is UserOrderField.CREATED_AT else col(User.updated_at)
+    return KeysetOrder(
+        tag=tag,
+        sort=column,
+        tiebreak=col(User.id),
+        descending=descending,
+        sort_value=lambda u: getattr(u, field.value),
+        tiebreak_value=lambda u: u.id,
+        parse_sort=datetime_key,
+        parse_tiebreak=uuid.UUID,
+    )
+
+
+class UserRepository(Repository[User]):
+    model = User
+
+    async def get_by_external_id(self, project_id: uuid.UUID, external_id: str) -> User | None:
+        return await self.session.scalar(
+            select(User).where(
+                col(User.project_id) == project_id, col(User.external_id) == external_id
+            )
+        )
+
+    async def get_many(self, project_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[User]:
+        rows = await self.session.scalars(
+            select(User).where(col(User.project_id) == project_id, col(User.id).in_(ids))
+        )
+        return list(rows.all())
+
+    async def list(
+        self,
+        project_id: uuid.UUID,
+        args: PageArgs,
+        *,
+        search: str | None,
+        order_by: UserOrderField,
+        descending: bool,
+    ) -> Page[User]:
+        stmt = select(User).where(col(User.project_id) == project_id)
+        if search:
+            stmt = stmt.where(
+                func.lower(col(User.external_id)).like(like_pattern(search), escape="\\")
+            )
+        return await paginate(self.session, stmt, _order(order_by, descending), args)
+
+    async def delete(self, user: User) -> None:
+        # Blobs, buffer items, profile entries and events go with it: ON DELETE CASCADE.
+        await self.session.execute(delete(User).where(col(User.id) == user.id))

@@ -1,0 +1,150 @@
+"""The operator and client commands of `powermemo-gql`, against a running server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from powermemo_gql.settings import Settings
+from tests.conftest import make_settings
+from tests.e2e.test_cli import COMMAND, _env
+from tests.integration.memory.conftest import memory_responder
+from tests.live import LiveServer, live_server
+from tests.llm_server import ScriptedLLM, running_llm
+from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    with running_llm() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(database_url: str, llm: ScriptedLLM) -> Settings:
+    return make_settings(database_url, llm_base_url=llm.base_url, background_flushes=False)
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[LiveServer]:
+    with live_server(settings) as server:
+        yield server
+
+
+@pytest.fixture
+async def tenant(live: LiveServer) -> ProjectHandle:
+    project = await create_project(live.http_url, Api(live.http_url, ROOT_TOKEN), "cli")
+    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    return project
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [COMMAND, *args],
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_chat_import_profile_and_context(
+    live: LiveServer, tenant: ProjectHandle, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    llm.responder = memory_responder()
+    remote = ("--url", live.http_url, "--key", tenant.api_key)
+    chat = _cli("chat", "alice", "I teach chemistry.", "--reply", "Nice!", *remote)
+    assert chat.returncode == 0, chat.stdout + chat.stderr
+    assert "chat stored as blob" in chat.stdout
+
+    chats = tmp_path / "chats.jsonl"
+    said = "2024-03-01T09:30:00+00:00"
+    chats.write_text(
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "user": "alice",
+                        "messages": [
+                            {"role": "user", "content": "I live in Lyon.", "created_at": said}
+                        ],
+                    }
+                ),
+                json.dumps({"user": "ghost", "messages": [{"role": "user", "content": "hi"}]}),
+                "not json",
+            ]
+        )
+    )
+    imported = _cli("import-chats", str(chats), "--flush", *remote)
+    assert imported.returncode == 1  # two bad lines, reported
+    assert "imported 1 of 3 chats" in imported.stdout
+    assert "line 2: NOT_FOUND" in imported.stdout
+    assert "line 3: not a chat record" in imported.stdout
+
+    profile = _cli("profile", "alice", *remote)
+    assert profile.returncode == 0, profile.stderr
+    assert "chemistry teacher" in profile.stdout
+    assert "Lyon" in profile.stdout
+
+    context = _cli("context", "alice", "--max-tokens", "200", *remote)
+    assert context.returncode == 0
+    assert context.stdout.startswith("<memory>")
+
+    bad_key = _cli("profile", "alice", "--url", live.http_url, "--key", "pm_wrong")
+    assert bad_key.returncode == 1
+    assert "UNAUTHENTICATED" in bad_key.stdout
+
+
+async def test_imported_messages_keep_when_they_were_said(
+    live: LiveServer, tenant: ProjectHandle, tmp_path: Path
+) -> None:
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        json.dumps(
+            {
+                "user": "alice",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "Old news.",
+                        "created_at": "2020-01-02T03:04:05+00:00",
+                    }
+                ],
+            }
+        )
+    )
+    assert (
+        _cli("import-chats", str(chats), "--url", live.http_url, "--key", tenant.api_key).returncode
+        == 0
+    )
+    data = await tenant.api.ok(
+        '{ user(id: "alice") { blobs { nodes {'
+        " createdAt ... on ChatBlob { messages { createdAt } } } } } }"
+    )
+    [blob] = data["user"]["blobs"]["nodes"]
+    assert blob["messages"][0]["createdAt"].startswith("2020-01-02T03:04:05")
+    assert not blob["createdAt"].startswith("2020")  # ingestion time is now
+
+
+def test_operator_commands(live: LiveServer, tenant: ProjectHandle, database_url: str) -> None:
+    env = _env(POWERMEMO_DATABASE_URL=database_url)
+    projects = _cli("projects", env=env)
+    assert projects.returncode == 0, projects.stderr
+    assert "cli" in projects.stdout
+    keys = _cli("api-keys", "cli", env=env)
+    assert keys.returncode == 0
+    key_id = next(
+        line.split("│")[1].strip() for line in keys.stdout.splitlines() if "tests" in line
+    )
+    revoked = _cli("revoke-api-key", key_id, env=env)
+    assert revoked.returncode == 0
+    assert "revoked" in revoked.stdout
+    after = _cli("profile", "alice", "--url", live.http_url, "--key", tenant.api_key)
+    assert "UNAUTHENTICATED" in after.stdout
+    missing = _cli("api-keys", "nope", env=env)
+    assert missing.returncode == 1

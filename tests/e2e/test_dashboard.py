@@ -1,0 +1,446 @@
+"""The live dashboard (/dashboard) in a real headless Chromium, driven over the DevTools protocol.
+
+The page loads a user's profile over POST /graphql, follows `profileUpdated` over
+graphql-transport-ws, and must show every change made through the API while it is open.
+Needs Debian's Chromium: `scripts/install-chromium` installs it; without it the test is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+import tests.live
+from powermemo_gql.settings import Settings
+from tests.conftest import make_settings
+from tests.live import LiveServer, live_server
+from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
+
+CHROMIUM = Path("/usr/bin/chromium")
+WAIT_SECONDS = 15.0
+SCREENSHOT_FOR_HUMANS = Path("/tmp/dashboard.png")  # noqa: S108 -- a fixed path to look at
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"{CHROMIUM} is missing: run scripts/install-chromium (Debian's chromium package)",
+)
+
+ADD = """
+mutation($topic: String!, $sub: String!, $content: String!) {
+  addProfileEntry(input: {userId: "alice", topic: $topic, subTopic: $sub, content: $content}) {
+    __typename
+    ... on AddProfileEntryPayload { entry { id } }
+  }
+}
+"""
+UPDATE = """
+mutation($id: ID!, $content: String!) {
+  updateProfileEntry(input: {id: $id, content: $content}) { __typename }
+}
+"""
+DELETE = "mutation($id: ID!) { deleteProfileEntry(id: $id) { __typename } }"
+INSERT_CHAT = """
+mutation {
+  insertBlob(input: {userId: "alice", blob: {chat: {messages: [
+    {role: USER, content: "I moved to Lyon last spring."}
+  ]}}}) { __typename }
+}
+"""
+FLUSH = 'mutation { flushBuffer(userId: "alice", wait: true) { __typename } }'
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_settings(database_url: str) -> Settings:
+    # No LLM is needed: nothing listens on port 9, so a flush fails at once (FLUSH_FAILED).
+    return make_settings(
+        database_url, llm_base_url="http://127.0.0.1:9/v1", background_flushes=False
+    )
+
+
+@pytest.fixture
+def live(live_settings: Settings) -> Iterator[LiveServer]:
+    with live_server(live_settings) as server:
+        yield server
+
+
+async def _make_tenant(http_url: str) -> ProjectHandle:
+    project = await create_project(http_url, Api(http_url, ROOT_TOKEN), "dashboard")
+    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    return project
+
+
+@pytest.fixture
+async def tenant(live: LiveServer) -> ProjectHandle:
+    return await _make_tenant(live.http_url)
+
+
+async def _add(tenant: ProjectHandle, topic: str, sub: str, content: str) -> str:
+    data = await tenant.api.ok(ADD, topic=topic, sub=sub, content=content)
+    payload = data["addProfileEntry"]
+    assert payload["__typename"] == "AddProfileEntryPayload", payload
+    entry_id: str = payload["entry"]["id"]
+    return entry_id
+
+
+# --- the browser --------------------------------------------------------------------------
+
+
+@dataclass
+class Browser:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    log = tmp_path / "chromium.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1280,800",
+                f"--user-data-dir={profile}",
+                # Port 0: Chromium picks a free port and writes it to DevToolsActivePort.
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the renderers go with it
+        )
+    try:
+        yield Browser(process, _devtools_port(process, profile, log), log)
+    finally:
+        _kill(process)
+
+
+def _devtools_port(process: subprocess.Popen[bytes], profile: Path, log: Path) -> int:
+    active_port = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"chromium exited ({process.returncode}):\n{log.read_text()}")
+        with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+            return int(active_port.read_text().splitlines()[0])
+        time.sleep(0.05)
+    raise AssertionError(f"chromium opened no DevTools port:\n{log.read_text()}")
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+            return
+
+
+@dataclass
+class Page:
+    """One page target over the Chrome DevTools Protocol: commands, and the events seen."""
+
+    socket: ClientConnection
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _next_id: int = 0
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        message_id = self._next_id
+        await self.socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        async with asyncio.timeout(WAIT_SECONDS):
+            while True:
+                message = json.loads(await self.socket.recv())
+                if message.get("id") != message_id:
+                    self.events.append(message)  # an event (commands are answered in order)
+                    continue
+                if "error" in message:
+                    raise AssertionError(f"{method} failed: {message['error']}")
+                result: dict[str, Any] = message["result"]
+                return result
+
+    async def navigate(self, url: str) -> None:
+        """Open `url` and wait until its document (not the previous one) has been parsed."""
+        result = await self.call("Page.navigate", url=url)
+        assert "errorText" not in result, result
+        page = url.split("?", 1)[0]
+        await self.wait_for(
+            f"location.href.startsWith({_js(page)}) && document.readyState !== 'loading'",
+            f"{page} to load",
+        )
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression!r} threw: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str, what: str) -> Any:
+        """The first truthy value of `expression`, polled for at most WAIT_SECONDS."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            value = await self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                status = await self.evaluate("document.getElementById('status')?.textContent")
+                raise AssertionError(
+                    f"timed out waiting for {what}; status: {status!r}; "
+                    f"browser messages: {self.problems()}"
+                )
+            await asyncio.sleep(0.05)
+
+    def graphql_posts(self) -> int:
+        """How many POST /graphql requests the page has sent so far."""
+        return sum(
+            1
+            for event in self.events
+            if event.get("method") == "Network.requestWillBeSent"
+            and event["params"]["request"]["method"] == "POST"
+            and event["params"]["request"]["url"].endswith("/graphql")
+        )
+
+    def problems(self) -> list[str]:
+        """Uncaught exceptions, console errors and browser log errors (e.g. CSP refusals)."""
+        found: list[str] = []
+        for event in self.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                found.append(json.dumps(params["exceptionDetails"])[:500])
+            elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+                found.append(json.dumps(params.get("args"))[:500])
+            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+                found.append(str(params["entry"].get("text"))[:500])
+        return found
+
+
+@contextlib.asynccontextmanager
+async def _page(browser: Browser) -> AsyncIterator[Page]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{browser.port}") as client:
+        targets = (await client.get("/json")).json()
+    url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+    async with connect(url, max_size=None) as socket:
+        page = Page(socket)
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            await page.call(f"{domain}.enable")
+        await page.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=800,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        # No row highlight animation: screenshots show the settled page.
+        await page.call(
+            "Emulation.setEmulatedMedia",
+            features=[{"name": "prefers-reduced-motion", "value": "reduce"}],
+        )
+        yield page
+
+
+# --- DOM probes (the ids and data attributes the page promises) ---------------------------
+
+
+def _js(value: str) -> str:
+    return json.dumps(value)
+
+
+def _row(entry_id: str) -> str:
+    """{topic, subTopic, content, source} of the entry's row, or null."""
+    selector = f"#profile-rows tr[data-entry-id={_js(entry_id)}]"
+    return f"""(() => {{
+        const row = document.querySelector({_js(selector)});
+        if (!row) return null;
+        const cell = (name) => row.querySelector("td." + name);
+        return {{topic: cell("topic").textContent, subTopic: cell("sub-topic").textContent,
+                 content: cell("content").textContent, source: cell("source").textContent,
+                 elements: row.querySelectorAll("td *:not(.badge):not(time)").length}};
+    }})()"""
+
+
+def _content_is(entry_id: str, content: str) -> str:
+    return f"""(() => {{
+        const row = {_row(entry_id)};
+        return row !== null && row.content === {_js(content)};
+    }})()"""
+
+
+def _status_is(state: str) -> str:
+    return f"document.getElementById('status')?.dataset.state === {_js(state)}"
+
+
+def _row_gone(entry_id: str) -> str:
+    return f"{_row(entry_id)} === null"
+
+
+def _log_item(kind: str, text: str) -> str:
+    """The text of the newest log item of `kind` that holds `text`, or null."""
+    selector = f"#log li[data-kind={_js(kind)}]"
+    return f"""(() => {{
+        const items = document.querySelectorAll({_js(selector)});
+        for (const item of items) {{
+            if (item.textContent.includes({_js(text)})) return item.textContent;
+        }}
+        return null;
+    }})()"""
+
+
+def _save_png(screenshot: dict[str, Any], *paths: Path) -> None:
+    png = base64.b64decode(screenshot["data"])
+    for path in paths:
+        path.write_bytes(png)
+
+
+# --- the tests -----------------------------------------------------------------------------
+
+
+async def test_dashboard_shows_the_profile_and_follows_changes_live(
+    live: LiveServer, tenant: ProjectHandle, browser: Browser, tmp_path: Path
+) -> None:
+    # Entries that exist before the page opens; one holds markup, which must stay text.
+    name_id = await _add(tenant, "basic_info", "name", "Alice <b>Liddell</b>")
+    await _add(tenant, "interest", "hobby", "rowing & chess")
+    await _add(tenant, "contact_info", "city", "Oxford")
+
+    query = urlencode({"key": tenant.api_key, "user": "alice"})
+    async with _page(browser) as page:
+        await page.navigate(f"{live.http_url}/dashboard?{query}")
+        await page.wait_for(_status_is("connected"), "connected")
+        assert "connected" in await page.evaluate("document.getElementById('status').textContent")
+
+        # Rendered on load, escaped, sorted by topic; the key has left the address bar.
+        name = await page.wait_for(_row(name_id), "the entry made before the page loaded")
+        assert name == {
+            "topic": "basic_info",
+            "subTopic": "name",
+            "content": "Alice <b>Liddell</b>",
+            "source": "manual",
+            "elements": 0,
+        }
+        topics = await page.evaluate(
+            "[...document.querySelectorAll('#profile-rows tr')].map(r => r.dataset.topic)"
+        )
+        assert topics == ["basic_info", "contact_info", "interest"]
+        assert await page.evaluate("location.search") == "?user=alice"
+        assert await page.evaluate("document.querySelectorAll('#log li').length") == 3
+
+        # Added, updated, deleted through the API: the page follows each change.
+        title_id = await _add(tenant, "work", "title", "teacher")
+        await page.wait_for(_content_is(title_id, "teacher"), "the added row")
+        row = await page.evaluate(_row(title_id))
+        assert (row["topic"], row["subTopic"], row["source"]) == ("work", "title", "manual")
+
+        await tenant.api.ok(UPDATE, id=title_id, content="chemistry teacher")
+        await page.wait_for(_content_is(title_id, "chemistry teacher"), "the updated cell")
+        updated = await page.wait_for(
+            _log_item("ENTRY_UPDATED", "chemistry teacher"), "the update in the log"
+        )
+        assert "work / title" in updated
+        assert "teacher→chemistry teacher" in updated
+
+        city_id = await page.evaluate(
+            "document.querySelector('#profile-rows tr[data-sub-topic=\"city\"]').dataset.entryId"
+        )
+        await tenant.api.ok(DELETE, id=city_id)
+        await page.wait_for(_row_gone(city_id), "the deleted row to disappear")
+        assert await page.evaluate("document.getElementById('entry-count').textContent") == (
+            "3 entries"
+        )
+        await page.wait_for(_log_item("ENTRY_DELETED", "Oxford"), "the deletion in the log")
+
+        # A flush that fails (no LLM listens) is logged with its reason.
+        await tenant.api.ok(INSERT_CHAT)
+        await tenant.api.ok(FLUSH)
+        failed = await page.wait_for(_log_item("FLUSH_FAILED", ""), "the failed flush in the log")
+        assert "flush failed" in failed
+
+        assert await page.evaluate("document.getElementById('status').dataset.state") == (
+            "connected"
+        )
+        assert page.problems() == []
+
+        shot = await page.call("Page.captureScreenshot", format="png")
+        await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard.png", SCREENSHOT_FOR_HUMANS)
+
+
+async def test_dashboard_resumes_from_its_cursor_after_the_server_restarts(
+    live_settings: Settings,
+    browser: Browser,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    async with _page(browser) as page:
+        with live_server(live_settings) as first:
+            tenant = await _make_tenant(first.http_url)
+            kept_id = await _add(tenant, "work", "title", "teacher")
+            gone_id = await _add(tenant, "contact_info", "city", "Oxford")
+            # Without a key in the URL the page asks for one.
+            await page.navigate(f"{first.http_url}/dashboard?user=alice")
+            await page.wait_for(_status_is("idle"), "the form")
+            await page.evaluate(
+                f"""document.getElementById("key-input").value = {_js(tenant.api_key)};
+                document.getElementById("connect-form").requestSubmit();"""
+            )
+            await page.wait_for(_status_is("connected"), "connected")
+            await page.wait_for(_content_is(kept_id, "teacher"), "the profile")
+        # The server is gone: the page keeps its table and retries with a backoff.
+        await page.wait_for(_status_is("reconnecting"), "reconnecting")
+
+        # Changes the page cannot see, made through another server on the same database.
+        with live_server(live_settings) as other:
+            api = Api(other.http_url, tenant.api_key)
+            await api.ok(UPDATE, id=kept_id, content="chemistry teacher")
+            await api.ok(DELETE, id=gone_id)
+            added = await api.ok(ADD, topic="interest", sub="sport", content="rowing")
+            added_id = added["addProfileEntry"]["entry"]["id"]
+        assert await page.evaluate(_row(kept_id)) is not None  # nothing redrawn meanwhile
+        loads = page.graphql_posts()
+        assert loads == 2  # the feed's cursor, then the profile
+
+        # The same address again: the page resubscribes with since: its last cursor and
+        # catches up from the feed, without reading the profile again.
+        port = int(first.http_url.rsplit(":", 1)[1])
+        monkeypatch.setattr(tests.live, "free_port", lambda: port)
+        with live_server(live_settings):
+            await page.wait_for(_status_is("connected"), "connected again")
+            await page.wait_for(_content_is(kept_id, "chemistry teacher"), "the missed update")
+            await page.wait_for(_row_gone(gone_id), "the missed deletion")
+            await page.wait_for(_content_is(added_id, "rowing"), "the missed addition")
+            await page.wait_for(
+                _log_item("ENTRY_UPDATED", "chemistry teacher"), "the missed update in the log"
+            )
+            assert page.graphql_posts() == loads
+            # Its failed attempts while the server was down are the only complaints.
+            unexpected = [p for p in page.problems() if "ERR_CONNECTION_REFUSED" not in p]
+            assert unexpected == []
+            shot = await page.call("Page.captureScreenshot", format="png")
+            await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard-resumed.png")

@@ -1,0 +1,172 @@
+"""Two server instances over one PostgreSQL and one Redis: live updates cross instances,
+and a Redis restart mid-stream loses nothing for a client that resumes with since:."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from powermemo_gql.settings import Settings
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.integration.memory.conftest import memory_responder
+from tests.live import LiveServer, live_server, subscribe
+from tests.llm_server import ScriptedLLM
+from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
+
+pytestmark = pytest.mark.skipif(
+    not (TEST_DATABASE_URL and TEST_REDIS_URL),
+    reason="needs PostgreSQL and Redis (POWERMEMO_TEST_DATABASE_URL, POWERMEMO_TEST_REDIS_URL)",
+)
+
+SUBSCRIBE = """
+subscription($since: String) {
+  profileUpdated(userId: "alice", since: $since) { cursor kind subTopic newValue }
+}
+"""
+ADD = """
+mutation($sub: String!) {
+  addProfileEntry(input: {userId: "alice", topic: "t", subTopic: $sub, content: "c"}) {
+    __typename
+  }
+}
+"""
+
+
+@pytest.fixture
+def pair(live_settings: Settings) -> Iterator[tuple[LiveServer, LiveServer]]:
+    with live_server(live_settings) as first, live_server(live_settings) as second:
+        yield first, second
+
+
+@pytest.fixture
+async def tenant_on(pair: tuple[LiveServer, LiveServer]) -> ProjectHandle:
+    first = pair[0]
+    project = await create_project(first.http_url, Api(first.http_url, ROOT_TOKEN), "pair")
+    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    return project
+
+
+async def _next(results: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+    return await asyncio.wait_for(anext(results), timeout=15)
+
+
+async def test_a_flush_on_one_instance_reaches_a_subscriber_on_the_other(
+    pair: tuple[LiveServer, LiveServer], tenant_on: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    first, second = pair
+    on_second = Api(second.http_url, tenant_on.api_key)
+    llm.responder = memory_responder()
+    async with subscribe(first.ws_url, tenant_on.api_key, SUBSCRIBE) as results:
+        await on_second.ok(
+            'mutation { insertBlob(input: {userId: "alice", blob: {document: {content: "x"}}})'
+            " { __typename } }"
+        )
+        await on_second.ok('mutation { flushBuffer(userId: "alice", wait: true) { __typename } }')
+        kinds = [(await _next(results))["kind"] for _ in range(3)]
+    assert kinds == ["ENTRY_ADDED", "ENTRY_ADDED", "BUFFER_FLUSHED"]
+
+
+def _redis(*args: str) -> None:
+    url = urlparse(TEST_REDIS_URL or "")
+    subprocess.run(
+        [
+            shutil.which("redis-cli") or "redis-cli",
+            "-h",
+            url.hostname or "127.0.0.1",
+            "-p",
+            str(url.port or 6379),
+            *args,
+        ],
+        check=False,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def _start_redis() -> None:
+    url = urlparse(TEST_REDIS_URL or "")
+    subprocess.run(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            str(url.port or 6379),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+async def _wait_for_redis(up: bool) -> None:
+    for _ in range(100):
+        ping = await asyncio.to_thread(
+            subprocess.run,
+            [
+                shutil.which("redis-cli") or "redis-cli",
+                "-p",
+                str(urlparse(TEST_REDIS_URL or "").port or 6379),
+                "ping",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if ("PONG" in ping.stdout) == up:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"redis did not come {'up' if up else 'down'}")
+
+
+async def test_redis_restart_mid_stream_then_resume_with_since_misses_nothing(
+    pair: tuple[LiveServer, LiveServer], tenant_on: ProjectHandle
+) -> None:
+    first, second = pair
+    on_second = Api(second.http_url, tenant_on.api_key)
+    seen: list[dict[str, Any]] = []
+    ended: Exception | None = None
+    try:
+        async with subscribe(first.ws_url, tenant_on.api_key, SUBSCRIBE) as results:
+            await on_second.ok(ADD, sub="before")
+            seen.append(await _next(results))
+            _redis("shutdown", "nosave")
+            await _wait_for_redis(up=False)
+            # Written while the broker is down: committed, but nobody is told.
+            await on_second.ok(ADD, sub="during-1")
+            await on_second.ok(ADD, sub="during-2")
+            while True:
+                seen.append(await _next(results))
+    except TimeoutError as exc:
+        raise AssertionError("the stream stayed open with its broker gone") from exc
+    except Exception as exc:  # the subscription ended, as it must: the client resumes
+        ended = exc
+    finally:
+        _start_redis()
+        await _wait_for_redis(up=True)
+    assert ended is not None
+
+    await on_second.ok(ADD, sub="after")
+    async with subscribe(
+        first.ws_url, tenant_on.api_key, SUBSCRIBE, since=seen[-1]["cursor"]
+    ) as resumed:
+        recovered = [(await _next(resumed))["subTopic"] for _ in range(3)]
+    # What arrived before the broker went away, then the resumed stream: everything, once.
+    assert [c["subTopic"] for c in seen] + recovered == ["before", "during-1", "during-2", "after"]

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from powermemo_gql.settings import Settings
+from tests.conftest import make_settings
+from tests.llm_server import Reply, ScriptedLLM, json_reply, running_llm
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    with running_llm() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(database_url: str, llm: ScriptedLLM) -> Settings:
+    # Overrides the suite's settings: this package's app talks to the scripted LLM.
+    return make_settings(
+        database_url,
+        llm_base_url=llm.base_url,
+        llm_max_retries=1,
+        max_buffer_tokens=100_000,
+        flush_lease_seconds=5,
+        # Tests start flushes themselves; a test of the background paths turns this on.
+        background_flushes=False,
+    )
+
+
+def memory_responder(
+    summary: str = "Alice teaches chemistry in Lyon.",
+    facts: list[dict[str, str]] | None = None,
+    decisions: list[dict[str, Any]] | None = None,
+    tags: list[dict[str, str]] | None = None,
+) -> Callable[[dict[str, Any]], Reply]:
+    """Answers each pipeline step by the purpose the client names in its request."""
+    answers = {
+        "summarize": {"summary": summary},
+        "extract": {
+            "facts": facts
+            if facts is not None
+            else [
+                {"topic": "work", "sub_topic": "title", "content": "chemistry teacher"},
+                {"topic": "contact_info", "sub_topic": "city", "content": "Lyon"},
+            ]
+        },
+        "merge": {"decisions": decisions or []},
+        "tag_event": {"tags": tags or []},
+    }
+
+    def respond(request: dict[str, Any]) -> Reply:
+        purpose = request["headers"].get("x-powermemo-purpose", "")
+        return json_reply(answers[purpose], prompt_tokens=100, completion_tokens=20)
+
+    return respond

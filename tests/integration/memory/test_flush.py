@@ -1,0 +1,485 @@
+"""Buffers flush through the real openai client into profiles and events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
+from sqlmodel import col
+from starlette.applications import Starlette
+
+from powermemo_gql.app import create_app
+from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrigger
+from powermemo_gql.core.types import utcnow
+from powermemo_gql.events.models import Event
+from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
+from powermemo_gql.profiles.repository import ProfileRepository
+from powermemo_gql.resources import Resources
+from tests.conftest import ProjectFactory, make_settings
+from tests.integration.memory.conftest import memory_responder
+from tests.llm_server import Reply, ScriptedLLM
+from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
+
+CREATE_USER = "mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }"
+INSERT_CHAT = """
+mutation($userId: ID!, $text: String!) {
+  insertBlob(input: {userId: $userId, blob: {chat: {messages: [
+    {role: USER, content: $text, alias: "Alice"}
+  ]}}}) { ... on InsertBlobPayload { blob { id } } }
+}
+"""
+FLUSH = """
+mutation($userId: ID!, $wait: Boolean!) {
+  flushBuffer(userId: $userId, wait: $wait) {
+    __typename
+    ... on FlushBufferPayload {
+      flush { id status trigger itemCount llmCalls inputTokens outputTokens error eventId }
+    }
+    ... on UserNotFound { code }
+  }
+}
+"""
+RETRY = """
+mutation($userId: ID!) {
+  retryFailedBuffer(userId: $userId, wait: true) {
+    ... on RetryFailedBufferPayload { retriedItems flush { status itemCount } }
+  }
+}
+"""
+MEMORY = """
+query($id: ID!) {
+  user(id: $id) {
+    buffer { status totalTokens idleTokens failedCount items { blobId status error tokenCount } }
+    profile { topic subTopic content source sourceBlobIds sourceEventId history { content action } }
+    events(first: 10) { nodes { id summary tags { tag value } profileDelta } }
+    flushes { status trigger llmCalls inputTokens outputTokens }
+  }
+}
+"""
+
+
+async def _user_with_chat(api: Api, text: str = "I teach chemistry in Lyon.") -> str:
+    await api.ok(CREATE_USER, id="alice")
+    inserted = await api.ok(INSERT_CHAT, userId="alice", text=text)
+    blob_id: str = inserted["insertBlob"]["blob"]["id"]
+    return blob_id
+
+
+async def _flush(api: Api, wait: bool = True) -> dict[str, Any] | None:
+    data = await api.ok(FLUSH, userId="alice", wait=wait)
+    flush: dict[str, Any] | None = data["flushBuffer"]["flush"]
+    return flush
+
+
+async def _memory(api: Api) -> dict[str, Any]:
+    user: dict[str, Any] = (await api.ok(MEMORY, id="alice"))["user"]
+    return user
+
+
+async def _newest_flush_once_done(api: Api) -> dict[str, Any]:
+    """Wait (5 s at most) for a background flush to finish; the newest flush."""
+    for _ in range(100):
+        flushes: list[dict[str, Any]] = (await _memory(api))["flushes"]
+        if flushes and flushes[0]["status"] == "DONE":
+            return flushes[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no flush finished within 5 s")
+
+
+async def test_flush_turns_chat_into_profile_and_event(
+    project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    llm.responder = memory_responder()
+    blob_id = await _user_with_chat(project.api)
+    before = (await _memory(project.api))["buffer"]
+    assert before["idleTokens"] > 0
+    assert before["status"] == "IDLE"
+
+    flush = await _flush(project.api)
+
+    assert flush is not None
+    assert flush["status"] == "DONE"
+    assert flush["trigger"] == "MANUAL"
+    assert flush["itemCount"] == 1
+    # summarize + extract; new entries need no merge call, no event tags are configured.
+    assert llm.purposes() == ["summarize", "extract"]
+    assert (flush["llmCalls"], flush["inputTokens"], flush["outputTokens"]) == (2, 200, 40)
+    assert "Alice: I teach chemistry in Lyon." in llm.requests[0]["body"]["messages"][1]["content"]
+
+    memory = await _memory(project.api)
+    assert memory["buffer"] == {
+        "status": "EMPTY",
+        "totalTokens": 0,
+        "idleTokens": 0,
+        "failedCount": 0,
+        "items": [],
+    }
+    profile = {(e["topic"], e["subTopic"]): e for e in memory["profile"]}
+    assert profile[("work", "title")]["content"] == "chemistry teacher"
+    assert profile[("contact_info", "city")]["content"] == "Lyon"
+    for entry in profile.values():
+        assert entry["source"] == "llm"
+        assert entry["sourceBlobIds"] == [blob_id]
+        assert entry["sourceEventId"] == flush["eventId"]
+    [event] = memory["events"]["nodes"]
+    assert event["id"] == flush["eventId"]
+    assert event["summary"] == "Alice teaches chemistry in Lyon."
+    assert {d["action"] for d in event["profileDelta"]} == {"add"}
+    assert memory["flushes"][0]["llmCalls"] == 2
+    usage = await project.api.ok("{ llmUsage { flushes llmCalls inputTokens outputTokens } }")
+    assert usage["llmUsage"] == {
+        "flushes": 1,
+        "llmCalls": 2,
+        "inputTokens": 200,
+        "outputTokens": 40,
+    }
+
+
+async def test_usage_is_per_project(
+    project: ProjectHandle, llm: ScriptedLLM, make_project: ProjectFactory
+) -> None:
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    await _flush(project.api)
+    other = await make_project("other")
+    usage = await other.api.ok("{ llmUsage { flushes llmCalls inputTokens outputTokens } }")
+    assert usage["llmUsage"] == {"flushes": 0, "llmCalls": 0, "inputTokens": 0, "outputTokens": 0}
+
+
+async def test_existing_entries_are_merged_with_history(
+    project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    await _flush(project.api)
+
+    llm.responder = memory_responder(
+        facts=[{"topic": "contact_info", "sub_topic": "city", "content": "Paris"}],
+        decisions=[{"index": 0, "action": "update", "content": "Paris (moved from Lyon)"}],
+    )
+    await project.api.ok(INSERT_CHAT, userId="alice", text="I moved to Paris.")
+    flush = await _flush(project.api)
+
+    assert flush is not None
+    assert flush["status"] == "DONE"
+    assert llm.purposes()[-3:] == ["summarize", "extract", "merge"]
+    merge_input = llm.requests[-1]["body"]["messages"][1]["content"]
+    assert '"current": "Lyon"' in merge_input
+    assert '"observation": "Paris"' in merge_input
+    city = next(e for e in (await _memory(project.api))["profile"] if e["subTopic"] == "city")
+    assert city["content"] == "Paris (moved from Lyon)"
+    assert city["history"] == [{"content": "Lyon", "action": "update"}]
+
+
+async def test_aborted_merge_changes_nothing(project: ProjectHandle, llm: ScriptedLLM) -> None:
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    await _flush(project.api)
+    llm.responder = memory_responder(
+        facts=[{"topic": "contact_info", "sub_topic": "city", "content": "Lyon"}],
+        decisions=[{"index": 0, "action": "abort"}],
+    )
+    await project.api.ok(INSERT_CHAT, userId="alice", text="Lyon is nice.")
+    assert (await _flush(project.api) or {}).get("status") == "DONE"
+    city = next(e for e in (await _memory(project.api))["profile"] if e["subTopic"] == "city")
+    assert (city["content"], city["history"]) == ("Lyon", [])
+
+
+async def test_garbage_answer_is_asked_again(project: ProjectHandle, llm: ScriptedLLM) -> None:
+    llm.add(Reply(content="Sure! Here is your summary: none"), Reply(content='{"summary": 5}'))
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    # An unparsable answer is asked again once: both summarize tries above are garbage.
+    flush = await _flush(project.api)
+    assert flush is not None
+    assert flush["status"] == "FAILED"
+    assert "summarize gave no usable answer" in flush["error"]
+
+    llm.add(Reply(content="```json\n" + '{"summary": "ok"}' + "\n```"))
+    retried = await project.api.ok(RETRY, userId="alice")
+    assert retried["retryFailedBuffer"] == {
+        "retriedItems": 1,
+        "flush": {"status": "DONE", "itemCount": 1},
+    }
+
+
+async def test_llm_failure_marks_items_failed_and_writes_nothing(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    llm.responder = lambda _request: Reply(status=500)
+    await _user_with_chat(project.api)
+
+    flush = await _flush(project.api)
+
+    assert flush is not None
+    assert flush["status"] == "FAILED"
+    assert "HTTP 500" in flush["error"]
+    memory = await _memory(project.api)
+    assert memory["buffer"]["failedCount"] == 1
+    assert memory["buffer"]["status"] == "FAILED"
+    assert "HTTP 500" in memory["buffer"]["items"][0]["error"]
+    assert memory["profile"] == []
+    assert memory["events"]["nodes"] == []
+
+    llm.responder = memory_responder()
+    retried = await project.api.ok(RETRY, userId="alice")
+    assert retried["retryFailedBuffer"]["flush"]["status"] == "DONE"
+    assert len((await _memory(project.api))["profile"]) == 2
+
+
+async def test_rate_limit_is_retried_within_a_flush(
+    project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    llm.add(Reply(status=429))
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    flush = await _flush(project.api)
+    assert flush is not None
+    assert flush["status"] == "DONE"
+
+
+async def test_profile_writes_of_a_flush_are_one_transaction(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    await _flush(project.api)
+    llm.responder = memory_responder(
+        facts=[
+            {"topic": "interest", "sub_topic": "music", "content": "jazz"},
+            {"topic": "contact_info", "sub_topic": "city", "content": "Paris"},
+        ],
+        decisions=[{"index": 0, "action": "update", "content": "Paris"}],
+    )
+    await project.api.ok(INSERT_CHAT, userId="alice", text="I like jazz and moved to Paris.")
+
+    async def broken_update(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ProfileRepository, "update_content", broken_update)
+    flush = await _flush(project.api)
+
+    assert flush is not None
+    assert flush["status"] == "FAILED"
+    resources: Resources = app.state.resources
+    async with resources.sessions() as session:
+        entries = (await session.scalars(select(ProfileEntry))).all()
+        events = await session.scalar(select(func.count()).select_from(Event))
+    # Neither the new "music" entry nor a second event was written.
+    assert sorted(e.sub_topic for e in entries) == ["city", "title"]
+    assert events == 1
+
+
+async def test_size_trigger_flushes_in_the_background(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    llm.responder = memory_responder()
+    app.state.resources.flusher._settings = app.state.resources.settings.model_copy(
+        update={"max_buffer_tokens": 5, "background_flushes": True}
+    )
+    await _user_with_chat(project.api, "A long enough message to pass five tokens, surely.")
+    flush = await _newest_flush_once_done(project.api)
+    assert flush["trigger"] == "SIZE"
+
+
+async def test_idle_buffer_is_flushed_by_the_timer(llm: ScriptedLLM, database_url: str) -> None:
+    llm.responder = memory_responder()
+    settings = make_settings(database_url, llm_base_url=llm.base_url, buffer_flush_interval=0.3)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        project = await create_project(app, Api(app, ROOT_TOKEN), "timer")
+        await _user_with_chat(project.api, "Quiet message.")
+        flush = await _newest_flush_once_done(project.api)
+        assert flush["trigger"] == "IDLE"
+
+
+async def test_concurrent_flushes_of_one_user_process_each_item_once(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    def slow(request: dict[str, Any]) -> Reply:
+        reply = memory_responder()(request)
+        return Reply(content=reply.content, delay=0.2)
+
+    llm.responder = slow
+    await _user_with_chat(project.api)
+    results = await asyncio.gather(*(_flush(project.api) for _ in range(3)))
+    done = [r for r in results if r is not None]
+    assert len(done) == 1
+    assert done[0]["itemCount"] == 1
+    assert llm.purposes().count("summarize") == 1
+    resources: Resources = app.state.resources
+    async with resources.sessions() as session:
+        flushes = (await session.scalars(select(Flush))).all()
+    assert [f.status for f in flushes] == ["done"]
+
+
+async def test_abandoned_flush_is_recovered_and_redone(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    resources: Resources = app.state.resources
+    flusher = resources.flusher
+    await _user_with_chat(project.api)
+    async with resources.sessions() as session:
+        item = (await session.scalars(select(BufferItem))).one()
+    # A flush claims the items, then its process "dies": nothing renews its lease.
+    claimed = await flusher._claim(item.project_id, item.user_id, FlushTrigger.MANUAL)
+    assert isinstance(claimed, tuple)
+    processing = (await _memory(project.api))["buffer"]
+    assert processing["items"][0]["status"] == "PROCESSING"
+    assert processing["status"] == "PROCESSING"
+    assert processing["idleTokens"] == 0
+    assert processing["totalTokens"] == processing["items"][0]["tokenCount"] > 0
+    assert await flusher.recover() == 0  # the lease is still live
+
+    async with resources.sessions() as session, session.begin():
+        lock = await session.get(FlushLock, item.user_id)
+        assert lock is not None
+        lock.expires_at = utcnow()  # the lease runs out
+    assert await flusher.recover() == 1
+    memory = await _memory(project.api)
+    assert memory["buffer"]["items"][0]["status"] == "IDLE"
+    assert memory["flushes"][0]["status"] == "ABANDONED"
+
+    llm.responder = memory_responder()
+    flush = await _flush(project.api)
+    assert flush is not None
+    assert (flush["status"], flush["itemCount"]) == ("DONE", 1)
+    async with resources.sessions() as session:
+        statuses = (await session.scalars(select(col(BufferItem.status)))).all()
+    assert statuses == ["done"]
+
+
+async def test_flush_buffer_recovers_a_dead_flush_without_the_scheduler(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    # background_flushes is off in these tests: no scheduler pass will ever run recovery.
+    resources: Resources = app.state.resources
+    await _user_with_chat(project.api)
+    async with resources.sessions() as session:
+        item = (await session.scalars(select(BufferItem))).one()
+    claimed = await resources.flusher._claim(item.project_id, item.user_id, FlushTrigger.MANUAL)
+    assert isinstance(claimed, tuple)
+    async with resources.sessions() as session, session.begin():
+        lock = await session.get(FlushLock, item.user_id)
+        assert lock is not None
+        lock.expires_at = utcnow()  # the process holding it died a lease ago
+
+    llm.responder = memory_responder()
+    flush = await _flush(project.api)
+
+    assert flush is not None
+    assert (flush["status"], flush["itemCount"]) == ("DONE", 1)
+    statuses = [f["status"] for f in (await _memory(project.api))["flushes"]]
+    assert statuses == ["DONE", "ABANDONED"]
+
+
+async def test_flush_of_unknown_user_is_user_not_found(project: ProjectHandle) -> None:
+    data = await project.api.ok(FLUSH, userId="ghost", wait=True)
+    assert data["flushBuffer"] == {"__typename": "UserNotFound", "code": "NOT_FOUND"}
+
+
+async def test_empty_buffer_flush_returns_null(project: ProjectHandle) -> None:
+    await project.api.ok(CREATE_USER, id="alice")
+    assert await _flush(project.api) is None
+
+
+async def test_chinese_prompts(project: ProjectHandle, llm: ScriptedLLM, app: Starlette) -> None:
+    resources: Resources = app.state.resources
+    resources.flusher._settings = resources.settings.model_copy(update={"language": "zh"})
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api, "我在里昂教化学。")
+    assert (await _flush(project.api) or {}).get("status") == "DONE"
+    assert "用户" in llm.requests[0]["body"]["messages"][0]["content"]
+    assert "我在里昂教化学。" in llm.requests[0]["body"]["messages"][1]["content"]
+
+
+INSERT_DOCUMENTS = """
+mutation {
+  d: insertBlob(input: {userId: "alice", blob: {document: {
+    title: "CV", content: "Teaches chemistry."
+  }}}) { __typename }
+  t: insertBlob(input: {userId: "alice", blob: {transcript: {segments: [
+    {speaker: "Alice", text: "I live in Lyon."}
+  ]}}}) { __typename }
+  c: insertBlob(input: {userId: "alice", blob: {code: {content: "print('not memory')"}}}) {
+    __typename
+  }
+}
+"""
+
+
+async def test_documents_and_transcripts_are_processed_as_text(
+    project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    llm.responder = memory_responder()
+    await project.api.ok(CREATE_USER, id="alice")
+    await project.api.ok(INSERT_DOCUMENTS)
+    flush = await _flush(project.api)
+    assert flush is not None
+    assert flush["itemCount"] == 2  # code is kept as a blob, not processed
+    material = llm.requests[0]["body"]["messages"][1]["content"]
+    assert "CV\n\nTeaches chemistry." in material
+    assert "Alice: I live in Lyon." in material
+    assert "not memory" not in material
+
+
+async def test_keep_input_language_changes_the_instruction(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    await _flush(project.api)
+    assert "Write every content in English." in llm.requests[0]["body"]["messages"][0]["content"]
+
+    resources: Resources = app.state.resources
+    resources.flusher._settings = resources.settings.model_copy(
+        update={"keep_input_language": True}
+    )
+    await project.api.ok(INSERT_CHAT, userId="alice", text="J'habite à Lyon.")
+    await _flush(project.api)
+    second_flush = llm.requests[llm.purposes().index("summarize", 1) :]
+    assert [r["headers"]["x-powermemo-purpose"] for r in second_flush] == [
+        "summarize",
+        "extract",
+        "merge",
+    ]
+    # Every step that writes content is told to keep the user's language.
+    for request in second_flush:
+        system = request["body"]["messages"][0]["content"]
+        assert "Write every content in the language the user used." in system
+
+
+async def test_delete_user_removes_flushes_leases_and_history(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    resources: Resources = app.state.resources
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    await _flush(project.api)  # a flush row and profile entries
+    entries = await project.api.ok('{ user(id: "alice") { profile { id } } }')
+    await project.api.ok(
+        'mutation($id: ID!) { updateProfileEntry(input: {id: $id, content: "x"}) { __typename } }',
+        id=entries["user"]["profile"][0]["id"],
+    )  # a revision
+    await project.api.ok(INSERT_CHAT, userId="alice", text="More.")
+    async with resources.sessions() as session:
+        item = (
+            await session.scalars(select(BufferItem).where(col(BufferItem.status) == "idle"))
+        ).one()
+    assert isinstance(
+        await resources.flusher._claim(item.project_id, item.user_id, FlushTrigger.MANUAL), tuple
+    )  # a live lease
+
+    async def counts() -> list[int]:
+        async with resources.sessions() as session:
+            return [
+                int(await session.scalar(select(func.count()).select_from(table)) or 0)
+                for table in (Flush, FlushLock, ProfileRevision, BufferItem, ProfileEntry, Event)
+            ]
+
+    assert all(n > 0 for n in await counts())
+    await project.api.ok('mutation { deleteUser(id: "alice") { __typename } }')
+    assert await counts() == [0, 0, 0, 0, 0, 0]

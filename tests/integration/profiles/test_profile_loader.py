@@ -1,0 +1,47 @@
+"""users -> profile: one query for the profiles of a page of users, however many users."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from tests.integration.blobs.test_dataloaders import statements_of, touching
+from tests.support import Api, ProjectHandle
+
+USERS_WITH_PROFILES = """
+query($topk: Int) {
+  users(first: 10) { nodes { id profile(topk: $topk) { topic subTopic content } } }
+}
+"""
+
+
+async def _user_with_profile(api: Api, user_id: str) -> None:
+    await api.ok("mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }", id=user_id)
+    for sub in ("a", "b", "c"):
+        await api.ok(
+            "mutation($u: ID!, $s: String!, $c: String!) { addProfileEntry(input: "
+            '{userId: $u, topic: "t", subTopic: $s, content: $c}) { __typename } }',
+            u=user_id,
+            s=sub,
+            c=f"{user_id}-{sub}",
+        )
+
+
+async def test_profiles_of_many_users_take_one_query(
+    app: Starlette, project: ProjectHandle
+) -> None:
+    api = project.api
+    for user_id in ("u0", "u1"):
+        await _user_with_profile(api, user_id)
+    await api.ok(USERS_WITH_PROFILES, topk=None)  # warm up
+    with_two = await statements_of(app, api, USERS_WITH_PROFILES, topk=None)
+    for user_id in ("u2", "u3", "u4", "u5"):
+        await _user_with_profile(api, user_id)
+    with_six = await statements_of(app, api, USERS_WITH_PROFILES, topk=None)
+    data = await api.ok(USERS_WITH_PROFILES, topk=2)
+
+    assert len(with_six) == len(with_two)
+    assert len(touching(with_six, "profile_entries")) == 1
+    nodes = data["users"]["nodes"]
+    assert [n["id"] for n in nodes] == ["u0", "u1", "u2", "u3", "u4", "u5"]
+    for node in nodes:  # topk=2 keeps each user's two most recent entries
+        assert [e["content"] for e in node["profile"]] == [f"{node['id']}-b", f"{node['id']}-c"]
