@@ -262,6 +262,9 @@ class Flusher:
             locks = FlushLockRepository(session)
             if not await locks.acquire(flush, utcnow() + self._lease):
                 return _Claim.LEASE_HELD
+            # On PostgreSQL the acquire can wait for the previous holder's commit: the flush
+            # starts now, not when its row was built.
+            flush.started_at = utcnow()
             session.add(flush)
             await session.flush()
             items = await BufferRepository(session).claim_idle(user_id, flush.id)

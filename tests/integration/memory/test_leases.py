@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 from starlette.applications import Starlette
 
@@ -87,6 +89,38 @@ async def test_flush_that_lost_its_lease_writes_nothing_and_is_redone(
     assert redone.status == "done"
     async with resources.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Event)) == 1
+
+
+async def test_a_flush_starts_when_it_gets_the_lease_not_when_it_asked(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    resources: Resources = app.state.resources
+    llm.responder = memory_responder()
+    await project.api.ok(SETUP)
+    project_id, user_id = await _ids(app)
+    async with resources.sessions() as session, session.begin():
+        session.add(
+            FlushLock(
+                user_id=user_id,
+                project_id=project_id,
+                flush_id=uuid.uuid4(),
+                expires_at=utcnow() + timedelta(minutes=5),
+            )
+        )
+    # The previous holder releases its lease in a transaction that takes a while to commit:
+    # on PostgreSQL the waiting flush's acquire blocks on it.
+    async with resources.sessions() as holder:
+        await holder.execute(delete(FlushLock))
+        waiting = asyncio.create_task(
+            resources.flusher.flush(project_id, user_id, FlushTrigger.MANUAL, wait_seconds=10)
+        )
+        await asyncio.sleep(0.3)
+        released_at = utcnow()
+        await holder.commit()
+    flush = await waiting
+    assert flush is not None
+    assert flush.status == "done"
+    assert flush.started_at >= released_at
 
 
 async def test_manual_edit_during_a_flush_wins(
