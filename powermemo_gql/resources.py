@@ -79,5 +79,6 @@ class Resources:
         await self.flusher.close()
         await self.rate_limiter.close()
         await self.llm.close()
+        await self.feed.close()
         await self.pubsub.close()
         await self.engine.dispose()

@@ -31,7 +31,9 @@ class BufferItem(SQLModel, table=True):
     token_count: int = Field(ge=0)
     status: str = Field(default=BufferStatus.IDLE.value, max_length=16)
     # The flush that claimed this item (processing) or last tried it (done / failed).
-    flush_id: uuid.UUID | None = Field(default=None, foreign_key="flushes.id", ondelete="SET NULL")
+    flush_id: uuid.UUID | None = Field(
+        default=None, foreign_key="flushes.id", ondelete="SET NULL", index=True
+    )
     error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,22 +1,37 @@
 """Publish/subscribe between the parts of the server, and between server instances.
 
 The embedded default is an in-process broker; with `redis_url` set, Redis carries
-messages so that every instance sees them.
+messages so that every instance sees them. A listener whose broker breaks gets
+`BrokerLost` from its stream, never silence: messages may have been missed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
+import logging
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub as RedisSubscriber
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 Message = dict[str, Any]
+Queued = Message | BaseException
+
+# How long Redis may take to acknowledge a subscription before the link counts as broken.
+CONFIRM_SECONDS = 10.0
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerLost(ConnectionError):
+    """The broker connection broke: messages may have been missed."""
 
 
 class PubSub(Protocol):
@@ -31,68 +46,232 @@ class PubSub(Protocol):
     async def close(self) -> None: ...
 
 
-class InMemoryPubSub:
-    """One process, no network: each listener gets its own queue."""
+class _Listeners:
+    """Local fan-out: each listener of a channel has its own bounded queue."""
 
-    def __init__(self, max_queued: int = 1000) -> None:
-        self._queues: dict[str, set[asyncio.Queue[Message]]] = defaultdict(set)
+    def __init__(self, max_queued: int) -> None:
+        self._queues: dict[str, set[asyncio.Queue[Queued]]] = defaultdict(set)
         self._max_queued = max_queued
 
+    def add(self, channel: str) -> asyncio.Queue[Queued]:
+        queue: asyncio.Queue[Queued] = asyncio.Queue(self._max_queued)
+        self._queues[channel].add(queue)
+        return queue
+
+    def remove(self, channel: str, queue: asyncio.Queue[Queued]) -> bool:
+        """Forget the listener; True when it was the channel's last one."""
+        listeners = self._queues.get(channel)
+        if listeners is None:
+            return False
+        listeners.discard(queue)
+        if listeners:
+            return False
+        del self._queues[channel]
+        return True
+
+    def has(self, channel: str) -> bool:
+        return channel in self._queues
+
+    def deliver(self, channel: str, message: Message) -> None:
+        for queue in self._queues.get(channel, ()):
+            _put_dropping_oldest(queue, message)
+
+    def fail(self, error: BaseException) -> None:
+        """End every listener's stream with `error`."""
+        for listeners in self._queues.values():
+            for queue in listeners:
+                _put_dropping_oldest(queue, error)
+        self._queues.clear()
+
+
+def _put_dropping_oldest(queue: asyncio.Queue[Queued], item: Queued) -> None:
+    # A stalled listener loses its oldest message, not the server its memory.
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(item)
+
+
+async def _messages(queue: asyncio.Queue[Queued]) -> AsyncIterator[Message]:
+    while True:
+        item = await queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+class InMemoryPubSub:
+    """One process, no network."""
+
+    def __init__(self, max_queued: int = 1000) -> None:
+        self._listeners = _Listeners(max_queued)
+
     async def publish(self, channel: str, message: Message) -> None:
-        for queue in list(self._queues.get(channel, ())):
-            if queue.full():  # a stalled listener loses its oldest message, not the server
-                queue.get_nowait()
-            queue.put_nowait(message)
+        self._listeners.deliver(channel, message)
 
     @asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
-        queue: asyncio.Queue[Message] = asyncio.Queue(self._max_queued)
-        self._queues[channel].add(queue)
-
-        async def messages() -> AsyncIterator[Message]:
-            while True:
-                yield await queue.get()
-
+        queue = self._listeners.add(channel)
         try:
-            yield messages()
+            yield _messages(queue)
         finally:
-            self._queues[channel].discard(queue)
-            if not self._queues[channel]:
-                del self._queues[channel]
+            self._listeners.remove(channel, queue)
 
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
-        self._queues.clear()
+        self._listeners.fail(BrokerLost("the broker closed"))
+
+
+class _RedisLink:
+    """One Redis connection in subscribe mode, shared by every listener of this instance.
+
+    Redis answers (un)subscribe commands in the order they were sent, so each SUBSCRIBE's
+    acknowledgement is matched to its own future: a listener counts as live only once its
+    own SUBSCRIBE, sent after any UNSUBSCRIBE of that channel, is acknowledged. Any error
+    breaks the whole link; its listeners get `BrokerLost` and the next listen opens a new one.
+    """
+
+    def __init__(self, subscriber: RedisSubscriber, max_queued: int) -> None:
+        self._subscriber = subscriber
+        self._listeners = _Listeners(max_queued)
+        self._live: set[str] = set()
+        self._latest: dict[str, asyncio.Future[BaseException | None]] = {}
+        self._acks: dict[str, deque[asyncio.Future[BaseException | None]]] = defaultdict(deque)
+        self._commands = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self.broken = False
+
+    async def join(self, channel: str) -> asyncio.Queue[Queued]:
+        if self.broken:
+            raise BrokerLost("the Redis subscription is broken")
+        queue = self._listeners.add(channel)
+        try:
+            if channel not in self._live:
+                acknowledged = self._latest.get(channel)
+                if acknowledged is None:
+                    acknowledged = await self._subscribe(channel)
+                async with asyncio.timeout(CONFIRM_SECONDS):
+                    error = await asyncio.shield(acknowledged)
+                if error is not None:
+                    raise BrokerLost("lost the Redis subscription") from error
+        except TimeoutError as exc:
+            await self.fail(exc)
+            raise BrokerLost("Redis did not acknowledge a subscription") from exc
+        except BaseException:
+            await self.leave(channel, queue)
+            raise
+        return queue
+
+    async def leave(self, channel: str, queue: asyncio.Queue[Queued]) -> None:
+        if not self._listeners.remove(channel, queue):
+            return
+        # The channel's last listener left: a later one must subscribe afresh.
+        self._live.discard(channel)
+        self._latest.pop(channel, None)
+        if self.broken:
+            return
+        try:
+            async with self._commands:
+                if self._listeners.has(channel):  # a new listener came meanwhile
+                    return
+                await self._subscriber.unsubscribe(channel)
+        except Exception as exc:
+            await self.fail(exc)
+
+    async def _subscribe(self, channel: str) -> asyncio.Future[BaseException | None]:
+        acknowledged = asyncio.get_running_loop().create_future()
+        self._latest[channel] = acknowledged
+        try:
+            async with self._commands:
+                self._acks[channel].append(acknowledged)
+                await self._subscriber.subscribe(channel)
+        except Exception as exc:
+            await self.fail(exc)
+            raise BrokerLost("could not subscribe on Redis") from exc
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read(), name="redis-pubsub-reader")
+        return acknowledged
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                message = await self._subscriber.get_message(timeout=None)
+                if message is not None:
+                    self._dispatch(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("the Redis subscription broke", exc_info=True)
+            await self.fail(exc)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel = _text(message["channel"])
+        if kind == "message":
+            self._listeners.deliver(channel, json.loads(message["data"]))
+        elif kind == "subscribe" and self._acks.get(channel):
+            acknowledged = self._acks[channel].popleft()
+            if not self._acks[channel]:
+                del self._acks[channel]
+            if self._latest.get(channel) is acknowledged:
+                del self._latest[channel]
+                self._live.add(channel)
+            if not acknowledged.done():
+                acknowledged.set_result(None)
+
+    async def fail(self, error: BaseException) -> None:
+        """Break the link: every listener's stream ends with `BrokerLost`."""
+        if self.broken:
+            return
+        self.broken = True
+        self._listeners.fail(BrokerLost("lost the Redis subscription"))
+        for pending in self._acks.values():
+            for acknowledged in pending:
+                if not acknowledged.done():
+                    acknowledged.set_result(error)
+        self._acks.clear()
+        self._latest.clear()
+        self._live.clear()
+        await self.close(cancel_reader=asyncio.current_task() is not self._reader)
+
+    async def close(self, cancel_reader: bool = True) -> None:
+        if cancel_reader and self._reader is not None:
+            self._reader.cancel()
+        try:
+            await self._subscriber.aclose()  # type: ignore[no-untyped-call]  # untyped
+        except Exception:  # closing a broken connection: nothing more to lose
+            logger.debug("closing the Redis subscriber failed", exc_info=True)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisPubSub:
-    def __init__(self, url: str) -> None:
-        # Each live subscription holds a connection of its own: the client's default pool cap
-        # (100) would silently stop live updates past 100 subscribers per instance.
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=5, max_connections=100_000)
+    def __init__(self, url: str, max_queued: int = 1000) -> None:
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=5)
+        # The subscriber must never reconnect quietly: what was published while it was away
+        # would be lost without a word. Errors surface, and the link is replaced.
+        self._subscriber_client: Redis = Redis.from_url(
+            url, socket_connect_timeout=5, socket_keepalive=True, retry=Retry(NoBackoff(), 0)
+        )
+        self._max_queued = max_queued
+        self._link: _RedisLink | None = None
 
     async def publish(self, channel: str, message: Message) -> None:
         await self._redis.publish(channel, json.dumps(message, separators=(",", ":")))
 
     @asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(channel)  # acknowledged: the subscription is live from here
-
-        async def messages() -> AsyncIterator[Message]:
-            async for raw in pubsub.listen():
-                if raw.get("type") == "message":
-                    yield json.loads(raw["data"])
-            # redis-py ends listen() when the connection is gone: the stream must not just
-            # end quietly, or a follower would believe it is up to date.
-            raise ConnectionError("lost the Redis subscription")
-
+        if self._link is None or self._link.broken:
+            self._link = _RedisLink(self._subscriber_client.pubsub(), self._max_queued)
+        link = self._link
+        queue = await link.join(channel)
         try:
-            yield messages()
+            yield _messages(queue)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
+            await link.leave(channel, queue)
 
     async def ping(self) -> bool:
         try:
@@ -101,7 +280,10 @@ class RedisPubSub:
             return False
 
     async def close(self) -> None:
+        if self._link is not None:
+            await self._link.fail(BrokerLost("the broker closed"))
         await self._redis.aclose()
+        await self._subscriber_client.aclose()
 
 
 def create_pubsub(redis_url: str | None) -> PubSub:

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
+from powermemo_gql.changes.feed import FeedInterrupted
 from powermemo_gql.changes.models import Change as ChangeRow
 from powermemo_gql.changes.models import ChangeKind as ChangeKindEnum
 from powermemo_gql.changes.repository import CHANGES_IN_ORDER
@@ -99,9 +100,15 @@ async def _follow(
     except InvalidInput as error:
         raise bad_user_input(error) from error
     wanted = {ChangeKindEnum(k).value for k in kinds} if kinds else None
-    async for change in ctx.resources.feed.follow(user.id, after):
-        if wanted is None or change.kind in wanted:
-            yield ProfileChange(row=change)
+    try:
+        async for change in ctx.resources.feed.follow(user.id, after):
+            if wanted is None or change.kind in wanted:
+                yield ProfileChange(row=change)
+    except FeedInterrupted as error:
+        raise GraphQLError(
+            "Live delivery was interrupted; subscribe again with since: the last cursor.",
+            extensions={"code": "FEED_INTERRUPTED"},
+        ) from error
 
 
 @strawberry.type

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
-from powermemo_gql.core.pubsub import InMemoryPubSub, PubSub, RedisPubSub, create_pubsub
+from powermemo_gql.core.pubsub import (
+    BrokerLost,
+    InMemoryPubSub,
+    PubSub,
+    RedisPubSub,
+    create_pubsub,
+)
 from tests.conftest import TEST_REDIS_URL
 
 
@@ -52,3 +60,84 @@ async def test_unreachable_redis_pings_false() -> None:
         assert not await broker.ping()
     finally:
         await broker.close()
+
+
+needs_redis = pytest.mark.skipif(
+    TEST_REDIS_URL is None, reason="needs Redis (POWERMEMO_TEST_REDIS_URL)"
+)
+
+
+async def _pubsub_clients(url: str) -> int:
+    admin = Redis.from_url(url)
+    try:
+        return len(await admin.client_list(_type="pubsub"))
+    finally:
+        await admin.aclose()
+
+
+@needs_redis
+async def test_one_redis_connection_carries_every_subscription() -> None:
+    assert TEST_REDIS_URL is not None
+    broker = RedisPubSub(TEST_REDIS_URL)
+    channels = [f"test:{uuid.uuid4().hex}" for _ in range(50)]
+    before = await _pubsub_clients(TEST_REDIS_URL)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            streams = [await stack.enter_async_context(broker.listen(c)) for c in channels]
+            assert await _pubsub_clients(TEST_REDIS_URL) == before + 1
+            for n, channel in enumerate(channels):
+                await broker.publish(channel, {"n": n})
+            received = [await asyncio.wait_for(anext(s), timeout=5) for s in streams]
+            assert received == [{"n": n} for n in range(50)]
+    finally:
+        await broker.close()
+
+
+@needs_redis
+async def test_listeners_coming_and_going_on_a_channel_hear_what_follows_their_listen() -> None:
+    """Subscribes and unsubscribes of one channel interleave on the shared connection; each
+    listener is live once listen() is entered, whatever the others are doing."""
+    assert TEST_REDIS_URL is not None
+    broker = RedisPubSub(TEST_REDIS_URL)
+    channel = f"test:{uuid.uuid4().hex}"
+
+    async def listener(n: int) -> None:
+        await asyncio.sleep((n % 7) * 0.003)
+        async with broker.listen(channel) as messages:
+            await broker.publish(channel, {"n": n})
+            while (await asyncio.wait_for(anext(messages), timeout=5))["n"] != n:
+                pass
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(listener(n) for n in range(60)))
+    finally:
+        await broker.close()
+
+
+@needs_redis
+async def test_a_dropped_redis_connection_ends_streams_with_broker_lost() -> None:
+    """Never a quiet reconnect: what was published meanwhile would be lost unnoticed."""
+    assert TEST_REDIS_URL is not None
+    broker = RedisPubSub(TEST_REDIS_URL)
+    channel = f"test:{uuid.uuid4().hex}"
+    admin = Redis.from_url(TEST_REDIS_URL)
+    try:
+        async with broker.listen(channel) as messages:
+            await admin.client_kill_filter(_type="pubsub")
+            with pytest.raises(BrokerLost):
+                await asyncio.wait_for(anext(messages), timeout=5)
+        async with broker.listen(channel) as messages:  # a new connection
+            await broker.publish(channel, {"n": 1})
+            assert await asyncio.wait_for(anext(messages), timeout=5) == {"n": 1}
+    finally:
+        await admin.aclose()
+        await broker.close()
+
+
+async def test_closing_the_broker_ends_open_streams(pubsub: PubSub) -> None:
+    channel = f"test:{uuid.uuid4().hex}"
+    async with pubsub.listen(channel) as messages:
+        await pubsub.close()
+        with pytest.raises(BrokerLost):
+            await asyncio.wait_for(anext(messages), timeout=5)
