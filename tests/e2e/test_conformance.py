@@ -129,7 +129,13 @@ def test_schemathesis_finds_no_server_errors(tmp_path: Path, database_url: str) 
                 cwd=REPO,
                 check=False,
             )
-            assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+            # On failure, show the server's log too: the traceback behind a masked error.
+            assert run.returncode == 0, (
+                run.stdout[-4000:]
+                + run.stderr[-2000:]
+                + "\n--- server log ---\n"
+                + server.output()[-6000:]
+            )
             assert " passed" in run.stdout
     finally:
         server.stop()
