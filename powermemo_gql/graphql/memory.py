@@ -22,6 +22,7 @@ from powermemo_gql.graphql.errors import (
     UserNotFound,
     error_result,
 )
+from powermemo_gql.memory.flush import FlushOutcome as Outcome
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
@@ -197,19 +198,54 @@ class MemoryQuery:
         )
 
 
+@strawberry.enum(description="What a flushBuffer or retryFailedBuffer call did.")
+class FlushOutcome(Enum):
+    SCHEDULED = strawberry.enum_value(
+        "scheduled",
+        description="wait: false: the flush runs in the background (or one already runs).",
+    )
+    FLUSHED = strawberry.enum_value(
+        "flushed", description="It ran: flush.status says DONE, or FAILED with flush.error."
+    )
+    NOTHING_TO_FLUSH = strawberry.enum_value(
+        "nothing_to_flush", description="The buffer had no idle item."
+    )
+    BUSY = strawberry.enum_value(
+        "busy",
+        description=(
+            "Another flush of this user still ran after waiting flush_lease_seconds; "
+            "try again later."
+        ),
+    )
+    INTERRUPTED = strawberry.enum_value(
+        "interrupted",
+        description=(
+            "It lost its lease mid-way and wrote nothing (flush.status ABANDONED); its items "
+            "went back to the buffer and are flushed again."
+        ),
+    )
+
+
+_OUTCOMES = {
+    Outcome.FLUSHED: FlushOutcome.FLUSHED,
+    Outcome.NOTHING_TO_FLUSH: FlushOutcome.NOTHING_TO_FLUSH,
+    Outcome.BUSY: FlushOutcome.BUSY,
+    Outcome.INTERRUPTED: FlushOutcome.INTERRUPTED,
+}
+
+
 @strawberry.type
 class FlushBufferPayload:
+    outcome: FlushOutcome
     flush: Flush | None = strawberry.field(
-        description=(
-            "The flush that ran (wait: true); null when it runs in the background, when the "
-            "buffer had nothing idle, or when another flush of this user still runs."
-        )
+        description="The flush that ran (wait: true): set when outcome is FLUSHED or INTERRUPTED."
     )
 
 
 @strawberry.type
 class RetryFailedBufferPayload:
     retried_items: int
+    outcome: FlushOutcome
     flush: Flush | None
 
 
@@ -223,17 +259,18 @@ RetryFailedBufferResult = Annotated[
 
 async def _run_flush(
     info: Info, user_id: strawberry.ID, trigger: FlushTriggerEnum, wait: bool
-) -> FlushRow | None:
+) -> tuple[FlushOutcome, Flush | None]:
     ctx = info.context
     async with ctx.uow() as session:
         user = await UserService(session).get(ctx.project_id, user_id)
     flusher = ctx.resources.flusher
     if not wait:
         flusher.schedule(user.project_id, user.id, trigger)
-        return None
-    return await flusher.flush(
+        return FlushOutcome.SCHEDULED, None
+    attempt = await flusher.flush(
         user.project_id, user.id, trigger, wait_seconds=ctx.resources.settings.flush_lease_seconds
     )
+    return _OUTCOMES[attempt.outcome], Flush(row=attempt.flush) if attempt.flush else None
 
 
 @strawberry.type
@@ -245,10 +282,10 @@ class MemoryMutation:
         self, info: Info, user_id: strawberry.ID, wait: bool = False
     ) -> FlushBufferResult:
         try:
-            row = await _run_flush(info, user_id, FlushTriggerEnum.MANUAL, wait)
+            outcome, flush = await _run_flush(info, user_id, FlushTriggerEnum.MANUAL, wait)
         except DomainError as error:
             return error_result(error)
-        return FlushBufferPayload(flush=Flush(row=row) if row else None)
+        return FlushBufferPayload(outcome=outcome, flush=flush)
 
     @strawberry.mutation(description="Put the user's failed buffer items back, and flush them.")
     async def retry_failed_buffer(
@@ -259,9 +296,7 @@ class MemoryMutation:
             async with ctx.uow() as session:
                 user = await UserService(session).get(ctx.project_id, user_id)
             retried = await ctx.resources.flusher.retry_failed(user.id)
-            row = await _run_flush(info, user_id, FlushTriggerEnum.RETRY, wait)
+            outcome, flush = await _run_flush(info, user_id, FlushTriggerEnum.RETRY, wait)
         except DomainError as error:
             return error_result(error)
-        return RetryFailedBufferPayload(
-            retried_items=retried, flush=Flush(row=row) if row else None
-        )
+        return RetryFailedBufferPayload(retried_items=retried, outcome=outcome, flush=flush)

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
@@ -78,6 +79,21 @@ class _Claim(Enum):
     LEASE_HELD = "another flush holds the lease"
 
 
+class FlushOutcome(Enum):
+    """Why a flush request returned what it did."""
+
+    FLUSHED = "flushed"  # it ran; the flush says whether it succeeded
+    NOTHING_TO_FLUSH = "nothing_to_flush"  # the buffer had no idle item
+    BUSY = "busy"  # another flush of this user still held the lease after waiting
+    INTERRUPTED = "interrupted"  # it lost its lease mid-way; its items are flushed again
+
+
+@dataclass(frozen=True)
+class FlushAttempt:
+    outcome: FlushOutcome
+    flush: Flush | None = None
+
+
 class LeaseLost(RuntimeError):
     """This flush's lease ran out or was taken over: it must write nothing."""
 
@@ -102,7 +118,7 @@ class Flusher:
         # Flushes run at once by this process; more would only queue for LLM slots while
         # holding leases.
         self._slots = asyncio.Semaphore(settings.llm_max_concurrency)
-        self._background: dict[uuid.UUID, asyncio.Task[Flush | None]] = {}
+        self._background: dict[uuid.UUID, asyncio.Task[FlushAttempt | None]] = {}
 
     # Triggers
 
@@ -133,7 +149,7 @@ class Flusher:
 
     async def _background_flush(
         self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger
-    ) -> Flush | None:
+    ) -> FlushAttempt | None:
         try:
             return await self.flush(project_id, user_id, trigger)
         except Exception:  # a background task has nobody to raise to
@@ -209,10 +225,9 @@ class Flusher:
         user_id: uuid.UUID,
         trigger: FlushTrigger,
         wait_seconds: float = 0.0,
-    ) -> Flush | None:
-        """Flush the user's idle items, returning the finished flush. None when there was
-        nothing idle, when another flush of this user still held the lease after
-        `wait_seconds`, or when this flush lost its lease (another one redoes its items)."""
+    ) -> FlushAttempt:
+        """Flush the user's idle items, waiting up to `wait_seconds` for another flush of this
+        user to finish first; the attempt says what happened and holds the finished flush."""
         deadline = time.monotonic() + wait_seconds
         while True:
             # A slot is held only while this flush can work: never while it waits for
@@ -222,12 +237,13 @@ class Flusher:
                 if isinstance(claimed, tuple):
                     return await self._process(*claimed)
                 if claimed is _Claim.NOTHING_IDLE:
-                    return None
+                    return FlushAttempt(FlushOutcome.NOTHING_TO_FLUSH)
             if time.monotonic() >= deadline:
-                return None
+                return FlushAttempt(FlushOutcome.BUSY)
             await asyncio.sleep(0.1)
 
-    async def _process(self, flush: Flush, items: list[BufferItem]) -> Flush | None:
+    async def _process(self, flush: Flush, items: list[BufferItem]) -> FlushAttempt:
+        finished = True  # False once it turns out the flush was abandoned meanwhile
         usage = Usage()
         try:
             async with (
@@ -235,20 +251,22 @@ class Flusher:
                 asyncio.timeout(self._settings.flush_timeout_seconds),
             ):
                 result = await self._run_pipeline(flush.project_id, flush.user_id, items, usage)
-            return await self._commit(flush, items, result)
+            await self._commit(flush, items, result)
         except LeaseLost:
             logger.error("flush %s lost its lease; its items are flushed again", flush.id)
             self._count_flush(FlushStatus.ABANDONED)
             await self._record_usage(flush.id, usage)
-            return None
+            finished = False
         except LLMUnavailable as exc:
-            return await self._fail(flush, exc.message, usage)
+            finished = await self._fail(flush, exc.message, usage)
         except TimeoutError:
             limit = self._settings.flush_timeout_seconds
-            return await self._fail(flush, f"timed out after {limit:g} s", usage)
+            finished = await self._fail(flush, f"timed out after {limit:g} s", usage)
         except Exception:
             logger.exception("flush %s failed", flush.id)
-            return await self._fail(flush, "internal error (see the server log)", usage)
+            finished = await self._fail(flush, "internal error (see the server log)", usage)
+        outcome = FlushOutcome.FLUSHED if finished else FlushOutcome.INTERRUPTED
+        return FlushAttempt(outcome, await self._load(flush.id))
 
     async def _claim(
         self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger
@@ -329,9 +347,7 @@ class Flusher:
             usage=usage,
         )
 
-    async def _commit(
-        self, flush: Flush, items: list[BufferItem], result: PipelineResult
-    ) -> Flush | None:
+    async def _commit(self, flush: Flush, items: list[BufferItem], result: PipelineResult) -> None:
         """Write the profile changes, the event and the items' status at once, or nothing."""
         blob_ids = [str(i.blob_id) for i in items]
         async with unit_of_work(self._sessions) as session:
@@ -391,9 +407,9 @@ class Flusher:
             await locks.release(flush.user_id, flush.id)
         await self._feed.notify(flush.user_id)
         self._count_flush(FlushStatus.DONE)
-        return await self._load(flush.id)
 
-    async def _fail(self, flush: Flush, reason: str, usage: Usage) -> Flush | None:
+    async def _fail(self, flush: Flush, reason: str, usage: Usage) -> bool:
+        """Mark the flush failed; False when it had been abandoned meanwhile."""
         async with unit_of_work(self._sessions) as session:
             still_running = await FlushRepository(session).finish(
                 flush.id,
@@ -421,7 +437,7 @@ class Flusher:
             await self._feed.notify(flush.user_id)
             self._count_flush(FlushStatus.FAILED)
         logger.warning("flush %s failed: %s", flush.id, reason)
-        return await self._load(flush.id)
+        return still_running
 
     def _count_flush(self, status: FlushStatus) -> None:
         if self._metrics is not None:

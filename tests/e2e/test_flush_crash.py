@@ -158,7 +158,11 @@ def test_flush_killed_mid_pipeline_is_abandoned_and_redone_once(
     inserted = _graphql(first, secret, INSERT_CHAT, userId="alice", text="I teach chemistry.")
     blob_id: str = inserted["insertBlob"]["blob"]["id"]
     started = _graphql(first, secret, FLUSH, userId="alice", wait=False)
-    assert started["flushBuffer"] == {"__typename": "FlushBufferPayload", "flush": None}
+    assert started["flushBuffer"] == {
+        "__typename": "FlushBufferPayload",
+        "outcome": "SCHEDULED",
+        "flush": None,
+    }
 
     _wait_for("summarize request", lambda: llm.requests or None)
     first.process.send_signal(signal.SIGKILL)

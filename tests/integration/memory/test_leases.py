@@ -16,6 +16,7 @@ from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrig
 from powermemo_gql.buffers.repository import FlushLockRepository
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
+from powermemo_gql.memory.flush import FlushOutcome
 from powermemo_gql.resources import Resources
 from tests.integration.memory.conftest import memory_responder
 from tests.llm_server import Reply, ScriptedLLM
@@ -71,7 +72,8 @@ async def test_flush_that_lost_its_lease_writes_nothing_and_is_redone(
         await session.execute(update(FlushLock).values(expires_at=utcnow()))
     assert await resources.flusher.recover() == 1
 
-    assert await running is None  # LeaseLost: it wrote nothing
+    lost = await running  # LeaseLost: it wrote nothing
+    assert lost.outcome is FlushOutcome.INTERRUPTED
     async with resources.sessions() as session:
         events = await session.scalar(select(func.count()).select_from(Event))
         statuses = (await session.scalars(select(col(BufferItem.status)))).all()
@@ -84,7 +86,7 @@ async def test_flush_that_lost_its_lease_writes_nothing_and_is_redone(
     assert abandoned.llm_calls >= 1  # what it spent still counts
 
     llm.responder = memory_responder()
-    redone = await resources.flusher.flush(project_id, user_id, FlushTrigger.MANUAL)
+    redone = (await resources.flusher.flush(project_id, user_id, FlushTrigger.MANUAL)).flush
     assert redone is not None
     assert redone.status == "done"
     async with resources.sessions() as session:
@@ -117,10 +119,11 @@ async def test_a_flush_starts_when_it_gets_the_lease_not_when_it_asked(
         await asyncio.sleep(0.3)
         released_at = utcnow()
         await holder.commit()
-    flush = await waiting
-    assert flush is not None
-    assert flush.status == "done"
-    assert flush.started_at >= released_at
+    attempt = await waiting
+    assert attempt.outcome is FlushOutcome.FLUSHED
+    assert attempt.flush is not None
+    assert attempt.flush.status == "done"
+    assert attempt.flush.started_at >= released_at
 
 
 async def test_manual_edit_during_a_flush_wins(
@@ -146,7 +149,7 @@ async def test_manual_edit_during_a_flush_wins(
         "{ __typename } }",
         id=entry_id,
     )
-    flush = await running
+    flush = (await running).flush
     assert flush is not None
     assert flush.status == "done"
     memory = await project.api.ok(
@@ -176,7 +179,7 @@ async def test_a_failed_renewal_does_not_fail_the_flush(
     llm.responder = _slow(0.4)
     await project.api.ok(SETUP)
     project_id, user_id = await _ids(app)
-    flush = await resources.flusher.flush(project_id, user_id, FlushTrigger.MANUAL)
+    flush = (await resources.flusher.flush(project_id, user_id, FlushTrigger.MANUAL)).flush
     assert calls >= 2
     assert flush is not None
     assert flush.status == "done"
@@ -192,7 +195,9 @@ async def test_flush_timeout_fails_the_flush(
     llm.responder = _slow(2.0)
     await project.api.ok(SETUP)
     project_id, user_id = await _ids(app)
-    flush = await resources.flusher.flush(project_id, user_id, FlushTrigger.MANUAL)
+    attempt = await resources.flusher.flush(project_id, user_id, FlushTrigger.MANUAL)
+    assert attempt.outcome is FlushOutcome.FLUSHED  # it ran, and failed
+    flush = attempt.flush
     assert flush is not None
     assert flush.status == "failed"
     assert flush.error == "timed out after 0.3 s"

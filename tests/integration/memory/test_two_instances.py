@@ -48,9 +48,14 @@ async def _alice_with_chat(first: Starlette, second: Starlette) -> tuple[Api, Ap
     return project.api, Api(second, project.api_key)
 
 
-async def _flush(api: Api) -> dict[str, Any] | None:
+async def _flush_payload(api: Api) -> dict[str, Any]:
     data = await api.ok(FLUSH, userId="alice", wait=True)
-    flush: dict[str, Any] | None = data["flushBuffer"]["flush"]
+    payload: dict[str, Any] = data["flushBuffer"]
+    return payload
+
+
+async def _flush(api: Api) -> dict[str, Any] | None:
+    flush: dict[str, Any] | None = (await _flush_payload(api))["flush"]
     return flush
 
 
@@ -206,7 +211,7 @@ async def test_a_flush_whose_lease_ran_out_writes_nothing_and_the_other_instance
     async with _instances(settings) as (first, second):
         api_a, api_b = await _alice_with_chat(first, second)
         other = _resources(second)
-        late = asyncio.create_task(_flush(api_a))
+        late = asyncio.create_task(_flush_payload(api_a))
         await _until(lambda: "summarize" in llm.purposes())
 
         # The first instance stalls past its lease (say, a long pause): the lease runs out.
@@ -223,7 +228,9 @@ async def test_a_flush_whose_lease_ran_out_writes_nothing_and_the_other_instance
             assert await _stored(second) == (["abandoned"], ["idle"], [])
             redo = await _flush(api_b)
 
-        assert stale is None  # it found its lease gone at commit and wrote nothing
+        # It found its lease gone at commit and wrote nothing.
+        assert stale["outcome"] == "INTERRUPTED"
+        assert stale["flush"]["status"] == "ABANDONED"
         assert redo is not None
         assert (redo["status"], redo["itemCount"]) == ("DONE", 1)
         assert llm.purposes().count("summarize") == 2
