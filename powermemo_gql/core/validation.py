@@ -26,6 +26,17 @@ def invalid_input_from(error: ValidationError, prefix: str) -> InvalidInput:
     return InvalidInput(field_path(prefix, tuple(first["loc"])), message)
 
 
+def text_problem(text: str) -> str | None:
+    """Why no database here could store this text (None when it can)."""
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL
+        return "must not contain NUL characters (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (no lone surrogate \\uD800-\\uDFFF)"
+    return None
+
+
 def _contains_nul(value: Any) -> bool:
     """Whether a JSON value holds a NUL character in any string or key."""
     pending = [value]

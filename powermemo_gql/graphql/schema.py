@@ -36,6 +36,7 @@ from powermemo_gql.graphql.memory import MemoryMutation, MemoryQuery
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
 from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
+from powermemo_gql.graphql.storable import StorableStringLiterals, StorableVariables
 from powermemo_gql.graphql.users import UserMutation, UserQuery
 from powermemo_gql.settings import Settings
 
@@ -170,6 +171,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         MaskUnexpectedErrors,
         PerOperationLoaders,
         WebsocketRateLimit,
+        StorableVariables,
+        lambda: AddValidationRules([StorableStringLiterals]),
         *(_guard_rails(settings) if settings is not None else []),
         # Factories, not instances: the LRU caches themselves are shared module-wide.
         lambda: ParserCache(maxsize=1000),

@@ -3,6 +3,7 @@ media type, rate limits and the parser/validation caches."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -174,3 +175,49 @@ async def test_parser_and_validation_caches_are_used(project: ProjectHandle) -> 
         assert (await project.api.post(query)).status_code == 200
     assert hits(_get_parse_cache(1000)) >= parse_hits + 2
     assert hits(_get_validate_cache(1000)) >= validate_hits + 2
+
+
+UNSTORABLE = ["a\x00b", "\ud800"]  # NUL (PostgreSQL text cannot hold it); a lone surrogate
+
+
+@pytest.mark.parametrize("text", UNSTORABLE, ids=["nul", "lone-surrogate"])
+async def test_text_no_database_can_store_is_refused_as_bad_input(
+    app: Starlette, project: ProjectHandle, text: str
+) -> None:
+    headers = {**project.api.headers(), "Content-Type": "application/json"}
+
+    async def send(payload: dict[str, Any]) -> httpx.Response:
+        # json.dumps escapes as \uXXXX, so even a lone surrogate travels as valid JSON.
+        return await _raw(app, json.dumps(payload).encode(), headers)
+
+    escaped = json.dumps(text)  # a GraphQL string literal with the same escapes
+    as_literal = await send(
+        {"query": f"mutation {{ createUser(input: {{id: {escaped}}}) {{ __typename }} }}"}
+    )
+    as_variable = await send(
+        {
+            "query": "mutation($data: JSON, $id: ID!) "
+            "{ createUser(input: {id: $id, data: $data}) { __typename } }",
+            "variables": {"id": "alice", "data": {"notes": ["fine", text]}},
+        }
+    )
+    as_argument = await send(
+        {
+            "query": "mutation($name: String!) "
+            "{ createProject(input: {name: $name}) { __typename } }",
+            "variables": {"name": text},
+        }
+    )
+    if "\x00" in text:
+        checked = [as_literal, as_variable, as_argument]
+    else:  # the GraphQL parser itself refuses a lone surrogate escape in a document
+        assert "Invalid Unicode escape" in _messages(as_literal)
+        checked = [as_variable, as_argument]
+    for response in checked:
+        assert response.status_code == 200
+        errors = response.json()["errors"]
+        assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"], errors
+    assert as_variable.json()["errors"][0]["extensions"]["field"] == "$data.notes[1]"
+    assert as_argument.json()["errors"][0]["extensions"]["field"] == "$name"
+    users = await project.api.ok("{ users(first: 5) { nodes { id } } }")
+    assert users["users"]["nodes"] == []
