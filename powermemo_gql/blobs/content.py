@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from powermemo_gql.blobs.models import BlobType
-from powermemo_gql.core.validation import invalid_input_from
+from powermemo_gql.core.validation import invalid_input_from, text_problem
 
 MAX_TEXT_CHARS = 200_000
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -29,10 +29,10 @@ class _Content(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
+    def _storable(cls, value: Any) -> Any:
         # PostgreSQL cannot store NUL in JSON text (SQLite can): refused alike on both.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+        if isinstance(value, str) and (problem := text_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
 

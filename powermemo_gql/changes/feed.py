@@ -83,6 +83,7 @@ class _Watch:
     def __init__(self, feed: Feed, user_id: uuid.UUID) -> None:
         self.user_id = user_id
         self.followers: set[_Follower] = set()
+        self.stopping = False
         self.ready: asyncio.Future[BaseException | None] = (
             asyncio.get_running_loop().create_future()
         )
@@ -103,14 +104,19 @@ class _Watch:
                             follower.hand(changes)
             raise FeedInterrupted("the notifications ended")
         except asyncio.CancelledError:
+            # Stopped (the last follower left, or shutdown): any follower still here ends too.
+            self._end(FeedInterrupted("stopped watching the change feed"))
             raise
         except Exception as exc:
-            logger.warning("stopped watching the feed of user %s", self.user_id, exc_info=True)
-            self._feed.forget(self)
-            if not self.ready.done():
-                self.ready.set_result(exc)
-            for follower in self.followers:
-                follower.fail(exc)
+            logger.warning("stopped watching the feed of user %s: %r", self.user_id, exc)
+            self._end(exc)
+
+    def _end(self, error: BaseException) -> None:
+        self._feed.forget(self)
+        if not self.ready.done():
+            self.ready.set_result(error)
+        for follower in self.followers:
+            follower.fail(error)
 
 
 class Feed:
@@ -145,7 +151,10 @@ class Feed:
             while True:
                 handed = await follower.take()
                 if handed is None:  # fell behind: the database has every change
-                    handed = [c async for c in self.read(user_id, last)]
+                    async for change in self.read(user_id, last):
+                        last = change.id or last
+                        yield change
+                    continue
                 for change in handed:
                     if change.id is not None and change.id > last:
                         last = change.id
@@ -189,7 +198,8 @@ class Feed:
 
     def _stop(self, watch: _Watch) -> None:
         self.forget(watch)
-        if not watch.task.done():
+        if not watch.task.done() and not watch.stopping:
+            watch.stopping = True  # once: a second cancel would cut its unsubscribe short
             watch.task.cancel()
             # Keep the task referenced until its unsubscribe has run.
             self._stopping.add(watch.task)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -76,11 +77,12 @@ class _Listeners:
         for queue in self._queues.get(channel, ()):
             _put_dropping_oldest(queue, message)
 
-    def fail(self, error: BaseException) -> None:
-        """End every listener's stream with `error`."""
+    def fail(self, reason: str) -> None:
+        """End every listener's stream with a BrokerLost of its own (one shared exception
+        would collect every listener's traceback)."""
         for listeners in self._queues.values():
             for queue in listeners:
-                _put_dropping_oldest(queue, error)
+                _put_dropping_oldest(queue, BrokerLost(reason))
         self._queues.clear()
 
 
@@ -120,7 +122,7 @@ class InMemoryPubSub:
         return True
 
     async def close(self) -> None:
-        self._listeners.fail(BrokerLost("the broker closed"))
+        self._listeners.fail("the broker closed")
 
 
 class _RedisLink:
@@ -148,13 +150,12 @@ class _RedisLink:
         queue = self._listeners.add(channel)
         try:
             if channel not in self._live:
-                acknowledged = self._latest.get(channel)
-                if acknowledged is None:
-                    acknowledged = await self._subscribe(channel)
-                async with asyncio.timeout(CONFIRM_SECONDS):
-                    error = await asyncio.shield(acknowledged)
-                if error is not None:
-                    raise BrokerLost("lost the Redis subscription") from error
+                acknowledged = self._latest.get(channel) or await self._subscribe(channel)
+                if acknowledged is not None:
+                    async with asyncio.timeout(CONFIRM_SECONDS):
+                        error = await asyncio.shield(acknowledged)
+                    if error is not None:
+                        raise BrokerLost("lost the Redis subscription") from error
         except TimeoutError as exc:
             await self.fail(exc)
             raise BrokerLost("Redis did not acknowledge a subscription") from exc
@@ -169,23 +170,33 @@ class _RedisLink:
         # The channel's last listener left: a later one must subscribe afresh.
         self._live.discard(channel)
         self._latest.pop(channel, None)
-        if self.broken:
-            return
         try:
             async with self._commands:
-                if self._listeners.has(channel):  # a new listener came meanwhile
+                # Broken meanwhile: nothing to undo. A new listener came: keep the channel.
+                if self.broken or self._listeners.has(channel):
                     return
                 await self._subscriber.unsubscribe(channel)
         except Exception as exc:
             await self.fail(exc)
 
-    async def _subscribe(self, channel: str) -> asyncio.Future[BaseException | None]:
-        acknowledged = asyncio.get_running_loop().create_future()
-        self._latest[channel] = acknowledged
+    async def _subscribe(self, channel: str) -> asyncio.Future[BaseException | None] | None:
+        """Send SUBSCRIBE unless one is on its way or done; the future of the one to wait for
+        (None when the channel is live already)."""
         try:
             async with self._commands:
+                if self.broken:
+                    raise BrokerLost("the Redis subscription is broken")
+                if channel in self._live:
+                    return None
+                acknowledged = self._latest.get(channel)
+                if acknowledged is not None:  # another listener sent it while this one waited
+                    return acknowledged
+                acknowledged = asyncio.get_running_loop().create_future()
+                self._latest[channel] = acknowledged
                 self._acks[channel].append(acknowledged)
                 await self._subscriber.subscribe(channel)
+        except BrokerLost:
+            raise
         except Exception as exc:
             await self.fail(exc)
             raise BrokerLost("could not subscribe on Redis") from exc
@@ -209,7 +220,12 @@ class _RedisLink:
         kind = message["type"]
         channel = _text(message["channel"])
         if kind == "message":
-            self._listeners.deliver(channel, json.loads(message["data"]))
+            try:
+                decoded = json.loads(message["data"])
+            except ValueError:  # somebody else's message on our channel: not worth the link
+                logger.warning("ignored a message on %s that is not JSON", channel)
+                return
+            self._listeners.deliver(channel, decoded)
         elif kind == "subscribe" and self._acks.get(channel):
             acknowledged = self._acks[channel].popleft()
             if not self._acks[channel]:
@@ -225,7 +241,7 @@ class _RedisLink:
         if self.broken:
             return
         self.broken = True
-        self._listeners.fail(BrokerLost("lost the Redis subscription"))
+        self._listeners.fail("lost the Redis subscription")
         for pending in self._acks.values():
             for acknowledged in pending:
                 if not acknowledged.done():
@@ -248,13 +264,27 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# The subscriber only reads, so a peer that vanished without a word (host down, a NAT
+# forgetting the flow) would leave it waiting forever: probe after 30 s of silence, every
+# 10 s, and give up after 3 unanswered probes (where the OS has these options).
+_KEEPALIVE = {
+    option: value
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+    if (option := getattr(socket, name, None)) is not None
+}
+
+
 class RedisPubSub:
     def __init__(self, url: str, max_queued: int = 1000) -> None:
         self._redis: Redis = Redis.from_url(url, socket_connect_timeout=5)
         # The subscriber must never reconnect quietly: what was published while it was away
         # would be lost without a word. Errors surface, and the link is replaced.
         self._subscriber_client: Redis = Redis.from_url(
-            url, socket_connect_timeout=5, socket_keepalive=True, retry=Retry(NoBackoff(), 0)
+            url,
+            socket_connect_timeout=5,
+            socket_keepalive=True,
+            socket_keepalive_options=_KEEPALIVE,
+            retry=Retry(NoBackoff(), 0),
         )
         self._max_queued = max_queued
         self._link: _RedisLink | None = None

@@ -29,28 +29,28 @@ def invalid_input_from(error: ValidationError, prefix: str) -> InvalidInput:
 def text_problem(text: str) -> str | None:
     """Why no database here could store this text (None when it can)."""
     if "\x00" in text:  # PostgreSQL text cannot hold NUL
-        return "must not contain NUL characters (\\u0000)"
+        return "must not contain NUL characters"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return "must be valid Unicode text (no lone surrogate \\uD800-\\uDFFF)"
+        return "must be valid Unicode (no lone surrogates)"
     return None
 
 
-def _contains_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character in any string or key."""
+def _unstorable_text_in(value: Any) -> str | None:
+    """What is wrong with the first string or key of a JSON value that cannot be stored."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return True
+            if (problem := text_problem(item)) is not None:
+                return problem
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-    return False
+    return None
 
 
 def checked_json_object(value: Any, field: str, max_bytes: int) -> dict[str, Any]:
@@ -60,6 +60,7 @@ def checked_json_object(value: Any, field: str, max_bytes: int) -> dict[str, Any
     size = len(json.dumps(value, separators=(",", ":")).encode())
     if size > max_bytes:
         raise InvalidInput(field, f"is {size} bytes; the limit is {max_bytes}")
-    if _contains_nul(value):  # PostgreSQL cannot store NUL in JSON text; SQLite would
-        raise InvalidInput(field, "must not contain NUL characters")
+    # PostgreSQL cannot store NUL in JSON text (SQLite would): refused alike on both.
+    if (problem := _unstorable_text_in(value)) is not None:
+        raise InvalidInput(field, problem)
     return value

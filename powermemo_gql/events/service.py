@@ -5,6 +5,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.pagination import Page, PageArgs
+from powermemo_gql.core.validation import text_problem
 from powermemo_gql.errors import InvalidInput
 from powermemo_gql.events.models import Event
 from powermemo_gql.events.repository import EventRepository
@@ -23,6 +24,6 @@ class EventService:
             search = search.strip()
             if len(search) > MAX_SEARCH_CHARS:
                 raise InvalidInput("search", f"must be at most {MAX_SEARCH_CHARS} characters")
-            if "\x00" in search:
-                raise InvalidInput("search", "must not contain NUL characters")
+            if (problem := text_problem(search)) is not None:
+                raise InvalidInput("search", problem)
         return await self.events.list_for_user(user_id, args, search or None)

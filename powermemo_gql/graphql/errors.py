@@ -113,3 +113,13 @@ def error_result(error: domain.DomainError) -> Any:
 def bad_user_input(error: domain.InvalidInput) -> GraphQLError:
     """A query argument that cannot be used: a top-level error naming the argument."""
     return GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field})
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Whether an error escaped a resolver by accident (and must be masked).
+
+    Errors we raise on purpose are GraphQLErrors without a cause (FORBIDDEN, BAD_USER_INPUT),
+    as are parse and validation errors.
+    """
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)

@@ -31,12 +31,13 @@ from powermemo_gql.core.db import database_trouble
 from powermemo_gql.graphql.blobs import ALL_BLOB_TYPES, BlobMutation, BlobQuery
 from powermemo_gql.graphql.changes import ChangeSubscription
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.errors import is_unexpected
 from powermemo_gql.graphql.health import HealthQuery
 from powermemo_gql.graphql.memory import MemoryMutation, MemoryQuery
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
 from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
-from powermemo_gql.graphql.storable import StorableStringLiterals, StorableVariables
+from powermemo_gql.graphql.storable import StorableText
 from powermemo_gql.graphql.users import UserMutation, UserQuery
 from powermemo_gql.settings import Settings
 
@@ -63,13 +64,6 @@ class Subscription(ChangeSubscription):
     pass
 
 
-def _is_unexpected(error: GraphQLError) -> bool:
-    # Errors we raise on purpose are GraphQLErrors without a cause (FORBIDDEN, BAD_USER_INPUT),
-    # as are parse and validation errors; anything else escaped a resolver by accident.
-    original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
-
-
 def _database_trouble(error: GraphQLError) -> tuple[str, str] | None:
     """(code, message) when the database, not the request, is at fault."""
     return database_trouble(error.original_error)
@@ -79,7 +73,7 @@ class MaskUnexpectedErrors(MaskErrors):
     """Hide the text of unexpected errors (it may hold SQL or secrets), keep a code."""
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=_is_unexpected, error_message="Internal server error.")
+        super().__init__(should_mask_error=is_unexpected, error_message="Internal server error.")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
@@ -171,8 +165,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         MaskUnexpectedErrors,
         PerOperationLoaders,
         WebsocketRateLimit,
-        StorableVariables,
-        lambda: AddValidationRules([StorableStringLiterals]),
+        StorableText,
         *(_guard_rails(settings) if settings is not None else []),
         # Factories, not instances: the LRU caches themselves are shared module-wide.
         lambda: ParserCache(maxsize=1000),

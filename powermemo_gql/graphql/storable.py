@@ -1,7 +1,8 @@
-"""Text the database cannot store (NUL, lone surrogates) is refused before anything runs.
+"""Text the database cannot store (NUL, lone surrogates) never ends as an internal error.
 
-Every string of a request passes here, whatever field it is for: a string literal in the
-document by a validation rule, a variable by an extension. Both answer BAD_USER_INPUT.
+Services refuse such text where they know the field, as a typed InvalidInput, on SQLite and
+PostgreSQL alike. Anything that still trips over it in the database (a field without its own
+check) is reported as BAD_USER_INPUT naming where the text came from, not masked.
 """
 
 from __future__ import annotations
@@ -9,19 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, StringValueNode, ValidationRule
+from graphql import DocumentNode, GraphQLError, StringValueNode, visit
+from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
 from powermemo_gql.core.validation import text_problem
-
-
-class StorableStringLiterals(ValidationRule):
-    def enter_string_value(self, node: StringValueNode, *_args: object) -> None:
-        problem = text_problem(node.value)
-        if problem is not None:
-            self.report_error(
-                GraphQLError(f"A string {problem}.", node, extensions={"code": "BAD_USER_INPUT"})
-            )
+from powermemo_gql.graphql.errors import is_unexpected
 
 
 def _first_unstorable(value: Any, path: str) -> tuple[str, str] | None:
@@ -46,21 +40,51 @@ def _first_unstorable(value: Any, path: str) -> tuple[str, str] | None:
     return None
 
 
-class StorableVariables(SchemaExtension):
+class _Literals(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: tuple[str, str] | None = None
+
+    def enter_string_value(self, node: StringValueNode, *_args: object) -> None:
+        problem = text_problem(node.value)
+        if problem is not None and self.found is None:
+            line = node.loc.source.get_location(node.loc.start).line if node.loc else "?"
+            self.found = (f"the string on line {line}", problem)
+
+
+def _unstorable_in(
+    document: DocumentNode | None, variables: dict[str, Any]
+) -> tuple[str, str] | None:
+    for name, value in variables.items():
+        found = _first_unstorable(value, f"${name}")
+        if found is not None:
+            return found
+    if document is None:
+        return None
+    literals = _Literals()
+    visit(document, literals)
+    return literals.found
+
+
+class StorableText(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
-        for name, value in (self.execution_context.variables or {}).items():
-            found = _first_unstorable(value, f"${name}")
-            if found is not None:
-                field, problem = found
-                # A result set here means strawberry does not execute the operation.
-                self.execution_context.result = ExecutionResult(
-                    data=None,
-                    errors=[
-                        GraphQLError(
-                            f"{field} {problem}.",
-                            extensions={"code": "BAD_USER_INPUT", "field": field},
-                        )
-                    ],
-                )
-                break
         yield
+        result = self.execution_context.result
+        if result is None or not result.errors or not any(map(is_unexpected, result.errors)):
+            return
+        found = _unstorable_in(
+            self.execution_context.graphql_document, self.execution_context.variables or {}
+        )
+        if found is None:
+            return
+        field, problem = found
+        result.errors = [
+            GraphQLError(
+                f"{field} {problem}.",
+                path=error.path,
+                extensions={"code": "BAD_USER_INPUT", "field": field},
+            )
+            if is_unexpected(error)
+            else error
+            for error in result.errors
+        ]

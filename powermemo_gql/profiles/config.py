@@ -4,26 +4,36 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from powermemo_gql.core.validation import text_problem
 
 Language = Literal["en", "zh"]
 
 
-class SubTopic(BaseModel):
+class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        if isinstance(value, str) and (problem := text_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+
+class SubTopic(_Part):
     name: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
 
 
-class Slot(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Slot(_Part):
     topic: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
     sub_topics: list[SubTopic] = Field(default_factory=list, max_length=50)
 
 
-class EventTag(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class EventTag(_Part):
     name: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
 

@@ -256,3 +256,15 @@ async def test_a_broken_broker_interrupts_every_follower_then_a_new_follow_works
     assert await receiving == ["after"]
     await again.aclose()  # type: ignore[attr-defined]
     await feed.close()
+
+
+async def test_closing_the_feed_ends_its_followers(
+    app: Starlette, feed: CountingFeed, user_ids: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    alice, _ = user_ids
+    stream = feed.follow(alice, 0)
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.2)
+    await feed.close()
+    with pytest.raises(FeedInterrupted):
+        await asyncio.wait_for(waiting, timeout=5)

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
 from powermemo_gql.core.ratelimit import RedisRateLimiter
+from powermemo_gql.projects.service import ProjectService
 from tests.conftest import make_settings
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
 
@@ -179,45 +180,102 @@ async def test_parser_and_validation_caches_are_used(project: ProjectHandle) -> 
 
 UNSTORABLE = ["a\x00b", "\ud800"]  # NUL (PostgreSQL text cannot hold it); a lone surrogate
 
+# Every string input of the API, each given text no database can store ($t).
+PROJECT_OPERATIONS = [
+    "mutation($t: ID) { createUser(input: {id: $t}) { __typename } }",
+    'mutation($t: String!) { createUser(input: {id: "u2", data: {k: $t}}) { __typename } }',
+    'mutation($t: String!) { insertBlob(input: {userId: "u1", blob: {chat: {messages: '
+    "[{role: USER, content: $t}]}}}) { __typename } }",
+    'mutation($t: String!) { insertBlob(input: {userId: "u1", blob: {chat: {messages: '
+    '[{role: USER, content: "x", alias: $t}]}}}) { __typename } }',
+    'mutation($t: String!) { insertBlob(input: {userId: "u1", blob: {document: '
+    '{content: "x", title: $t}}}) { __typename } }',
+    'mutation($t: String!) { insertBlob(input: {userId: "u1", blob: {code: '
+    '{content: "x", language: $t}}}) { __typename } }',
+    'mutation($t: String!) { insertBlob(input: {userId: "u1", blob: {image: '
+    '{url: "https://example.com/a.png", caption: $t}}}) { __typename } }',
+    'mutation($t: String!) { insertBlob(input: {userId: "u1", blob: {transcript: '
+    '{segments: [{text: "x", speaker: $t}]}}}) { __typename } }',
+    'mutation($t: String!) { insertBlob(input: {userId: "u1", fields: {k: $t}, blob: '
+    '{document: {content: "x"}}}) { __typename } }',
+    'mutation($t: String!) { addProfileEntry(input: {userId: "u1", topic: $t, subTopic: "s", '
+    'content: "c"}) { __typename } }',
+    'mutation($t: String!) { addProfileEntry(input: {userId: "u1", topic: "t", subTopic: "s", '
+    "content: $t}) { __typename } }",
+    'mutation($t: String!) { importProfile(input: {userId: "u1", text: $t}) { __typename } }',
+    "mutation($t: String!) { setProfileConfig(input: {slots: [{topic: $t}]}) { __typename } }",
+    'mutation($t: String!) { setProfileConfig(input: {slots: [{topic: "t", description: $t, '
+    "subTopics: [{name: $t}]}]}) { __typename } }",
+    'mutation($t: String!) { setProfileConfig(input: {eventTags: [{name: "mood", '
+    "description: $t}]}) { __typename } }",
+    "query($t: String!) { users(first: 1, search: $t) { nodes { id } } }",
+    "query($t: ID!) { user(id: $t) { id } }",
+    'query($t: String!) { user(id: "u1") { profile(topics: [$t]) { id } } }',
+    'query($t: String!) { user(id: "u1") { context(onlyTopics: [$t]) { text } } }',
+    'query($t: String!) { user(id: "u1") { events(first: 1, search: $t) { nodes { id } } } }',
+]
+ROOT_OPERATIONS = [
+    "mutation($t: String!) { createProject(input: {name: $t}) { __typename } }",
+]
+
 
 @pytest.mark.parametrize("text", UNSTORABLE, ids=["nul", "lone-surrogate"])
-async def test_text_no_database_can_store_is_refused_as_bad_input(
+async def test_text_no_database_can_store_is_refused_never_an_internal_error(
     app: Starlette, project: ProjectHandle, text: str
 ) -> None:
-    headers = {**project.api.headers(), "Content-Type": "application/json"}
+    """Refused as a typed InvalidInput where the service knows the field, else as
+    BAD_USER_INPUT; stored on neither database."""
+    await project.api.ok('mutation { createUser(input: {id: "u1"}) { __typename } }')
 
-    async def send(payload: dict[str, Any]) -> httpx.Response:
+    async def send(token: str, document: str) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         # json.dumps escapes as \uXXXX, so even a lone surrogate travels as valid JSON.
-        return await _raw(app, json.dumps(payload).encode(), headers)
+        body = json.dumps({"query": document, "variables": {"t": text}}).encode()
+        response = await _raw(app, body, headers)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
 
-    escaped = json.dumps(text)  # a GraphQL string literal with the same escapes
-    as_literal = await send(
-        {"query": f"mutation {{ createUser(input: {{id: {escaped}}}) {{ __typename }} }}"}
+    operations = [(project.api_key, d) for d in PROJECT_OPERATIONS]
+    operations += [(ROOT_TOKEN, d) for d in ROOT_OPERATIONS]
+    for token, document in operations:
+        answer = await send(token, document)
+        codes = [e.get("extensions", {}).get("code") for e in answer.get("errors", [])]
+        assert set(codes) <= {"BAD_USER_INPUT"}, (document, answer)
+        for result in (answer.get("data") or {}).values():
+            if isinstance(result, dict) and "__typename" in result:
+                assert result["__typename"] in ("InvalidInput", "UserNotFound"), (document, answer)
+    # Nothing was stored: no second user, no blob, no entry, the default profile config.
+    state = await project.api.ok(
+        '{ users(first: 5) { nodes { id } } user(id: "u1") { blobs(first: 1) { nodes { id } } '
+        "profile { id } } profileConfig { slots { topic } eventTags { name } } }"
     )
-    as_variable = await send(
-        {
-            "query": "mutation($data: JSON, $id: ID!) "
-            "{ createUser(input: {id: $id, data: $data}) { __typename } }",
-            "variables": {"id": "alice", "data": {"notes": ["fine", text]}},
-        }
+    assert state["users"]["nodes"] == [{"id": "u1"}]
+    assert state["user"] == {"blobs": {"nodes": []}, "profile": []}
+    assert state["profileConfig"]["slots"][0]["topic"] == "basic_info"
+
+
+async def test_unstorable_text_a_service_missed_is_bad_input_not_an_internal_error(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety net behind the services' own checks: a database error on a request that
+    carries unstorable text is reported as that text's fault, naming where it was."""
+
+    async def database_refuses(*_args: Any) -> None:
+        raise ValueError("invalid byte sequence for encoding UTF8: 0x00")  # as asyncpg says
+
+    monkeypatch.setattr(ProjectService, "create_project", database_refuses)
+    root = Api(app, ROOT_TOKEN)
+    create = "mutation($n: String!) { createProject(input: {name: $n}) { __typename } }"
+
+    unstorable = await root.run(create, n="a\x00b")
+    literal = await root.run(
+        'mutation { createProject(input: {name: "a\\u0000b"}) { __typename } }'
     )
-    as_argument = await send(
-        {
-            "query": "mutation($name: String!) "
-            "{ createProject(input: {name: $name}) { __typename } }",
-            "variables": {"name": text},
-        }
-    )
-    if "\x00" in text:
-        checked = [as_literal, as_variable, as_argument]
-    else:  # the GraphQL parser itself refuses a lone surrogate escape in a document
-        assert "Invalid Unicode escape" in _messages(as_literal)
-        checked = [as_variable, as_argument]
-    for response in checked:
-        assert response.status_code == 200
-        errors = response.json()["errors"]
-        assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"], errors
-    assert as_variable.json()["errors"][0]["extensions"]["field"] == "$data.notes[1]"
-    assert as_argument.json()["errors"][0]["extensions"]["field"] == "$name"
-    users = await project.api.ok("{ users(first: 5) { nodes { id } } }")
-    assert users["users"]["nodes"] == []
+    unrelated = await root.run(create, n="fine")
+
+    assert unstorable.error_codes() == ["BAD_USER_INPUT"]
+    assert unstorable.errors[0]["extensions"]["field"] == "$n"
+    assert literal.error_codes() == ["BAD_USER_INPUT"]
+    assert literal.errors[0]["extensions"]["field"] == "the string on line 1"
+    assert unrelated.error_codes() == ["INTERNAL_SERVER_ERROR"]  # still masked otherwise

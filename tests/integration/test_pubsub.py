@@ -141,3 +141,31 @@ async def test_closing_the_broker_ends_open_streams(pubsub: PubSub) -> None:
         await pubsub.close()
         with pytest.raises(BrokerLost):
             await asyncio.wait_for(anext(messages), timeout=5)
+
+
+async def test_each_listener_gets_its_own_broker_lost(pubsub: PubSub) -> None:
+    channel = f"test:{uuid.uuid4().hex}"
+    async with pubsub.listen(channel) as first, pubsub.listen(channel) as second:
+        await pubsub.close()
+        errors = []
+        for messages in (first, second):
+            with pytest.raises(BrokerLost) as raised:
+                await asyncio.wait_for(anext(messages), timeout=5)
+            errors.append(raised.value)
+    assert errors[0] is not errors[1]  # one shared exception would pile up tracebacks
+
+
+@needs_redis
+async def test_a_message_that_is_not_json_is_skipped_not_fatal() -> None:
+    assert TEST_REDIS_URL is not None
+    broker = RedisPubSub(TEST_REDIS_URL)
+    channel = f"test:{uuid.uuid4().hex}"
+    admin = Redis.from_url(TEST_REDIS_URL)
+    try:
+        async with broker.listen(channel) as messages:
+            await admin.publish(channel, b"\xffnot json")
+            await broker.publish(channel, {"n": 1})
+            assert await asyncio.wait_for(anext(messages), timeout=5) == {"n": 1}
+    finally:
+        await admin.aclose()
+        await broker.close()
