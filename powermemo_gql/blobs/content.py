@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from powermemo_gql.blobs.models import BlobType
-from powermemo_gql.core.validation import invalid_input_from, text_problem
+from powermemo_gql.core.validation import invalid_input_from, storable
 
 MAX_TEXT_CHARS = 200_000
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -31,9 +31,7 @@ class _Content(BaseModel):
     @classmethod
     def _storable(cls, value: Any) -> Any:
         # PostgreSQL cannot store NUL in JSON text (SQLite can): refused alike on both.
-        if isinstance(value, str) and (problem := text_problem(value)) is not None:
-            raise ValueError(problem)
-        return value
+        return storable(value)
 
 
 class ChatMessage(_Content):

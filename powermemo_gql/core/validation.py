@@ -37,19 +37,31 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def _unstorable_text_in(value: Any) -> str | None:
-    """What is wrong with the first string or key of a JSON value that cannot be stored."""
-    pending = [value]
+def storable(value: Any) -> Any:
+    """For pydantic field validators: `value`, unless it is text no database can store."""
+    if isinstance(value, str) and (problem := text_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+def find_unstorable_text(value: Any, path: str) -> tuple[str, str] | None:
+    """(path, problem) of the first string or key of a JSON value that cannot be stored.
+    A loop, not recursion: a value may nest as deep as the JSON parser allowed."""
+    pending: list[tuple[Any, str]] = [(value, path)]
     while pending:
-        item = pending.pop()
+        item, where = pending.pop()
         if isinstance(item, str):
             if (problem := text_problem(item)) is not None:
-                return problem
+                return where, problem
         elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            children = [
+                pair
+                for key, child in item.items()
+                for pair in ((str(key), f"{where} (a key)"), (child, f"{where}.{key}"))
+            ]
+            pending.extend(reversed(children))
         elif isinstance(item, list):
-            pending.extend(item)
+            pending.extend(reversed([(c, f"{where}[{i}]") for i, c in enumerate(item)]))
     return None
 
 
@@ -61,6 +73,6 @@ def checked_json_object(value: Any, field: str, max_bytes: int) -> dict[str, Any
     if size > max_bytes:
         raise InvalidInput(field, f"is {size} bytes; the limit is {max_bytes}")
     # PostgreSQL cannot store NUL in JSON text (SQLite would): refused alike on both.
-    if (problem := _unstorable_text_in(value)) is not None:
-        raise InvalidInput(field, problem)
+    if (found := find_unstorable_text(value, field)) is not None:
+        raise InvalidInput(field, found[1])
     return value

@@ -22,7 +22,6 @@ from powermemo_gql.graphql.errors import (
     UserNotFound,
     error_result,
 )
-from powermemo_gql.memory.flush import FlushOutcome as Outcome
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
@@ -226,14 +225,6 @@ class FlushOutcome(Enum):
     )
 
 
-_OUTCOMES = {
-    Outcome.FLUSHED: FlushOutcome.FLUSHED,
-    Outcome.NOTHING_TO_FLUSH: FlushOutcome.NOTHING_TO_FLUSH,
-    Outcome.BUSY: FlushOutcome.BUSY,
-    Outcome.INTERRUPTED: FlushOutcome.INTERRUPTED,
-}
-
-
 @strawberry.type
 class FlushBufferPayload:
     outcome: FlushOutcome
@@ -270,7 +261,9 @@ async def _run_flush(
     attempt = await flusher.flush(
         user.project_id, user.id, trigger, wait_seconds=ctx.resources.settings.flush_lease_seconds
     )
-    return _OUTCOMES[attempt.outcome], Flush(row=attempt.flush) if attempt.flush else None
+    # The flusher's outcomes, by value; SCHEDULED is this API's own.
+    outcome = FlushOutcome(attempt.outcome.value)
+    return outcome, Flush(row=attempt.flush) if attempt.flush else None
 
 
 @strawberry.type

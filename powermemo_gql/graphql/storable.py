@@ -14,30 +14,8 @@ from graphql import DocumentNode, GraphQLError, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
-from powermemo_gql.core.validation import text_problem
+from powermemo_gql.core.validation import find_unstorable_text, text_problem
 from powermemo_gql.graphql.errors import is_unexpected
-
-
-def _first_unstorable(value: Any, path: str) -> tuple[str, str] | None:
-    """(path, problem) of the first string in a JSON value that cannot be stored. A loop, not
-    recursion: a variable may nest as deep as the JSON parser allowed."""
-    pending: list[tuple[Any, str]] = [(value, path)]
-    while pending:
-        item, where = pending.pop()
-        if isinstance(item, str):
-            problem = text_problem(item)
-            if problem is not None:
-                return where, problem
-        elif isinstance(item, dict):
-            children = [
-                pair
-                for key, child in item.items()
-                for pair in ((str(key), f"{where} (a key)"), (child, f"{where}.{key}"))
-            ]
-            pending.extend(reversed(children))
-        elif isinstance(item, list):
-            pending.extend(reversed([(c, f"{where}[{i}]") for i, c in enumerate(item)]))
-    return None
 
 
 class _Literals(Visitor):
@@ -56,7 +34,7 @@ def _unstorable_in(
     document: DocumentNode | None, variables: dict[str, Any]
 ) -> tuple[str, str] | None:
     for name, value in variables.items():
-        found = _first_unstorable(value, f"${name}")
+        found = find_unstorable_text(value, f"${name}")
         if found is not None:
             return found
     if document is None:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from powermemo_gql.core.validation import text_problem
+from powermemo_gql.core.validation import storable
 
 Language = Literal["en", "zh"]
 
@@ -17,9 +17,7 @@ class _Part(BaseModel):
     @field_validator("*")
     @classmethod
     def _storable(cls, value: Any) -> Any:
-        if isinstance(value, str) and (problem := text_problem(value)) is not None:
-            raise ValueError(problem)
-        return value
+        return storable(value)
 
 
 class SubTopic(_Part):
