@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from powermemo_gql.client import Powermemo, PowermemoError
+from powermemo_gql.client import FlushOutcome, Powermemo, PowermemoError
 
 DEFAULT_URL = "http://127.0.0.1:8019"
 
@@ -105,10 +105,17 @@ def _dispatch(client: Powermemo, args: argparse.Namespace, console: Console) -> 
     raise AssertionError(args.command)
 
 
+_NO_FLUSH = {
+    FlushOutcome.NOTHING_TO_FLUSH: "nothing to flush",
+    FlushOutcome.BUSY: "another flush of this user is still running; try again later",
+}
+
+
 def _show_flush(client: Powermemo, user: str, console: Console) -> None:
-    flush = client.flush(user, wait=True)
+    result = client.flush_buffer(user, wait=True)
+    flush = result.flush
     if flush is None:
-        console.print("nothing to flush (or another flush of this user is running)")
+        console.print(_NO_FLUSH.get(result.outcome, result.outcome.value.lower()))
         return
     console.print(
         f"flush {flush.status.value}: {flush.item_count} item(s), {flush.llm_calls} LLM call(s), "

@@ -24,6 +24,7 @@ from powermemo_gql.client.models import (
     ChangeKind,
     Context,
     Flush,
+    FlushResult,
     ProfileChange,
     ProfileEntry,
     User,
@@ -158,8 +159,13 @@ class AsyncPowermemo:
     # Memory
 
     async def flush(self, user_id: str, wait: bool = True) -> Flush | None:
-        """Turn the user's buffer into memory now. With `wait`, returns the finished Flush
-        (None when nothing was idle or another flush of this user runs)."""
+        """Turn the user's buffer into memory now. With `wait`, returns the finished Flush;
+        None when none ran (`flush_buffer` says why)."""
+        return (await self.flush_buffer(user_id, wait)).flush
+
+    async def flush_buffer(self, user_id: str, wait: bool = True) -> FlushResult:
+        """Like `flush`, with the outcome: FLUSHED, SCHEDULED, NOTHING_TO_FLUSH, BUSY or
+        INTERRUPTED."""
         return await self._run(operations.flush(user_id, wait))
 
     async def profile(

@@ -33,6 +33,14 @@ class FlushTrigger(StrEnum):
     IMPORT = "IMPORT"
 
 
+class FlushOutcome(StrEnum):
+    FLUSHED = "FLUSHED"  # it ran: Flush.status says DONE or FAILED
+    SCHEDULED = "SCHEDULED"  # wait=False: it runs in the background
+    NOTHING_TO_FLUSH = "NOTHING_TO_FLUSH"  # the buffer had no idle item
+    BUSY = "BUSY"  # another flush of this user still ran after waiting: try again later
+    INTERRUPTED = "INTERRUPTED"  # it lost its lease and wrote nothing; its items are redone
+
+
 def _time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
@@ -101,6 +109,22 @@ class Flush:
             event_id=raw["eventId"],
             started_at=_time(raw["startedAt"]),
             finished_at=_optional_time(raw["finishedAt"]),
+        )
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What a flush request did; `flush` is set when one ran (FLUSHED or INTERRUPTED)."""
+
+    outcome: FlushOutcome
+    flush: Flush | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> FlushResult:
+        flush = raw["flush"]
+        return cls(
+            outcome=FlushOutcome(raw["outcome"]),
+            flush=None if flush is None else Flush.from_json(flush),
         )
 
 

@@ -18,7 +18,7 @@ from powermemo_gql.client.models import (
     Blob,
     ChangeKind,
     Context,
-    Flush,
+    FlushResult,
     ProfileChange,
     ProfileEntry,
     User,
@@ -90,7 +90,7 @@ FLUSH_BUFFER = gql(f"""
 mutation FlushBuffer($userId: ID!, $wait: Boolean!) {{
   flushBuffer(userId: $userId, wait: $wait) {{
     __typename
-    ... on FlushBufferPayload {{ flush {{ {FLUSH} }} }}
+    ... on FlushBufferPayload {{ outcome flush {{ {FLUSH} }} }}
     {ERRORS}
   }}
 }}""")
@@ -278,10 +278,9 @@ def insert_document(
     return _insert(user_id, {"document": {"content": content, "title": title}}, fields)
 
 
-def flush(user_id: str, wait: bool) -> Operation[Flush | None]:
-    def parse(data: dict[str, Any]) -> Flush | None:
-        raw = _payload(data, "flushBuffer", "FlushBufferPayload")["flush"]
-        return None if raw is None else Flush.from_json(raw)
+def flush(user_id: str, wait: bool) -> Operation[FlushResult]:
+    def parse(data: dict[str, Any]) -> FlushResult:
+        return FlushResult.from_json(_payload(data, "flushBuffer", "FlushBufferPayload"))
 
     return Operation(_request(FLUSH_BUFFER, userId=user_id, wait=wait), parse)
 

@@ -18,7 +18,15 @@ from powermemo_gql.client.connection import (
     gql_client,
     translated,
 )
-from powermemo_gql.client.models import Blob, Context, Flush, ProfileChange, ProfileEntry, User
+from powermemo_gql.client.models import (
+    Blob,
+    Context,
+    Flush,
+    FlushResult,
+    ProfileChange,
+    ProfileEntry,
+    User,
+)
 from powermemo_gql.client.operations import ChatMessage, Operation
 from powermemo_gql.client.transport import SyncHTTPTransport
 
@@ -121,6 +129,9 @@ class Powermemo:
         return self._run(operations.insert_document(user_id, content, title, fields))
 
     def flush(self, user_id: str, wait: bool = True) -> Flush | None:
+        return self.flush_buffer(user_id, wait).flush
+
+    def flush_buffer(self, user_id: str, wait: bool = True) -> FlushResult:
         return self._run(operations.flush(user_id, wait))
 
     def profile(

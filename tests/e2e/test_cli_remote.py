@@ -95,6 +95,11 @@ def test_chat_import_profile_and_context(
     assert context.returncode == 0
     assert context.stdout.startswith("<memory>")
 
+    # Everything is flushed already: the command says so rather than guessing.
+    flushed = _cli("flush", "alice", *remote)
+    assert flushed.returncode == 0, flushed.stderr
+    assert flushed.stdout.strip() == "nothing to flush"
+
     bad_key = _cli("profile", "alice", "--url", live.http_url, "--key", "pm_wrong")
     assert bad_key.returncode == 1
     assert "UNAUTHENTICATED" in bad_key.stdout

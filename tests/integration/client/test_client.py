@@ -15,6 +15,7 @@ from powermemo_gql.client import (
     AuthenticationError,
     ChangeKind,
     ConnectionFailedError,
+    FlushOutcome,
     FlushStatus,
     ForbiddenError,
     InvalidInputError,
@@ -135,6 +136,10 @@ async def test_chat_flush_profile_and_context(
         assert flush.llm_calls > 0
         assert flush.event_id is not None
         assert await client.flush("alice") is None  # nothing idle is left
+        again = await client.flush_buffer("alice")
+        assert (again.outcome, again.flush) == (FlushOutcome.NOTHING_TO_FLUSH, None)
+        scheduled = await client.flush_buffer("alice", wait=False)
+        assert scheduled.outcome is FlushOutcome.SCHEDULED
 
         profile = await client.profile("alice")
         assert {(e.topic, e.sub_topic, e.content) for e in profile} == {
