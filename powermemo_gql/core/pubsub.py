@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import socket
+import uuid
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -279,8 +280,11 @@ class RedisPubSub:
         self._redis: Redis = Redis.from_url(url, socket_connect_timeout=5)
         # The subscriber must never reconnect quietly: what was published while it was away
         # would be lost without a word. Errors surface, and the link is replaced.
+        # Named, so that CLIENT LIST tells an instance's subscriber connection apart.
+        self.subscriber_name = f"powermemo-subscriber-{uuid.uuid4().hex[:12]}"
         self._subscriber_client: Redis = Redis.from_url(
             url,
+            client_name=self.subscriber_name,
             socket_connect_timeout=5,
             socket_keepalive=True,
             socket_keepalive_options=_KEEPALIVE,

@@ -106,6 +106,16 @@ async def _take(stream: AsyncIterator[Change], count: int) -> list[str | None]:
     return [(await asyncio.wait_for(anext(stream), timeout=10)).new_value for _ in range(count)]
 
 
+async def _watching(feed: Feed, user_id: uuid.UUID, followers: int) -> None:
+    """Until `followers` followers wait on a live watch of the user (10 s at most)."""
+    for _ in range(1000):
+        watch = feed._watches.get(user_id)
+        if watch is not None and watch.ready.done() and len(watch.followers) == followers:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the followers never started watching")
+
+
 def _pubsub(feed: CountingFeed) -> CountingPubSub:
     assert isinstance(feed.pubsub, CountingPubSub)
     return feed.pubsub
@@ -117,7 +127,7 @@ async def test_followers_of_a_user_share_one_subscription_and_one_read_per_chang
     alice, _ = user_ids
     streams = [feed.follow(alice, 0) for _ in range(5)]
     pending = [asyncio.ensure_future(_take(s, 3)) for s in streams]
-    for _ in range(500):  # every follower has caught up and waits for live changes
+    for _ in range(1000):  # every follower has caught up and waits for live changes
         if feed.reads == 5 and all(not p.done() for p in pending):
             break
         await asyncio.sleep(0.01)
@@ -135,7 +145,7 @@ async def test_followers_of_a_user_share_one_subscription_and_one_read_per_chang
         await stream.aclose()  # type: ignore[attr-defined]
     await asyncio.sleep(0)
     assert not feed._watches
-    for _ in range(100):
+    for _ in range(1000):
         if _pubsub(feed).open_now == 0:
             break
         await asyncio.sleep(0.01)
@@ -242,7 +252,7 @@ async def test_a_broken_broker_interrupts_every_follower_then_a_new_follow_works
     alice, _ = user_ids
     streams = [feed.follow(alice, 0) for _ in range(3)]
     pending = [asyncio.ensure_future(anext(s)) for s in streams]
-    await asyncio.sleep(0.2)
+    await _watching(feed, alice, 3)
     broker.break_all()
     for waiting in pending:
         with pytest.raises(FeedInterrupted):
@@ -264,7 +274,7 @@ async def test_closing_the_feed_ends_its_followers(
     alice, _ = user_ids
     stream = feed.follow(alice, 0)
     waiting = asyncio.ensure_future(anext(stream))
-    await asyncio.sleep(0.2)
+    await _watching(feed, alice, 1)
     await feed.close()
     with pytest.raises(FeedInterrupted):
         await asyncio.wait_for(waiting, timeout=5)

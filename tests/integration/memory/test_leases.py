@@ -50,7 +50,7 @@ async def _ids(app: Starlette) -> tuple[Any, Any]:
 
 
 async def _wait_for_request(llm: ScriptedLLM) -> None:
-    for _ in range(200):
+    for _ in range(1000):  # 10 s: CI machines can be slow
         if llm.requests:
             return
         await asyncio.sleep(0.01)

@@ -28,7 +28,7 @@ async def test_event_loop_stays_responsive_during_a_slow_flush(
     flushing = asyncio.create_task(
         project.api.ok('mutation { flushBuffer(userId: "alice", wait: true) { __typename } }')
     )
-    for _ in range(100):  # until the flush is waiting on the LLM
+    for _ in range(500):  # until the flush is waiting on the LLM (5 s at most)
         if llm.requests:
             break
         await asyncio.sleep(0.01)
