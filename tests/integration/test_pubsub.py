@@ -62,76 +62,76 @@ async def test_unreachable_redis_pings_false() -> None:
         await broker.close()
 
 
-needs_redis = pytest.mark.skipif(
-    TEST_REDIS_URL is None, reason="needs Redis (POWERMEMO_TEST_REDIS_URL)"
-)
-
-
-async def _connections_named(url: str, name: str) -> int:
-    admin = Redis.from_url(url)
-    try:
-        return sum(1 for client in await admin.client_list() if client.get("name") == name)
-    finally:
-        await admin.aclose()
-
-
-@needs_redis
-async def test_one_redis_connection_carries_every_subscription() -> None:
-    assert TEST_REDIS_URL is not None
+@pytest.fixture
+async def redis_broker() -> AsyncIterator[RedisPubSub]:
+    if TEST_REDIS_URL is None:
+        pytest.skip("needs Redis (POWERMEMO_TEST_REDIS_URL)")
     broker = RedisPubSub(TEST_REDIS_URL)
+    yield broker
+    await broker.close()
+
+
+@pytest.fixture
+async def redis_admin() -> AsyncIterator[Redis]:
+    """A plain Redis client beside the broker, to act on the server directly."""
+    if TEST_REDIS_URL is None:
+        pytest.skip("needs Redis (POWERMEMO_TEST_REDIS_URL)")
+    admin = Redis.from_url(TEST_REDIS_URL)
+    yield admin
+    await admin.aclose()
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+async def test_one_redis_connection_carries_every_subscription(
+    redis_broker: RedisPubSub, redis_admin: Redis
+) -> None:
     channels = [f"test:{uuid.uuid4().hex}" for _ in range(50)]
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            streams = [await stack.enter_async_context(broker.listen(c)) for c in channels]
-            assert await _connections_named(TEST_REDIS_URL, broker.subscriber_name) == 1
-            for n, channel in enumerate(channels):
-                await broker.publish(channel, {"n": n})
-            received = [await asyncio.wait_for(anext(s), timeout=5) for s in streams]
-            assert received == [{"n": n} for n in range(50)]
-    finally:
-        await broker.close()
+    async with contextlib.AsyncExitStack() as stack:
+        streams = [await stack.enter_async_context(redis_broker.listen(c)) for c in channels]
+        named = [
+            c
+            for c in await redis_admin.client_list()
+            if c.get("name") == redis_broker.subscriber_name
+        ]
+        assert len(named) == 1
+        for n, channel in enumerate(channels):
+            await redis_broker.publish(channel, {"n": n})
+        received = [await asyncio.wait_for(anext(s), timeout=5) for s in streams]
+        assert received == [{"n": n} for n in range(50)]
 
 
-@needs_redis
-async def test_listeners_coming_and_going_on_a_channel_hear_what_follows_their_listen() -> None:
+async def test_listeners_coming_and_going_on_a_channel_hear_what_follows_their_listen(
+    redis_broker: RedisPubSub, channel: str
+) -> None:
     """Subscribes and unsubscribes of one channel interleave on the shared connection; each
     listener is live once listen() is entered, whatever the others are doing."""
-    assert TEST_REDIS_URL is not None
-    broker = RedisPubSub(TEST_REDIS_URL)
-    channel = f"test:{uuid.uuid4().hex}"
 
     async def listener(n: int) -> None:
         await asyncio.sleep((n % 7) * 0.003)
-        async with broker.listen(channel) as messages:
-            await broker.publish(channel, {"n": n})
+        async with redis_broker.listen(channel) as messages:
+            await redis_broker.publish(channel, {"n": n})
             while (await asyncio.wait_for(anext(messages), timeout=5))["n"] != n:
                 pass
 
-    try:
-        for _ in range(3):
-            await asyncio.gather(*(listener(n) for n in range(60)))
-    finally:
-        await broker.close()
+    for _ in range(3):
+        await asyncio.gather(*(listener(n) for n in range(60)))
 
 
-@needs_redis
-async def test_a_dropped_redis_connection_ends_streams_with_broker_lost() -> None:
+async def test_a_dropped_redis_connection_ends_streams_with_broker_lost(
+    redis_broker: RedisPubSub, redis_admin: Redis, channel: str
+) -> None:
     """Never a quiet reconnect: what was published meanwhile would be lost unnoticed."""
-    assert TEST_REDIS_URL is not None
-    broker = RedisPubSub(TEST_REDIS_URL)
-    channel = f"test:{uuid.uuid4().hex}"
-    admin = Redis.from_url(TEST_REDIS_URL)
-    try:
-        async with broker.listen(channel) as messages:
-            await admin.client_kill_filter(_type="pubsub")
-            with pytest.raises(BrokerLost):
-                await asyncio.wait_for(anext(messages), timeout=5)
-        async with broker.listen(channel) as messages:  # a new connection
-            await broker.publish(channel, {"n": 1})
-            assert await asyncio.wait_for(anext(messages), timeout=5) == {"n": 1}
-    finally:
-        await admin.aclose()
-        await broker.close()
+    async with redis_broker.listen(channel) as messages:
+        await redis_admin.client_kill_filter(_type="pubsub")
+        with pytest.raises(BrokerLost):
+            await asyncio.wait_for(anext(messages), timeout=5)
+    async with redis_broker.listen(channel) as messages:  # a new connection
+        await redis_broker.publish(channel, {"n": 1})
+        assert await asyncio.wait_for(anext(messages), timeout=5) == {"n": 1}
 
 
 async def test_closing_the_broker_ends_open_streams(pubsub: PubSub) -> None:
@@ -154,17 +154,10 @@ async def test_each_listener_gets_its_own_broker_lost(pubsub: PubSub) -> None:
     assert errors[0] is not errors[1]  # one shared exception would pile up tracebacks
 
 
-@needs_redis
-async def test_a_message_that_is_not_json_is_skipped_not_fatal() -> None:
-    assert TEST_REDIS_URL is not None
-    broker = RedisPubSub(TEST_REDIS_URL)
-    channel = f"test:{uuid.uuid4().hex}"
-    admin = Redis.from_url(TEST_REDIS_URL)
-    try:
-        async with broker.listen(channel) as messages:
-            await admin.publish(channel, b"\xffnot json")
-            await broker.publish(channel, {"n": 1})
-            assert await asyncio.wait_for(anext(messages), timeout=5) == {"n": 1}
-    finally:
-        await admin.aclose()
-        await broker.close()
+async def test_a_message_that_is_not_json_is_skipped_not_fatal(
+    redis_broker: RedisPubSub, redis_admin: Redis, channel: str
+) -> None:
+    async with redis_broker.listen(channel) as messages:
+        await redis_admin.publish(channel, b"\xffnot json")
+        await redis_broker.publish(channel, {"n": 1})
+        assert await asyncio.wait_for(anext(messages), timeout=5) == {"n": 1}
