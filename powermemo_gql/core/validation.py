@@ -37,6 +37,12 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def check_storable(text: str, field: str) -> None:
+    """Raise InvalidInput naming `field` when no database here could store the text."""
+    if (problem := text_problem(text)) is not None:
+        raise InvalidInput(field, problem)
+
+
 def storable(value: Any) -> Any:
     """For pydantic field validators: `value`, unless it is text no database can store."""
     if isinstance(value, str) and (problem := text_problem(value)) is not None:

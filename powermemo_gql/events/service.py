@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.pagination import Page, PageArgs
-from powermemo_gql.core.validation import text_problem
+from powermemo_gql.core.validation import check_storable
 from powermemo_gql.errors import InvalidInput
 from powermemo_gql.events.models import Event
 from powermemo_gql.events.repository import EventRepository
@@ -24,6 +24,5 @@ class EventService:
             search = search.strip()
             if len(search) > MAX_SEARCH_CHARS:
                 raise InvalidInput("search", f"must be at most {MAX_SEARCH_CHARS} characters")
-            if (problem := text_problem(search)) is not None:
-                raise InvalidInput("search", problem)
+            check_storable(search, "search")
         return await self.events.list_for_user(user_id, args, search or None)

@@ -10,7 +10,7 @@ from powermemo_gql.changes.models import Change, ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
 from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.core.tokens import count_tokens
-from powermemo_gql.core.validation import text_problem
+from powermemo_gql.core.validation import check_storable
 from powermemo_gql.errors import Conflict, InvalidInput, NotFound
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision, ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
@@ -27,8 +27,7 @@ def checked_text(value: str, field: str, limit: int) -> str:
         raise InvalidInput(field, "must not be empty")
     if len(text) > limit:
         raise InvalidInput(field, f"must be at most {limit} characters")
-    if (problem := text_problem(text)) is not None:
-        raise InvalidInput(field, problem)
+    check_storable(text, field)
     return text
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.core.types import utcnow
-from powermemo_gql.core.validation import invalid_input_from, text_problem
+from powermemo_gql.core.validation import check_storable, invalid_input_from
 from powermemo_gql.errors import Conflict, InvalidInput, NotFound
 from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.projects.auth import generate_api_key
@@ -33,8 +33,7 @@ def _checked_name(value: str, field: str) -> str:
         raise InvalidInput(field, "must not be empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(field, f"must be at most {MAX_NAME_LENGTH} characters")
-    if (problem := text_problem(name)) is not None:
-        raise InvalidInput(field, problem)
+    check_storable(name, field)
     return name
 
 
