@@ -119,6 +119,11 @@ class _Watch:
             follower.fail(error)
 
 
+async def _each(changes: list[Change]) -> AsyncIterator[Change]:
+    for change in changes:
+        yield change
+
+
 class Feed:
     def __init__(self, sessions: SessionFactory, pubsub: PubSub) -> None:
         self._sessions = sessions
@@ -145,20 +150,15 @@ class Feed:
         """Every change after `after_id`, in order, then each new one as it is committed."""
         async with self._following(user_id) as follower:
             last = after_id
-            async for change in self.read(user_id, last):
-                last = change.id or last
-                yield change
+            handed: list[Change] | None = None  # None: read the database from `last`
             while True:
-                handed = await follower.take()
-                if handed is None:  # fell behind: the database has every change
-                    async for change in self.read(user_id, last):
-                        last = change.id or last
-                        yield change
-                    continue
-                for change in handed:
+                changes = self.read(user_id, last) if handed is None else _each(handed)
+                async for change in changes:
+                    # Handed changes may overlap what this follower read for itself.
                     if change.id is not None and change.id > last:
                         last = change.id
                         yield change
+                handed = await follower.take()  # None again when it fell too far behind
 
     async def read(self, user_id: uuid.UUID, after_id: int) -> AsyncIterator[Change]:
         while True:
