@@ -1,7 +1,7 @@
 """Every table model, imported in one place so metadata (and alembic) sees them all."""
 
 from powermemo_gql.blobs.models import Blob
-from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock
+from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushStepUsage
 from powermemo_gql.changes.models import Change
 from powermemo_gql.events.models import Event
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
@@ -16,6 +16,7 @@ __all__ = [
     "Event",
     "Flush",
     "FlushLock",
+    "FlushStepUsage",
     "ProfileEntry",
     "ProfileRevision",
     "Project",

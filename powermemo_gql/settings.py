@@ -10,6 +10,7 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import Field, SecretStr, field_validator
@@ -142,6 +143,39 @@ class Settings(BaseSettings):
         default=False,
         description="Keep memories in the language the user wrote in, instead of `language`.",
     )
+    timezone: str = Field(
+        default="UTC",
+        description=(
+            "IANA time zone (e.g. Europe/Paris) in which message times are shown to the LLM, so "
+            "that 'yesterday' or 'tonight' resolve to the user's dates."
+        ),
+    )
+    system_prompt: str | None = Field(
+        default=None,
+        max_length=4000,
+        description=(
+            "What the app is, framing every pipeline call (e.g. 'a language tutor: track the "
+            "learner's level and mistakes'); a project's profile config may set its own."
+        ),
+    )
+    llm_context_tokens: int = Field(
+        default=16_000,
+        ge=1000,
+        le=2_000_000,
+        description=(
+            "Most tokens one pipeline prompt may hold (system and user message together); "
+            "longer input is split into several calls."
+        ),
+    )
+    max_process_tokens: int = Field(
+        default=8000,
+        ge=200,
+        le=1_000_000,
+        description=(
+            "Most buffer tokens summarized in one call; a larger buffer is summarized in chunks "
+            "whose notes are then merged."
+        ),
+    )
     introspection: bool | None = Field(
         default=None,
         description="Allow schema introspection; empty means on in development, off in production.",
@@ -239,7 +273,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("redis_url", "llm_base_url", mode="before")
+    @field_validator("redis_url", "llm_base_url", "system_prompt", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -249,6 +283,15 @@ class Settings(BaseSettings):
     def _strong_root_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("root_token must be at least 16 characters")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name, e.g. UTC)") from exc
         return value
 
     @property

@@ -70,6 +70,8 @@ class Flush(SQLModel, table=True):
     llm_calls: int = Field(default=0, ge=0)
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
+    # Items of LLM answers left out because they did not parse (the rest was kept).
+    dropped_items: int = Field(default=0, ge=0)
     error: str | None = Field(default=None, sa_type=Text)
     event_id: uuid.UUID | None = Field(default=None)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -89,3 +91,16 @@ class FlushLock(SQLModel, table=True):
     project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
     flush_id: uuid.UUID
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class FlushStepUsage(SQLModel, table=True):
+    """What one pipeline step (summarize, extract, merge, ...) of a flush cost."""
+
+    __tablename__ = "flush_step_usage"
+
+    flush_id: uuid.UUID = Field(foreign_key="flushes.id", ondelete="CASCADE", primary_key=True)
+    step: str = Field(max_length=32, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
+    calls: int = Field(default=0, ge=0)
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)

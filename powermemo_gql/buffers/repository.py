@@ -14,6 +14,7 @@ from powermemo_gql.buffers.models import (
     Flush,
     FlushLock,
     FlushStatus,
+    FlushStepUsage,
 )
 from powermemo_gql.core.repository import Repository
 from powermemo_gql.core.types import utcnow
@@ -187,6 +188,21 @@ class FlushRepository(Repository[Flush]):
             )
         ).one()
         return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+    async def usage_by_step(self, project_id: uuid.UUID) -> list[tuple[str, int, int, int]]:
+        """(step, LLM calls, input tokens, output tokens) of a project, per pipeline step."""
+        rows = await self.session.execute(
+            select(
+                col(FlushStepUsage.step),
+                func.sum(col(FlushStepUsage.calls)),
+                func.sum(col(FlushStepUsage.input_tokens)),
+                func.sum(col(FlushStepUsage.output_tokens)),
+            )
+            .where(col(FlushStepUsage.project_id) == project_id)
+            .group_by(col(FlushStepUsage.step))
+            .order_by(col(FlushStepUsage.step))
+        )
+        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows.all()]
 
     async def add_usage(
         self, flush_id: uuid.UUID, calls: int, input_tokens: int, output_tokens: int

@@ -21,3 +21,6 @@ class BufferService:
 
     async def project_usage(self, project_id: uuid.UUID) -> tuple[int, int, int, int]:
         return await self.flushes.usage_for_project(project_id)
+
+    async def project_usage_by_step(self, project_id: uuid.UUID) -> list[tuple[str, int, int, int]]:
+        return await self.flushes.usage_by_step(project_id)

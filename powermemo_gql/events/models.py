@@ -14,7 +14,11 @@ from powermemo_gql.core.types import JSONType, UTCDateTime, new_id, utcnow
 
 class Event(SQLModel, table=True):
     __tablename__ = "events"
-    __table_args__ = (Index(None, "user_id", "created_at", "id"),)
+    __table_args__ = (
+        Index(None, "user_id", "created_at", "id"),
+        # Timelines list events by when they happened.
+        Index(None, "user_id", "happened_from", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
@@ -23,4 +27,8 @@ class Event(SQLModel, table=True):
     tags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
     # The profile changes this event caused: [{"action", "topic", "sub_topic", ...}].
     profile_delta: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    # When what it tells of was said: the first and last time of its messages (a message's
+    # created_at, else its blob's insertion), apart from when the event was written.
+    happened_from: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    happened_to: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

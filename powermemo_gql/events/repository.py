@@ -5,14 +5,24 @@ import uuid
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlmodel import col
 
-from powermemo_gql.core.pagination import Page, PageArgs, by_creation, paginate
+from powermemo_gql.core.pagination import KeysetOrder, Page, PageArgs, datetime_key, paginate
 from powermemo_gql.core.repository import Repository, like_pattern
 from powermemo_gql.events.models import Event
 
 # 'simple': no stemming or stop words, so it works for every language the same way.
 FTS_CONFIG = "simple"
 
-EVENTS_NEWEST_FIRST = by_creation(Event, "events:created_at:desc", descending=True)
+# Timelines: what happened last first (an imported history is dated as it was said).
+EVENTS_NEWEST_FIRST: KeysetOrder[Event] = KeysetOrder(
+    tag="events:happened_from:desc",
+    sort=Event.happened_from,
+    tiebreak=Event.id,
+    descending=True,
+    sort_value=lambda row: row.happened_from,
+    tiebreak_value=lambda row: row.id,
+    parse_sort=datetime_key,
+    parse_tiebreak=uuid.UUID,
+)
 
 
 class EventRepository(Repository[Event]):

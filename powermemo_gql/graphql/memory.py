@@ -127,6 +127,12 @@ class Flush:
     def output_tokens(self) -> int:
         return self.row.output_tokens
 
+    @strawberry.field(
+        description="Items of LLM answers left out because they did not parse (the rest kept)."
+    )
+    def dropped_items(self) -> int:
+        return self.row.dropped_items
+
     @strawberry.field
     def error(self) -> str | None:
         return self.row.error
@@ -170,9 +176,32 @@ class Event:
     def profile_delta(self) -> JSON:
         return JSON(self.row.profile_delta)
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "When what it tells of was said: its first message's time (a message's createdAt, "
+            "else its blob's insertion). Events are listed by it, newest first."
+        )
+    )
+    def happened_from(self) -> datetime:
+        return self.row.happened_from
+
+    @strawberry.field(description="Its last message's time.")
+    def happened_to(self) -> datetime:
+        return self.row.happened_to
+
+    @strawberry.field(description="When the event was written (its flush).")
     def created_at(self) -> datetime:
         return self.row.created_at
+
+
+@strawberry.type(description="What one pipeline step has cost the project.")
+class LLMStepUsage:
+    step: str = strawberry.field(
+        description="summarize, extract, merge, organize, shorten or tag_event."
+    )
+    llm_calls: int
+    input_tokens: int
+    output_tokens: int
 
 
 @strawberry.type(description="What the memory pipeline has cost the project, over all flushes.")
@@ -181,6 +210,7 @@ class LLMUsage:
     llm_calls: int
     input_tokens: int
     output_tokens: int
+    steps: list[LLMStepUsage] = strawberry.field(description="The same, per pipeline step.")
 
 
 @strawberry.type
@@ -189,11 +219,20 @@ class MemoryQuery:
     async def llm_usage(self, info: Info) -> LLMUsage:
         ctx = info.context
         async with ctx.uow() as session:
-            flushes, calls, tokens_in, tokens_out = await BufferService(session).project_usage(
-                ctx.project_id
-            )
+            service = BufferService(session)
+            flushes, calls, tokens_in, tokens_out = await service.project_usage(ctx.project_id)
+            steps = await service.project_usage_by_step(ctx.project_id)
         return LLMUsage(
-            flushes=flushes, llm_calls=calls, input_tokens=tokens_in, output_tokens=tokens_out
+            flushes=flushes,
+            llm_calls=calls,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            steps=[
+                LLMStepUsage(
+                    step=step, llm_calls=calls, input_tokens=tokens_in, output_tokens=tokens_out
+                )
+                for step, calls, tokens_in, tokens_out in steps
+            ],
         )
 
 

@@ -53,6 +53,12 @@ class ProfileConfig:
     language: Language | None = strawberry.field(
         description="Language of prompts and memories; null means the server's setting."
     )
+    system_prompt: str | None = strawberry.field(
+        description=(
+            "What the app is, framing every pipeline call (e.g. 'a language tutor: track the "
+            "learner's level and mistakes'); null means the server's system_prompt setting."
+        )
+    )
 
 
 def to_profile_config(config: ProfileConfigModel) -> ProfileConfig:
@@ -73,6 +79,7 @@ def to_profile_config(config: ProfileConfigModel) -> ProfileConfig:
             EventTagConfig(name=t.name, description=t.description) for t in config.event_tags
         ],
         language=Language(config.language) if config.language else None,
+        system_prompt=config.system_prompt,
     )
 
 
@@ -102,6 +109,10 @@ class ProfileConfigInput:
     validate_entries: bool | None = strawberry.UNSET
     event_tags: list[EventTagInput] | None = strawberry.UNSET
     language: Language | None = strawberry.UNSET
+    system_prompt: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="At most 4000 characters; null or left out: the server's system_prompt.",
+    )
 
 
 @strawberry.type

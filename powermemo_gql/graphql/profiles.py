@@ -72,6 +72,15 @@ class ProfileEntry:
     def updated_at(self) -> datetime:
         return self.row.updated_at
 
+    @strawberry.field(
+        description=(
+            "When the user last spoke of it: the latest message time of the flush that wrote "
+            "or confirmed it (null for entries written by hand or imported from text)."
+        )
+    )
+    def last_mentioned_at(self) -> datetime | None:
+        return self.row.last_mentioned_at
+
     @strawberry.field(description="Previous values, oldest first.")
     async def history(self, info: Info) -> list[ProfileRevision]:
         async with info.context.uow() as session:

@@ -75,6 +75,21 @@ def _fill(lines: list[str], title: str, budget: int) -> tuple[str, int]:
     return (title + "".join(taken), len(taken)) if taken else ("", 0)
 
 
+def when(event: Event) -> str:
+    """The day an event happened, or its span of days: `2024-03-04` or `2024-03-04..03-06`."""
+    start, end = event.happened_from.date(), event.happened_to.date()
+    if end <= start:
+        return start.isoformat()
+    tail = end.isoformat()[5:] if end.year == start.year else end.isoformat()
+    return f"{start.isoformat()}..{tail}"
+
+
+def _notes(summary: str) -> str:
+    """An event's notes (one per line, as the summarize step writes them) under its date."""
+    notes = [line.strip().lstrip("-*• ").strip() for line in summary.splitlines()]
+    return "\n  ".join(n for n in notes if n)
+
+
 def pack_context(
     request: ContextRequest,
     profile: list[ProfileEntry],
@@ -94,7 +109,7 @@ def pack_context(
     if budget <= 0:
         return PackedContext("", 0, 0, 0)
     profile_lines = [f"- {e.topic}::{e.sub_topic}: {e.content}" for e in profile]
-    event_lines = [f"- [{e.created_at.date().isoformat()}] {e.summary}" for e in events]
+    event_lines = [f"- [{when(e)}] {_notes(e.summary)}" for e in events]
 
     profile_part, n_profile = _fill(
         profile_lines, PROFILE_TITLE, int(budget * request.profile_event_ratio)

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
+from zoneinfo import ZoneInfo
 
-from powermemo_gql.blobs.content import text_of
 from powermemo_gql.blobs.models import BlobType
 from powermemo_gql.blobs.repository import BlobRepository
 from powermemo_gql.buffers.models import BufferItem, BufferStatus, Flush, FlushStatus, FlushTrigger
@@ -30,7 +30,6 @@ from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
-from powermemo_gql.events.models import Event
 from powermemo_gql.memory.client import LLMClient
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import (
@@ -39,11 +38,11 @@ from powermemo_gql.memory.pipeline import (
     MemoryPipeline,
     PipelineResult,
 )
-from powermemo_gql.memory.prompts import prompts_for
-from powermemo_gql.memory.writes import apply_change, as_delta
+from powermemo_gql.memory.steps import instructions_for
+from powermemo_gql.memory.transcript import lines_of
+from powermemo_gql.memory.writes import record_steps, usage_values, write_flush_result
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.profiles.config import ProfileConfig
-from powermemo_gql.profiles.models import ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.projects.repository import ProjectRepository
 from powermemo_gql.settings import Settings
@@ -61,17 +60,9 @@ def pipeline_limits(settings: Settings) -> Limits:
     return Limits(
         max_subtopics=settings.max_profile_subtopics,
         max_entry_tokens=settings.max_profile_entry_tokens,
+        context_tokens=settings.llm_context_tokens,
+        process_tokens=settings.max_process_tokens,
     )
-
-
-def finish_flush(flush: Flush, status: FlushStatus, usage: Usage, error: str | None = None) -> None:
-    """Fill in the outcome of a flush row not yet written (imports)."""
-    flush.status = status.value
-    flush.error = error
-    flush.llm_calls = usage.calls
-    flush.input_tokens = usage.input_tokens
-    flush.output_tokens = usage.output_tokens
-    flush.finished_at = utcnow()
 
 
 class _Claim(Enum):
@@ -255,7 +246,7 @@ class Flusher:
         except LeaseLost:
             logger.error("flush %s lost its lease; its items are flushed again", flush.id)
             self._count_flush(FlushStatus.ABANDONED)
-            await self._record_usage(flush.id, usage)
+            await self._record_usage(flush, usage)
             finished = False
         except LLMUnavailable as exc:
             finished = await self._fail(flush, exc.message, usage)
@@ -331,67 +322,31 @@ class Flusher:
             }
             profile = await ProfileRepository(session).list_for_user(user_id)
             project = await ProjectRepository(session).get(project_id)
-        texts = [
-            text_of(BlobType(blobs[i.blob_id].type), blobs[i.blob_id].payload)
+        per_blob = [
+            lines_of(BlobType(blob.type), blob.payload, blob.created_at)
             for i in items
-            if i.blob_id in blobs
+            if (blob := blobs.get(i.blob_id)) is not None
         ]
+        # In the order things were said (an imported history may arrive in any order).
+        per_blob.sort(key=lambda lines: min(line.said_at for line in lines))
         config = ProfileConfig.from_stored(project.profile_config if project else {})
-        language = config.language or self._settings.language
+        instructions = instructions_for(config, self._settings)
         return await self._pipeline.run(
-            texts,
+            [line for lines in per_blob for line in lines],
             [CurrentEntry(e.id, e.topic, e.sub_topic, e.content) for e in profile],
             config,
-            prompts_for(language),
-            keep_input_language=self._settings.keep_input_language,
+            instructions,
+            ZoneInfo(self._settings.timezone),
             usage=usage,
         )
 
     async def _commit(self, flush: Flush, items: list[BufferItem], result: PipelineResult) -> None:
         """Write the profile changes, the event and the items' status at once, or nothing."""
-        blob_ids = [str(i.blob_id) for i in items]
         async with unit_of_work(self._sessions) as session:
             locks = FlushLockRepository(session)
             if not await locks.renew(flush.user_id, flush.id, utcnow() + self._lease):
                 raise LeaseLost(str(flush.id))
-            event = Event(
-                project_id=flush.project_id,
-                user_id=flush.user_id,
-                summary=result.summary,
-                tags=result.tags,
-            )
-            session.add(event)
-            await session.flush()  # the entries below refer to it
-            profiles = ProfileRepository(session)
-            written = [
-                record
-                for c in result.changes
-                if (
-                    record := await apply_change(
-                        profiles,
-                        flush.project_id,
-                        flush.user_id,
-                        c,
-                        source=ProfileSource.LLM,
-                        blob_ids=blob_ids,
-                        event_id=event.id,
-                        flush_id=flush.id,
-                    )
-                )
-                is not None
-            ]
-            # The delta records what was written: changes skipped for a concurrent edit are not.
-            event.profile_delta = [as_delta(record) for record in written]
-            written.append(
-                Change(
-                    project_id=flush.project_id,
-                    user_id=flush.user_id,
-                    kind=ChangeKind.BUFFER_FLUSHED.value,
-                    flush_id=flush.id,
-                    event_id=event.id,
-                )
-            )
-            await ChangeRepository(session).append(written)
+            event = await write_flush_result(session, flush, [i.blob_id for i in items], result)
             # Every claimed item must still be ours, and the flush still running.
             if await BufferRepository(session).finish(flush.id, BufferStatus.DONE) != len(items):
                 raise LeaseLost(str(flush.id))
@@ -399,9 +354,7 @@ class Flusher:
                 flush.id,
                 status=FlushStatus.DONE.value,
                 event_id=event.id,
-                llm_calls=result.usage.calls,
-                input_tokens=result.usage.input_tokens,
-                output_tokens=result.usage.output_tokens,
+                **usage_values(result.usage),
             ):
                 raise LeaseLost(str(flush.id))
             await locks.release(flush.user_id, flush.id)
@@ -415,11 +368,10 @@ class Flusher:
                 flush.id,
                 status=FlushStatus.FAILED.value,
                 error=reason,
-                llm_calls=usage.calls,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
+                **usage_values(usage),
             )
             if still_running:  # else it was abandoned: its items are already idle again
+                await record_steps(session, flush, usage)
                 await BufferRepository(session).finish(flush.id, BufferStatus.FAILED, reason)
                 await ChangeRepository(session).append(
                     [
@@ -443,12 +395,12 @@ class Flusher:
         if self._metrics is not None:
             self._metrics.flushes.labels(status.value).inc()
 
-    async def _record_usage(self, flush_id: uuid.UUID, usage: Usage) -> None:
+    async def _record_usage(self, flush: Flush, usage: Usage) -> None:
         """What an abandoned flush spent still counts towards the project's usage."""
         async with unit_of_work(self._sessions) as session:
-            await FlushRepository(session).add_usage(
-                flush_id, usage.calls, usage.input_tokens, usage.output_tokens
-            )
+            flushes = FlushRepository(session)
+            await flushes.add_usage(flush.id, usage.calls, usage.input_tokens, usage.output_tokens)
+            await record_steps(session, flush, usage)
 
     async def _load(self, flush_id: uuid.UUID) -> Flush | None:
         async with unit_of_work(self._sessions) as session:

@@ -8,16 +8,15 @@ import uuid
 from powermemo_gql.buffers.models import Flush, FlushStatus, FlushTrigger
 from powermemo_gql.changes.feed import Feed
 from powermemo_gql.changes.models import ChangeKind
-from powermemo_gql.changes.repository import ChangeRepository
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import LLMClient
-from powermemo_gql.memory.flush import PARSE_ATTEMPTS, finish_flush, pipeline_limits
+from powermemo_gql.memory.flush import PARSE_ATTEMPTS, pipeline_limits
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import CurrentEntry, MemoryPipeline
-from powermemo_gql.memory.prompts import prompts_for
-from powermemo_gql.memory.writes import apply_change
+from powermemo_gql.memory.steps import instructions_for
+from powermemo_gql.memory.writes import apply_changes, finish_flush, record_steps
 from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
@@ -48,10 +47,7 @@ class ProfileImporter:
             profile = await ProfileRepository(session).list_for_user(user_id)
             project = await ProjectRepository(session).get(project_id)
         config = ProfileConfig.from_stored(project.profile_config if project else {})
-        prompts = prompts_for(config.language or self._settings.language)
-        language_rule = (
-            prompts.keep_language if self._settings.keep_input_language else prompts.output_language
-        )
+        instructions = instructions_for(config, self._settings)
         limit = self._settings.flush_timeout_seconds
         # Recorded as a flush without buffer items, so that its LLM usage is counted.
         import_flush = Flush(
@@ -60,12 +56,11 @@ class ProfileImporter:
 
         try:
             async with asyncio.timeout(limit):
-                changes = await self._pipeline.changes_from(
+                result = await self._pipeline.changes_from(
                     text,
                     [CurrentEntry(e.id, e.topic, e.sub_topic, e.content) for e in profile],
                     config,
-                    prompts,
-                    language_rule,
+                    instructions,
                     usage,
                 )
         except (LLMUnavailable, TimeoutError) as exc:
@@ -77,33 +72,28 @@ class ProfileImporter:
             await self._record_failure(import_flush, usage, failure.message)
             raise failure from exc
         async with unit_of_work(self._sessions) as session:
-            profiles = ProfileRepository(session)
-            written = [
-                record
-                for c in changes
-                if (
-                    record := await apply_change(
-                        profiles,
-                        project_id,
-                        user_id,
-                        c,
-                        source=ProfileSource.IMPORT,
-                        blob_ids=[],
-                        event_id=None,
-                        flush_id=import_flush.id,
-                    )
-                )
-                is not None
-            ]
-            await ChangeRepository(session).append(written)
+            finish_flush(import_flush, FlushStatus.DONE, usage)
+            session.add(import_flush)
+            await session.flush()  # the step usage below refers to it
+            await record_steps(session, import_flush, usage)
+            written = await apply_changes(
+                session,
+                project_id,
+                user_id,
+                result.changes,
+                source=ProfileSource.IMPORT,
+                blob_ids=[],
+                event_id=None,
+                flush_id=import_flush.id,
+            )
             keys = {
                 (c.topic, c.sub_topic) for c in written if c.kind != ChangeKind.ENTRY_DELETED.value
             }
             entries = [
-                e for e in await profiles.list_for_user(user_id) if (e.topic, e.sub_topic) in keys
+                e
+                for e in await ProfileRepository(session).list_for_user(user_id)
+                if (e.topic, e.sub_topic) in keys
             ]
-            finish_flush(import_flush, FlushStatus.DONE, usage)
-            session.add(import_flush)
         await self._feed.notify(user_id)
         return entries, usage
 
@@ -111,3 +101,5 @@ class ProfileImporter:
         finish_flush(flush, FlushStatus.FAILED, usage, error)
         async with unit_of_work(self._sessions) as session:
             session.add(flush)
+            await session.flush()
+            await record_steps(session, flush, usage)

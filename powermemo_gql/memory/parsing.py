@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -68,18 +69,31 @@ def parse_answer(text: str, model: type[M]) -> M:
         raise UnparsableAnswer(str(exc).splitlines()[0]) from exc
 
 
+@dataclass
+class PurposeUsage:
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class Usage:
-    """LLM calls and tokens spent, summed over one flush."""
+    """LLM calls and tokens spent, summed over one flush, and per step (purpose)."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.dropped_items = 0
+        self.by_purpose: dict[str, PurposeUsage] = {}
 
-    def add(self, completion: Completion) -> None:
+    def add(self, completion: Completion, purpose: str = "") -> None:
         self.calls += 1
         self.input_tokens += completion.input_tokens
         self.output_tokens += completion.output_tokens
+        step = self.by_purpose.setdefault(purpose, PurposeUsage())
+        step.calls += 1
+        step.input_tokens += completion.input_tokens
+        step.output_tokens += completion.output_tokens
 
 
 async def ask(
@@ -95,7 +109,7 @@ async def ask(
     problem = ""
     for attempt in range(1, attempts + 1):
         completion = await llm.complete(purpose, system, user)
-        usage.add(completion)
+        usage.add(completion, purpose)
         try:
             return parse_answer(completion.text, model)
         except UnparsableAnswer as exc:

@@ -1,32 +1,34 @@
-"""The memory pipeline: buffered text -> summary -> facts -> merged profile changes -> event.
+"""The memory pipeline: dated buffer text -> notes -> facts -> merged profile changes -> event.
 
 Pure of the database: it reads the current profile given to it and returns the changes,
-which the flush then writes in one transaction.
+which the flush then writes in one transaction. No prompt is longer than the configured
+context: a long buffer is summarized in chunks, long notes are extracted in parts, and the
+merge is asked in batches.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from powermemo_gql.core.tokens import count_tokens
+from powermemo_gql.core.tokens import count_tokens, split_by_tokens, truncate_tokens
 from powermemo_gql.memory.client import LLMClient
+from powermemo_gql.memory.keys import Key, KeyIndex
 from powermemo_gql.memory.parsing import (
     DecisionsAnswer,
-    Fact,
     FactsAnswer,
-    M,
-    OrganizeAnswer,
-    ShortenAnswer,
     SummaryAnswer,
     TagsAnswer,
     Usage,
-    ask,
 )
-from powermemo_gql.memory.prompts import Prompts, describe_slots, describe_tags
+from powermemo_gql.memory.prompts import describe_slots, describe_tags
+from powermemo_gql.memory.regroup import organize, shorten
+from powermemo_gql.memory.steps import Asker, Instructions, as_json_text
+from powermemo_gql.memory.transcript import Line, chunks, span
 from powermemo_gql.profiles.config import ProfileConfig
 
 
@@ -42,6 +44,8 @@ class CurrentEntry:
 class Limits:
     max_subtopics: int  # a topic with more sub-topics is reorganised
     max_entry_tokens: int  # an entry this flush writes longer than this is shortened
+    context_tokens: int  # the most tokens one prompt holds
+    process_tokens: int  # the most buffer tokens summarized in one call
 
 
 @dataclass(frozen=True)
@@ -55,21 +59,45 @@ class ProfileChange:
 
 
 @dataclass
+class ProfileChanges:
+    changes: list[ProfileChange] = field(default_factory=list)
+    # Entries the input spoke of that needed no change: still "mentioned" now.
+    mentioned: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
 class PipelineResult:
     summary: str
-    changes: list[ProfileChange]
+    profile: ProfileChanges
     tags: list[dict[str, str]]
     usage: Usage = field(default_factory=Usage)
+    # When what was processed was said: its first and last message time.
+    happened: tuple[datetime, datetime] | None = None
 
 
-def _combine(facts: list[Fact]) -> dict[tuple[str, str], str]:
-    """One observation per (topic, sub_topic): facts on the same slot are joined."""
-    combined: dict[tuple[str, str], list[str]] = {}
-    for fact in facts:
-        key = (fact.topic.strip(), fact.sub_topic.strip())
-        if fact.content.strip() not in combined.setdefault(key, []):
-            combined[key].append(fact.content.strip())
-    return {key: "; ".join(contents) for key, contents in combined.items()}
+@dataclass(frozen=True)
+class _Pending:
+    """Observations the merge step must decide on."""
+
+    key: Key
+    observations: list[str]
+    entry: CurrentEntry | None
+    observed_as: str | None = None  # the new sub_topic, when matched to a close existing one
+
+    def as_item(self, index: int) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "index": index,
+            "topic": self.key[0],
+            "sub_topic": self.key[1],
+            "current": self.entry.content if self.entry else None,
+            # One observation as text, several as a list (for the model to merge).
+            "observation": (
+                self.observations[0] if len(self.observations) == 1 else self.observations
+            ),
+        }
+        if self.observed_as:
+            item["observed_as"] = self.observed_as
+        return item
 
 
 class MemoryPipeline:
@@ -78,223 +106,195 @@ class MemoryPipeline:
         self._attempts = attempts  # tries per step before the flush fails
         self._limits = limits
 
+    def asker(self, usage: Usage) -> Asker:
+        return Asker(self._llm, self._attempts, self._limits.context_tokens, usage)
+
     async def run(
         self,
-        texts: list[str],
+        lines: Sequence[Line],
         profile: list[CurrentEntry],
         config: ProfileConfig,
-        prompts: Prompts,
-        keep_input_language: bool,
+        instructions: Instructions,
+        zone: ZoneInfo,
         usage: Usage,
     ) -> PipelineResult:
         """Run every step; `usage` counts the LLM calls and tokens, also when a step fails."""
-        language_rule = prompts.keep_language if keep_input_language else prompts.output_language
-
-        summary = await self._ask(
-            "summarize",
-            f"{prompts.summarize}\n{language_rule}",
-            "\n\n---\n\n".join(texts),
-            SummaryAnswer,
-            usage,
+        ask = self.asker(usage)
+        summary = await self._summarize(ask, lines, config, instructions, zone)
+        changes = await self.changes_from(summary, profile, config, instructions, usage)
+        tags = await self._tag(ask, summary, config, instructions)
+        return PipelineResult(
+            summary=summary, profile=changes, tags=tags, usage=usage, happened=span(lines)
         )
-        changes = await self.changes_from(
-            summary.summary, profile, config, prompts, language_rule, usage
-        )
-        tags = await self._tag(summary.summary, config, prompts, usage)
-        return PipelineResult(summary=summary.summary, changes=changes, tags=tags, usage=usage)
 
-    async def _ask(self, purpose: str, system: str, user: str, model: type[M], usage: Usage) -> M:
-        return await ask(self._llm, purpose, system, user, model, usage, self._attempts)
+    async def _summarize(
+        self,
+        ask: Asker,
+        lines: Sequence[Line],
+        config: ProfileConfig,
+        instructions: Instructions,
+        zone: ZoneInfo,
+    ) -> str:
+        """Notes of the buffer: one call per chunk, then the notes of all chunks, summarized
+        again (in parts) until they fit one prompt."""
+        prompts = instructions.prompts
+        hint = prompts.tags_hint.replace(
+            "{tags}", ", ".join(t.description or t.name for t in config.event_tags)
+        )
+        system = instructions.system(prompts.summarize, tags_hint=hint if config.event_tags else "")
+        budget = min(self._limits.process_tokens, ask.room(system))
+        parts = chunks(lines, budget, zone)
+        while True:
+            notes = [
+                (await ask("summarize", system, part, SummaryAnswer)).summary.strip()
+                for part in parts
+            ]
+            joined = "\n".join(n for n in notes if n)
+            if len(parts) == 1 or count_tokens(joined) <= budget:
+                return joined
+            parts = split_by_tokens(joined, budget * 97 // 100)
 
     async def changes_from(
         self,
         notes: str,
         profile: list[CurrentEntry],
         config: ProfileConfig,
-        prompts: Prompts,
-        language_rule: str,
+        instructions: Instructions,
         usage: Usage,
-    ) -> list[ProfileChange]:
+    ) -> ProfileChanges:
         """Facts in `notes`, merged into the profile: extract -> merge -> organize -> shorten."""
-        facts = await self._ask(
-            "extract",
-            prompts.extract.replace("{slots}", describe_slots(config)) + "\n" + language_rule,
-            notes,
-            FactsAnswer,
-            usage,
+        ask = self.asker(usage)
+        keys = KeyIndex(
+            [(e.topic, e.sub_topic) for e in profile],
+            [(s.topic, sub.name) for s in config.slots for sub in s.sub_topics],
         )
-        observations = _combine(facts.facts)
+        observations = await self._extract(ask, notes, keys, config, instructions)
         if config.strict:
             observations = {k: v for k, v in observations.items() if config.allows(*k)}
-        changes = await self._merge(observations, profile, config, prompts, language_rule, usage)
-        changes = await self._organize(changes, profile, config, prompts, language_rule, usage)
-        return await self._shorten(changes, prompts, language_rule, usage)
+        result = await self._merge(ask, observations, keys, profile, config, instructions)
+        result.changes = await organize(
+            ask, result.changes, profile, config, instructions, self._limits.max_subtopics
+        )
+        result.changes = await shorten(
+            ask, result.changes, instructions, self._limits.max_entry_tokens
+        )
+        return result
+
+    async def _extract(
+        self,
+        ask: Asker,
+        notes: str,
+        keys: KeyIndex,
+        config: ProfileConfig,
+        instructions: Instructions,
+    ) -> dict[Key, list[str]]:
+        """The facts of the notes, by key (the user's own spelling where one matches)."""
+        prompts = instructions.prompts
+        known = ""
+        if keys.existing:
+            # At most a quarter of the prompt: a huge profile must not crowd out the notes.
+            listed = truncate_tokens(keys.describe(), self._limits.context_tokens // 4)
+            known = prompts.existing_keys.replace("{keys}", listed)
+        system = instructions.system(
+            prompts.extract,
+            slot_rule=(prompts.only_slots if config.strict else prompts.prefer_slots).replace(
+                "{slots}", describe_slots(config)
+            ),
+            existing_keys=known,
+        )
+        by_key: dict[Key, list[str]] = {}
+        for part in split_by_tokens(notes, max(1, ask.room(system) * 97 // 100)):
+            answer = await ask("extract", system, part, FactsAnswer)
+            for fact in answer.facts:
+                key = keys.key(fact.topic, fact.sub_topic)
+                content = fact.content.strip()
+                if content and content not in by_key.setdefault(key, []):
+                    by_key[key].append(content)
+        return by_key
 
     async def _merge(
         self,
-        observations: dict[tuple[str, str], str],
+        ask: Asker,
+        observations: dict[Key, list[str]],
+        keys: KeyIndex,
         profile: list[CurrentEntry],
         config: ProfileConfig,
-        prompts: Prompts,
-        language_rule: str,
-        usage: Usage,
-    ) -> list[ProfileChange]:
+        instructions: Instructions,
+    ) -> ProfileChanges:
         current = {(e.topic, e.sub_topic): e for e in profile}
-        changes: list[ProfileChange] = []
-        # Items the LLM must decide on: every update, and new entries in validate mode.
-        pending: list[tuple[tuple[str, str], str, CurrentEntry | None]] = []
-        for key, content in observations.items():
+        result = ProfileChanges()
+        # What the LLM must decide on: every observation of an existing or close entry,
+        # several observations of one new entry (the model merges lists), and every new
+        # entry in validate mode. A single new observation is added as it is.
+        pending: list[_Pending] = []
+        for key, contents in observations.items():
             entry = current.get(key)
-            if entry is None and not config.validate_entries:
-                changes.append(ProfileChange("add", key[0], key[1], content))
+            close = keys.close_to(key) if entry is None else None
+            if close is not None:
+                pending.append(_Pending(close, contents, current[close], observed_as=key[1]))
+            elif entry is None and len(contents) == 1 and not config.validate_entries:
+                result.changes.append(ProfileChange("add", key[0], key[1], contents[0]))
             else:
-                pending.append((key, content, entry))
+                pending.append(_Pending(key, contents, entry))
         if not pending:
-            return changes
+            return result
 
-        items = [
-            {
-                "index": i,
-                "topic": key[0],
-                "sub_topic": key[1],
-                "current": entry.content if entry else None,
-                "observation": content,
-            }
-            for i, (key, content, entry) in enumerate(pending)
-        ]
         descriptions = describe_slots(config) + "\n" if config.validate_entries else ""
-        answer = await self._ask(
-            "merge",
-            prompts.merge.replace("{slot_descriptions}", descriptions) + "\n" + language_rule,
-            json.dumps(items, ensure_ascii=False),
-            DecisionsAnswer,
-            usage,
-        )
-        decided = {d.index: d for d in answer.decisions if d.index < len(pending)}
-        for index, (key, content, entry) in enumerate(pending):
-            decision = decided.get(index)
-            if decision is None or decision.action == "abort":
-                continue
-            new_content = (decision.content or content).strip()
-            if entry is None:
-                changes.append(ProfileChange("add", key[0], key[1], new_content))
-            elif new_content != entry.content:
-                changes.append(
-                    ProfileChange("update", key[0], key[1], new_content, entry.id, entry.content)
-                )
-        return changes
-
-    async def _organize(
-        self,
-        changes: list[ProfileChange],
-        profile: list[CurrentEntry],
-        config: ProfileConfig,
-        prompts: Prompts,
-        language_rule: str,
-        usage: Usage,
-    ) -> list[ProfileChange]:
-        """Regroup each topic that would pass max_subtopics after these changes."""
-        projected: dict[str, dict[str, str]] = {}
-        for entry in profile:
-            projected.setdefault(entry.topic, {})[entry.sub_topic] = entry.content
-        for change in changes:
-            projected.setdefault(change.topic, {})[change.sub_topic] = change.content
-        limit = self._limits.max_subtopics
-        for topic, entries in projected.items():
-            if len(entries) <= limit:
-                continue
-            answer = await self._ask(
-                "organize",
-                prompts.organize.replace("{limit}", str(limit)) + "\n" + language_rule,
-                json.dumps(
-                    {
-                        "topic": topic,
-                        "entries": [{"sub_topic": k, "content": v} for k, v in entries.items()],
-                    },
-                    ensure_ascii=False,
-                ),
-                OrganizeAnswer,
-                usage,
+        system = instructions.system(instructions.prompts.merge, slot_descriptions=descriptions)
+        indexed = list(enumerate(pending))
+        for batch in ask.batches(system, indexed, lambda pair: pair[1].as_item(pair[0])):
+            answer = await ask(
+                "merge",
+                system,
+                as_json_text([item.as_item(i) for i, item in batch]),
+                DecisionsAnswer,
             )
-            regrouped = {
-                e.sub_topic.strip(): e.content.strip()
-                for e in answer.entries[:limit]
-                # Strict mode holds here too: no sub-topic the slots do not name.
-                if not config.strict or config.allows(topic, e.sub_topic.strip())
-            }
-            current = {e.sub_topic: e for e in profile if e.topic == topic}
-            changes = [c for c in changes if c.topic != topic]
-            for sub_topic, entry in current.items():
-                if sub_topic not in regrouped:
-                    changes.append(
-                        ProfileChange("delete", topic, sub_topic, "", entry.id, entry.content)
-                    )
-                elif regrouped[sub_topic] != entry.content:
-                    changes.append(
-                        ProfileChange(
-                            "update",
-                            topic,
-                            sub_topic,
-                            regrouped[sub_topic],
-                            entry.id,
-                            entry.content,
-                        )
-                    )
-            changes.extend(
-                ProfileChange("add", topic, sub_topic, content)
-                for sub_topic, content in regrouped.items()
-                if sub_topic not in current
-            )
-        return changes
-
-    async def _shorten(
-        self, changes: list[ProfileChange], prompts: Prompts, language_rule: str, usage: Usage
-    ) -> list[ProfileChange]:
-        """Re-summarise, in one call, the entries this flush writes past max_entry_tokens."""
-        limit = self._limits.max_entry_tokens
-        long = [
-            i
-            for i, c in enumerate(changes)
-            if c.action != "delete" and count_tokens(c.content) > limit
-        ]
-        if not long:
-            return changes
-        answer = await self._ask(
-            "shorten",
-            prompts.shorten.replace("{limit}", str(limit)) + "\n" + language_rule,
-            json.dumps(
-                [
-                    {
-                        "index": n,
-                        "topic": changes[i].topic,
-                        "sub_topic": changes[i].sub_topic,
-                        "content": changes[i].content,
-                    }
-                    for n, i in enumerate(long)
-                ],
-                ensure_ascii=False,
-            ),
-            ShortenAnswer,
-            usage,
-        )
-        shortened = list(changes)
-        for item in answer.entries:
-            if item.index < len(long):
-                i = long[item.index]
-                shortened[i] = dataclasses.replace(changes[i], content=item.content.strip())
-        return shortened
+            decided = {d.index: d for d in answer.decisions}
+            for index, item in batch:
+                decision = decided.get(index)
+                if decision is not None:
+                    _decide(item, decision.action, decision.content, current, result)
+        return result
 
     async def _tag(
-        self, summary: str, config: ProfileConfig, prompts: Prompts, usage: Usage
+        self, ask: Asker, summary: str, config: ProfileConfig, instructions: Instructions
     ) -> list[dict[str, str]]:
         if not config.event_tags:
             return []
-        answer = await self._ask(
-            "tag_event",
-            prompts.tag_event.replace("{tags}", describe_tags(config)),
-            summary,
-            TagsAnswer,
-            usage,
+        system = instructions.system(
+            instructions.prompts.tag_event, language=False, tags=describe_tags(config)
         )
+        text = truncate_tokens(summary, max(1, ask.room(system)))
+        answer = await ask("tag_event", system, text, TagsAnswer)
         allowed = {t.name for t in config.event_tags}
         return [{"tag": t.tag, "value": t.value} for t in answer.tags if t.tag in allowed]
+
+
+def _decide(
+    item: _Pending,
+    action: str,
+    content: str | None,
+    current: dict[Key, CurrentEntry],
+    result: ProfileChanges,
+) -> None:
+    """Turn one merge decision into a change (or a mention of an entry left as it is)."""
+    entry = item.entry
+    if action == "abort":
+        if entry is not None:
+            result.mentioned.append(entry.id)
+        return
+    new_content = (content or "\n".join(item.observations)).strip()
+    if action == "add" and item.observed_as is not None:
+        # Kept apart from the close entry, under the key it was observed as.
+        key = (item.key[0], item.observed_as)
+        if key not in current:
+            result.changes.append(ProfileChange("add", key[0], key[1], new_content))
+        return
+    if entry is None:
+        result.changes.append(ProfileChange("add", item.key[0], item.key[1], new_content))
+    elif new_content != entry.content:
+        result.changes.append(
+            ProfileChange("update", item.key[0], item.key[1], new_content, entry.id, entry.content)
+        )
+    else:
+        result.mentioned.append(entry.id)

@@ -1,13 +1,23 @@
-"""Writing the pipeline's profile changes, each with its change-feed record."""
+"""The one write path of the pipeline's results: profile changes, each with its change-feed
+record, the event of a flush, and what the flush cost."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from powermemo_gql.buffers.models import Flush, FlushStatus, FlushStepUsage
 from powermemo_gql.changes.models import Change, ChangeKind
-from powermemo_gql.memory.pipeline import ProfileChange
+from powermemo_gql.changes.repository import ChangeRepository
+from powermemo_gql.core.types import utcnow
+from powermemo_gql.events.models import Event
+from powermemo_gql.memory.parsing import Usage
+from powermemo_gql.memory.pipeline import PipelineResult, ProfileChange
 from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
 
@@ -31,9 +41,11 @@ async def apply_change(
     blob_ids: list[str],
     event_id: uuid.UUID | None,
     flush_id: uuid.UUID | None,
+    mentioned_at: datetime | None = None,
 ) -> Change | None:
     """Write one profile change, unless the entry changed since the pipeline read it (an edit
-    made meanwhile wins). The feed record of what was written (not yet added), or None."""
+    made meanwhile wins). The feed record of what was written (not yet added), or None.
+    `mentioned_at`: when the user spoke of it (none for text imports)."""
     if change.action == "add":
         if await profiles.find(user_id, change.topic, change.sub_topic) is not None:
             logger.info("%s/%s appeared meanwhile; not added", change.topic, change.sub_topic)
@@ -48,6 +60,7 @@ async def apply_change(
                 source=source.value,
                 source_blob_ids=blob_ids,
                 source_event_id=event_id,
+                last_mentioned_at=mentioned_at,
             )
         )
     else:
@@ -61,6 +74,10 @@ async def apply_change(
         else:
             await profiles.update_content(entry, change.content, source.value, event_id)
             entry.source_blob_ids = sorted({*entry.source_blob_ids, *blob_ids})
+            if mentioned_at is not None and (
+                entry.last_mentioned_at is None or entry.last_mentioned_at < mentioned_at
+            ):
+                entry.last_mentioned_at = mentioned_at
     return Change(
         project_id=project_id,
         user_id=user_id,
@@ -85,3 +102,119 @@ def as_delta(record: Change) -> dict[str, Any]:
         "content": record.new_value or "",
         "previous": record.old_value,
     }
+
+
+async def apply_changes(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    user_id: uuid.UUID,
+    changes: Sequence[ProfileChange],
+    *,
+    source: ProfileSource,
+    blob_ids: list[str],
+    event_id: uuid.UUID | None,
+    flush_id: uuid.UUID | None,
+    mentioned_at: datetime | None = None,
+) -> list[Change]:
+    """Write the changes (see apply_change); the feed records of what was written, appended."""
+    profiles = ProfileRepository(session)
+    written = [
+        record
+        for change in changes
+        if (
+            record := await apply_change(
+                profiles,
+                project_id,
+                user_id,
+                change,
+                source=source,
+                blob_ids=blob_ids,
+                event_id=event_id,
+                flush_id=flush_id,
+                mentioned_at=mentioned_at,
+            )
+        )
+        is not None
+    ]
+    await ChangeRepository(session).append(written)
+    return written
+
+
+async def write_flush_result(
+    session: AsyncSession, flush: Flush, blob_ids: Sequence[uuid.UUID], result: PipelineResult
+) -> Event:
+    """The event of a flush and its profile changes, with their feed records (the flush
+    row itself is finished by the caller, which checks its lease)."""
+    happened_from, happened_to = result.happened or (utcnow(), utcnow())
+    event = Event(
+        project_id=flush.project_id,
+        user_id=flush.user_id,
+        summary=result.summary,
+        tags=result.tags,
+        happened_from=happened_from,
+        happened_to=happened_to,
+    )
+    session.add(event)
+    await session.flush()  # the entries below refer to it
+    written = await apply_changes(
+        session,
+        flush.project_id,
+        flush.user_id,
+        result.profile.changes,
+        source=ProfileSource.LLM,
+        blob_ids=sorted(str(b) for b in blob_ids),
+        event_id=event.id,
+        flush_id=flush.id,
+        mentioned_at=happened_to,
+    )
+    await ProfileRepository(session).mark_mentioned(result.profile.mentioned, happened_to)
+    # The delta records what was written: changes skipped for a concurrent edit are not.
+    event.profile_delta = [as_delta(record) for record in written]
+    await ChangeRepository(session).append(
+        [
+            Change(
+                project_id=flush.project_id,
+                user_id=flush.user_id,
+                kind=ChangeKind.BUFFER_FLUSHED.value,
+                flush_id=flush.id,
+                event_id=event.id,
+            )
+        ]
+    )
+    await record_steps(session, flush, result.usage)
+    return event
+
+
+def usage_values(usage: Usage) -> dict[str, int]:
+    """The flush columns that record what it cost."""
+    return {
+        "llm_calls": usage.calls,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "dropped_items": usage.dropped_items,
+    }
+
+
+async def record_steps(session: AsyncSession, flush: Flush, usage: Usage) -> None:
+    """What each step of the flush cost, one row per step."""
+    session.add_all(
+        FlushStepUsage(
+            flush_id=flush.id,
+            step=purpose or "other",
+            project_id=flush.project_id,
+            calls=step.calls,
+            input_tokens=step.input_tokens,
+            output_tokens=step.output_tokens,
+        )
+        for purpose, step in usage.by_purpose.items()
+    )
+    await session.flush()
+
+
+def finish_flush(flush: Flush, status: FlushStatus, usage: Usage, error: str | None = None) -> None:
+    """Fill in the outcome of a flush row not yet written (imports)."""
+    flush.status = status.value
+    flush.error = error
+    for name, value in usage_values(usage).items():
+        setattr(flush, name, value)
+    flush.finished_at = utcnow()

@@ -73,6 +73,8 @@ class ProfileConfig(BaseModel):
     event_tags: list[EventTag] = Field(default_factory=list, max_length=50)
     # None: the server's `language` setting.
     language: Language | None = None
+    # What the app is, framing every pipeline call; None: the server's `system_prompt`.
+    system_prompt: str | None = Field(default=None, min_length=1, max_length=4000)
 
     @model_validator(mode="after")
     def _unique_names(self) -> ProfileConfig:

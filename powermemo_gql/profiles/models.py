@@ -37,6 +37,9 @@ class ProfileEntry(SQLModel, table=True):
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When the user last spoke of it (the latest message time of the flush that wrote or
+    # confirmed it); None for entries written by hand or imported from text.
+    last_mentioned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ProfileRevision(SQLModel, table=True):

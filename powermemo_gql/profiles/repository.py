@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlmodel import col
 
 from powermemo_gql.core.repository import Repository
@@ -42,6 +43,22 @@ class ProfileRepository(Repository[ProfileEntry]):
         entry.source_event_id = event_id
         entry.updated_at = utcnow()
         await self.session.flush()
+
+    async def mark_mentioned(self, entry_ids: Sequence[uuid.UUID], at: datetime) -> None:
+        """The user spoke of these entries again at `at` (their content stays as it is)."""
+        if entry_ids:
+            await self.session.execute(
+                update(ProfileEntry)
+                .where(
+                    col(ProfileEntry.id).in_(entry_ids),
+                    # Never back in time: an older history may be imported after newer chats.
+                    or_(
+                        col(ProfileEntry.last_mentioned_at).is_(None),
+                        col(ProfileEntry.last_mentioned_at) < at,
+                    ),
+                )
+                .values(last_mentioned_at=at)
+            )
 
     async def find(self, user_id: uuid.UUID, topic: str, sub_topic: str) -> ProfileEntry | None:
         return await self.session.scalar(

@@ -28,6 +28,16 @@ mutation {
   }
 }
 """
+MORE_ENTRIES = """
+mutation {
+  d: addProfileEntry(input: {userId: "alice", topic: "work", subTopic: "d", content: "D"}) {
+    __typename
+  }
+  e: addProfileEntry(input: {userId: "alice", topic: "work", subTopic: "e", content: "E"}) {
+    __typename
+  }
+}
+"""
 FLUSH = """
 mutation {
   flushBuffer(userId: "alice", wait: true) { ... on FlushBufferPayload { flush { status error } } }
@@ -71,22 +81,55 @@ async def test_topic_past_the_limit_is_regrouped(database_url: str, llm: Scripte
         },
         memory_responder(facts=[{"topic": "work", "sub_topic": "c", "content": "C"}]),
     )
-    async with _project_api(database_url, llm, max_profile_subtopics=2) as api:
+    # a, b, d, e and the new c: 5 sub-topics, past the limit of 4.
+    async with _project_api(database_url, llm, max_profile_subtopics=4) as api:
         await api.ok(SETUP)
+        await api.ok(MORE_ENTRIES)
         assert (await api.ok(FLUSH))["flushBuffer"]["flush"] == {"status": "DONE", "error": None}
         user = (await api.ok(PROFILE))["user"]
 
     assert llm.purposes() == ["summarize", "extract", "organize"]
     organize_input = llm.requests[2]["body"]["messages"][1]["content"]
-    for sub_topic in ('"a"', '"b"', '"c"'):
+    for sub_topic in ('"a"', '"b"', '"c"', '"d"', '"e"'):
         assert sub_topic in organize_input
+    # Regrouped to half the limit, so that the next flush does not regroup again at once.
     assert "at most 2 sub-topics" in llm.requests[2]["body"]["messages"][0]["content"]
     profile = {e["subTopic"]: e for e in user["profile"]}
     assert set(profile) == {"a", "b2"}
     assert profile["a"]["content"] == "A and C"
     assert profile["a"]["history"] == [{"content": "A", "action": "update", "source": "llm"}]
     delta = {(d["action"], d["sub_topic"]) for d in user["events"]["nodes"][0]["profileDelta"]}
-    assert delta == {("update", "a"), ("delete", "b"), ("add", "b2")}
+    assert delta == {
+        ("update", "a"),
+        ("delete", "b"),
+        ("delete", "d"),
+        ("delete", "e"),
+        ("add", "b2"),
+    }
+
+
+async def test_regrouping_keeps_at_most_half_the_limit(database_url: str, llm: ScriptedLLM) -> None:
+    """A model that returns more sub-topics than asked: the extra ones are folded into the
+    last one kept, not lost, and the topic ends below its trigger."""
+    llm.responder = _with(
+        {
+            "organize": {
+                "entries": [
+                    {"sub_topic": "a", "content": "A"},
+                    {"sub_topic": "b", "content": "B"},
+                    {"sub_topic": "c", "content": "C"},
+                    {"sub_topic": "d", "content": "D and E"},
+                ]
+            }
+        },
+        memory_responder(facts=[{"topic": "work", "sub_topic": "c", "content": "C"}]),
+    )
+    async with _project_api(database_url, llm, max_profile_subtopics=4) as api:
+        await api.ok(SETUP)
+        await api.ok(MORE_ENTRIES)
+        assert (await api.ok(FLUSH))["flushBuffer"]["flush"]["status"] == "DONE"
+        profile = {e["subTopic"]: e["content"] for e in (await api.ok(PROFILE))["user"]["profile"]}
+    assert profile == {"a": "A", "b": "B\nC\nD and E"}
 
 
 async def test_long_entries_are_shortened(database_url: str, llm: ScriptedLLM) -> None:

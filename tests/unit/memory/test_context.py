@@ -27,8 +27,14 @@ def _entry(topic: str, sub_topic: str, content: str, age_minutes: int = 0) -> Pr
 
 
 def _event(summary: str, days_ago: int = 0) -> Event:
+    said = NOW - timedelta(days=days_ago)
     return Event(
-        project_id=PROJECT, user_id=USER, summary=summary, created_at=NOW - timedelta(days=days_ago)
+        project_id=PROJECT,
+        user_id=USER,
+        summary=summary,
+        happened_from=said,
+        happened_to=said,
+        created_at=NOW,
     )
 
 
@@ -116,3 +122,21 @@ def test_bad_requests_name_the_argument(request_: ContextRequest, field: str) ->
     with pytest.raises(InvalidInput) as caught:
         pack_context(request_, PROFILE, EVENTS, [])
     assert caught.value.field == field
+
+
+def test_events_are_dated_by_when_they_happened() -> None:
+    """An imported history is dated as said: the span of its messages, not its flush."""
+    event = Event(
+        project_id=PROJECT,
+        user_id=USER,
+        summary="- Went hiking in the Alps [said 2024-03-06]\n- Bought new boots [said 2024-03-04]",
+        happened_from=datetime(2024, 3, 4, 9, tzinfo=UTC),
+        happened_to=datetime(2024, 3, 6, 18, tzinfo=UTC),
+        created_at=NOW,
+    )
+    packed = pack_context(ContextRequest(max_tokens=500), [], [event], [])
+    assert (
+        "- [2024-03-04..03-06] Went hiking in the Alps [said 2024-03-06]\n"
+        "  Bought new boots [said 2024-03-04]\n"
+    ) in packed.text
+    assert "2026" not in packed.text
