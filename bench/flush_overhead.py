@@ -26,6 +26,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -95,6 +96,12 @@ FACT_SLOTS = [
     ("demographics", "marital_status"),
     ("basic_info", "language_spoken"),
 ]
+
+
+# Dated turns (--dated, the default): a history said over weeks, a turn every 2 h 41 min, so
+# the prompts carry day headers and times as an imported history's would.
+HISTORY_START = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
+TURN_GAP = timedelta(hours=2, minutes=41)
 
 
 def chat_turn(rng: random.Random) -> list[dict[str, str]]:
@@ -177,7 +184,10 @@ class ScriptedMemory:
                     {
                         "index": item["index"],
                         "action": "update" if item["index"] % 2 == 0 else "abort",
-                        "content": item["observation"],
+                        # Several observations of one slot come as a list: merged here.
+                        "content": "; ".join(item["observation"])
+                        if isinstance(item["observation"], list)
+                        else item["observation"],
                     }
                     for item in items
                 ]
@@ -205,6 +215,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=90.0, help="seconds for the inserts")
     parser.add_argument("--database", default=common.DEFAULT_DB)
+    parser.add_argument(
+        "--dated",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give every message a created_at (a history over weeks); --no-dated: none",
+    )
     return parser.parse_args()
 
 
@@ -214,7 +230,7 @@ async def main() -> None:
     print(common.machine_summary(await common.postgres_version(args.database)))
     print(
         f"turns={args.turns} users={args.users} trigger={args.trigger} "
-        f"max_buffer_tokens={args.max_buffer_tokens}\n"
+        f"max_buffer_tokens={args.max_buffer_tokens} dated={args.dated}\n"
     )
     responder = ScriptedMemory()
     with running_llm() as llm:
@@ -273,12 +289,14 @@ async def run(
             rng = random.Random(args.seed * 1000 + user_index)  # noqa: S311  (test data)
             turns = args.turns // args.users + (user_index < args.turns % args.users)
             pending_tokens = 0
-            for _ in range(turns):
+            for turn in range(turns):
                 if time.monotonic() > deadline:
                     print(f"  {user}: stopped at the {args.time_limit:g} s limit")
                     return
                 messages = chat_turn(rng)
-                blob = {"chat": {"messages": [{**m, "role": m["role"].upper()} for m in messages]}}
+                said = (HISTORY_START + turn * TURN_GAP).isoformat()
+                dated = [{**m, "createdAt": said} if args.dated else m for m in messages]
+                blob = {"chat": {"messages": [{**m, "role": m["role"].upper()} for m in dated]}}
                 began = time.perf_counter()
                 result = (await call(INSERT, input={"userId": user, "blob": blob}))["insertBlob"]
                 insert_latencies.append(time.perf_counter() - began)

@@ -49,6 +49,11 @@ def add_remote_commands(commands: Any) -> None:
     profile.add_argument("user")
     profile.add_argument("--topic", action="append", dest="topics", help="only these topics")
 
+    events = remote("events", "show a user's events, by when they happened, newest first")
+    events.add_argument("user")
+    events.add_argument("--first", type=int, default=20, help="how many (at most 100)")
+    events.add_argument("--search", help="only events holding every word")
+
     context = remote("context", "print a user's context string for a prompt")
     context.add_argument("user")
     context.add_argument("--max-tokens", type=int, default=1000)
@@ -57,7 +62,7 @@ def add_remote_commands(commands: Any) -> None:
     flush.add_argument("user")
 
 
-REMOTE_COMMANDS = frozenset({"chat", "import-chats", "profile", "context", "flush"})
+REMOTE_COMMANDS = frozenset({"chat", "import-chats", "profile", "events", "context", "flush"})
 
 
 def make_console() -> Console:
@@ -94,6 +99,9 @@ def _dispatch(client: Powermemo, args: argparse.Namespace, console: Console) -> 
     if args.command == "profile":
         _show_profile(client, args.user, args.topics, console)
         return 0
+    if args.command == "events":
+        _show_events(client, args.user, args.first, args.search, console)
+        return 0
     if args.command == "context":
         context = client.context(args.user, max_tokens=args.max_tokens)
         sys.stdout.write(context.text + "\n")
@@ -126,15 +134,33 @@ def _show_flush(client: Powermemo, user: str, console: Console) -> None:
 
 def _show_profile(client: Powermemo, user: str, topics: list[str] | None, console: Console) -> None:
     table = Table(title=f"profile of {user}")
-    for column in ("topic", "sub-topic", "content", "source", "updated"):
+    for column in ("topic", "sub-topic", "content", "source", "updated", "last mentioned"):
         table.add_column(column)
     for entry in client.profile(user, topics=topics):
+        mentioned = entry.last_mentioned_at
         table.add_row(
             entry.topic,
             entry.sub_topic,
             entry.content,
             entry.source,
             entry.updated_at.isoformat(timespec="seconds"),
+            mentioned.isoformat(timespec="seconds") if mentioned else "",
+        )
+    console.print(table)
+
+
+def _show_events(
+    client: Powermemo, user: str, first: int, search: str | None, console: Console
+) -> None:
+    table = Table(title=f"events of {user}")
+    for column in ("happened", "summary", "tags"):
+        table.add_column(column)
+    for event in client.events(user, first=first, search=search):
+        start, end = event.happened_from.date(), event.happened_to.date()
+        table.add_row(
+            start.isoformat() + (f" .. {end.isoformat()}" if end > start else ""),
+            event.summary,
+            ", ".join(f"{t.tag}: {t.value}" for t in event.tags),
         )
     console.print(table)
 

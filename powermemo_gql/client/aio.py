@@ -23,6 +23,7 @@ from powermemo_gql.client.models import (
     Blob,
     ChangeKind,
     Context,
+    Event,
     Flush,
     FlushResult,
     ProfileChange,
@@ -213,6 +214,16 @@ class AsyncPowermemo:
         return await self._run(operations.import_profile(user_id, text))
 
     # Changes
+
+    async def events(
+        self,
+        user_id: str,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+    ) -> list[Event]:
+        """The user's events, by when they happened, newest first; `search`: every word."""
+        return await self._run(operations.events(user_id, first, after, search))
 
     async def changes_cursor(self, user_id: str) -> str:
         """A cursor at the current end of the user's change feed."""

@@ -94,6 +94,7 @@ class Flush:
     event_id: str | None
     started_at: datetime
     finished_at: datetime | None
+    dropped_items: int = 0  # items of LLM answers left out because they did not parse
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Flush:
@@ -109,6 +110,7 @@ class Flush:
             event_id=raw["eventId"],
             started_at=_time(raw["startedAt"]),
             finished_at=_optional_time(raw["finishedAt"]),
+            dropped_items=raw["droppedItems"],
         )
 
 
@@ -161,6 +163,7 @@ class ProfileEntry:
     source_blob_ids: tuple[str, ...] = ()
     source_event_id: str | None = None
     history: tuple[ProfileRevision, ...] = ()
+    last_mentioned_at: datetime | None = None  # when the user last spoke of it
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ProfileEntry:
@@ -175,6 +178,36 @@ class ProfileEntry:
             source_blob_ids=tuple(raw["sourceBlobIds"]),
             source_event_id=raw["sourceEventId"],
             history=tuple(ProfileRevision.from_json(r) for r in raw["history"]),
+            last_mentioned_at=_optional_time(raw["lastMentionedAt"]),
+        )
+
+
+@dataclass(frozen=True)
+class EventTag:
+    tag: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a user, dated by when it was said (happened_from/to)."""
+
+    id: str
+    summary: str
+    tags: tuple[EventTag, ...]
+    happened_from: datetime
+    happened_to: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Event:
+        return cls(
+            id=raw["id"],
+            summary=raw["summary"],
+            tags=tuple(EventTag(tag=t["tag"], value=t["value"]) for t in raw["tags"]),
+            happened_from=_time(raw["happenedFrom"]),
+            happened_to=_time(raw["happenedTo"]),
+            created_at=_time(raw["createdAt"]),
         )
 
 

@@ -18,6 +18,7 @@ from powermemo_gql.client.models import (
     Blob,
     ChangeKind,
     Context,
+    Event,
     FlushResult,
     ProfileChange,
     ProfileEntry,
@@ -42,13 +43,14 @@ INVALID = f"{ERRORS} ... on InvalidInput {{ field }}"
 USER = "id data createdAt updatedAt"
 BLOB = "id type createdAt"
 FLUSH = """
-    id trigger status itemCount llmCalls inputTokens outputTokens error eventId
+    id trigger status itemCount llmCalls inputTokens outputTokens droppedItems error eventId
     startedAt finishedAt
 """
 ENTRY = """
     id topic subTopic content source sourceBlobIds sourceEventId createdAt updatedAt
-    history { content action source createdAt }
+    lastMentionedAt history { content action source createdAt }
 """
+EVENT = "id summary tags { tag value } happenedFrom happenedTo createdAt"
 CHANGE = """
     cursor kind entryId topic subTopic oldValue newValue source flushId eventId error createdAt
 """
@@ -149,6 +151,12 @@ CHANGES = gql(f"""
 query Changes($userId: ID!, $first: Int, $after: String) {{
   user(id: $userId) {{ changes(first: $first, after: $after) {{ nodes {{ {CHANGE} }} }} }}
 }}""")
+EVENTS = gql(f"""
+query Events($userId: ID!, $first: Int, $after: String, $search: String) {{
+  user(id: $userId) {{
+    events(first: $first, after: $after, search: $search) {{ nodes {{ {EVENT} }} }}
+  }}
+}}""")
 PROFILE_UPDATED = gql(f"""
 subscription ProfileUpdated($userId: ID!, $since: String, $kinds: [ChangeKind!]) {{
   profileUpdated(userId: $userId, since: $since, kinds: $kinds) {{ {CHANGE} }}
@@ -169,6 +177,7 @@ DOCUMENTS = (
     IMPORT_PROFILE,
     CHANGES_CURSOR,
     CHANGES,
+    EVENTS,
     PROFILE_UPDATED,
 )
 
@@ -364,6 +373,17 @@ def changes(user_id: str, after: str | None, first: int | None) -> Operation[lis
         return [ProfileChange.from_json(c) for c in nodes]
 
     return Operation(_request(CHANGES, userId=user_id, first=first, after=after), parse)
+
+
+def events(
+    user_id: str, first: int | None, after: str | None, search: str | None
+) -> Operation[list[Event]]:
+    def parse(data: dict[str, Any]) -> list[Event]:
+        return [Event.from_json(e) for e in _user(data, user_id)["events"]["nodes"]]
+
+    return Operation(
+        _request(EVENTS, userId=user_id, first=first, after=after, search=search), parse
+    )
 
 
 def profile_updated(

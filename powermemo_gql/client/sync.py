@@ -21,6 +21,7 @@ from powermemo_gql.client.connection import (
 from powermemo_gql.client.models import (
     Blob,
     Context,
+    Event,
     Flush,
     FlushResult,
     ProfileChange,
@@ -171,6 +172,16 @@ class Powermemo:
 
     def import_profile(self, user_id: str, text: str) -> list[ProfileEntry]:
         return self._run(operations.import_profile(user_id, text))
+
+    def events(
+        self,
+        user_id: str,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+    ) -> list[Event]:
+        """The user's events, by when they happened, newest first; `search`: every word."""
+        return self._run(operations.events(user_id, first, after, search))
 
     def changes_cursor(self, user_id: str) -> str:
         return self._run(operations.changes_cursor(user_id))

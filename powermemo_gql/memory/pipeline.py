@@ -226,16 +226,27 @@ class MemoryPipeline:
         # What the LLM must decide on: every observation of an existing or close entry,
         # several observations of one new entry (the model merges lists), and every new
         # entry in validate mode. A single new observation is added as it is.
-        pending: list[_Pending] = []
+        by_key: dict[Key, _Pending] = {}
+        close: list[tuple[Key, Key, list[str]]] = []
         for key, contents in observations.items():
             entry = current.get(key)
-            close = keys.close_to(key) if entry is None else None
-            if close is not None:
-                pending.append(_Pending(close, contents, current[close], observed_as=key[1]))
+            near = keys.close_to(key) if entry is None else None
+            if near is not None:
+                close.append((near, key, contents))
             elif entry is None and len(contents) == 1 and not config.validate_entries:
                 result.changes.append(ProfileChange("add", key[0], key[1], contents[0]))
             else:
-                pending.append(_Pending(key, contents, entry))
+                by_key[key] = _Pending(key, contents, entry)
+        for near, key, contents in close:
+            same = by_key.get(near)
+            if same is not None and same.observed_as is None:
+                # The entry was also named as it is: one item with all its observations.
+                by_key[near] = _Pending(near, same.observations + contents, same.entry)
+            elif same is None:
+                by_key[near] = _Pending(near, contents, current[near], observed_as=key[1])
+            else:  # a second close name for that entry: asked about as a new entry
+                by_key[key] = _Pending(key, contents, None)
+        pending = list(by_key.values())
         if not pending:
             return result
 

@@ -136,6 +136,33 @@ async def test_imported_messages_keep_when_they_were_said(
     assert not blob["createdAt"].startswith("2020")  # ingestion time is now
 
 
+def test_imported_history_yields_events_dated_as_said(
+    live: LiveServer, tenant: ProjectHandle, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    llm.responder = memory_responder(summary="- Lives in Lyon [said 2020-01-02]")
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        "\n".join(
+            json.dumps(
+                {"user": "alice", "messages": [{"role": "user", "content": text, "created_at": at}]}
+            )
+            for text, at in (
+                ("I moved to Lyon.", "2020-01-02T03:04:05+00:00"),
+                ("I teach chemistry.", "2020-01-05T10:00:00+00:00"),
+            )
+        )
+    )
+    remote = ("--url", live.http_url, "--key", tenant.api_key)
+    imported = _cli("import-chats", str(chats), "--flush", *remote)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    events = _cli("events", "alice", *remote)
+    assert events.returncode == 0, events.stderr
+    assert "2020-01-02 .. 2020-01-05" in events.stdout
+    assert "Lives in Lyon" in events.stdout
+    profile = _cli("profile", "alice", *remote)
+    assert "2020-01-05T10:00:00+00:00" in profile.stdout  # last mentioned
+
+
 def test_operator_commands(live: LiveServer, tenant: ProjectHandle, database_url: str) -> None:
     env = _env(POWERMEMO_DATABASE_URL=database_url)
     projects = _cli("projects", env=env)

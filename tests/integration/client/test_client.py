@@ -148,6 +148,13 @@ async def test_chat_flush_profile_and_context(
         }
         assert {e.source for e in profile} == {"llm"}
         assert all(blob.id in e.source_blob_ids for e in profile)
+        # "Bye" was said on 2024-05-01, the other two messages when the blob was inserted.
+        [event] = await client.events("alice", first=5)
+        assert event.id == flush.event_id
+        assert event.happened_from == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        assert event.happened_to == blob.created_at
+        assert {e.last_mentioned_at for e in profile} == {event.happened_to}
+        assert await client.events("alice", search="nothing-like-this") == []
         assert [e.topic for e in await client.profile("alice", topics=["work"])] == ["work"]
         assert len(await client.profile("alice", topk=1)) == 1
 
@@ -168,7 +175,10 @@ def test_document_flush_and_profile_sync(sync_client: Powermemo, llm: ScriptedLL
     flush = sync_client.flush("dana")
     assert flush is not None
     assert flush.status is FlushStatus.DONE
+    assert flush.dropped_items == 0
     assert len(sync_client.profile("dana")) == 2
+    [event] = sync_client.events("dana")
+    assert event.happened_from == event.happened_to == blob.created_at
     context = sync_client.context("dana", max_tokens=100)
     assert 0 < context.tokens <= 100
 

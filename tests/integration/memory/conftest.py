@@ -1,13 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
+from asgi_lifespan import LifespanManager
 
+from powermemo_gql.app import create_app
 from powermemo_gql.settings import Settings
 from tests.conftest import make_settings
 from tests.llm_server import Reply, ScriptedLLM, json_reply, running_llm
+from tests.support import ROOT_TOKEN, Api, create_project
 
 
 @pytest.fixture
@@ -16,18 +20,40 @@ def llm() -> Iterator[ScriptedLLM]:
         yield server
 
 
+def memory_settings(database_url: str, llm: ScriptedLLM, **overrides: Any) -> Settings:
+    """Settings of this package's apps: they talk to the scripted LLM."""
+    values: dict[str, Any] = {
+        "llm_base_url": llm.base_url,
+        "llm_max_retries": 1,
+        "max_buffer_tokens": 100_000,
+        "flush_lease_seconds": 5,
+        # Tests start flushes themselves; a test of the background paths turns this on.
+        "background_flushes": False,
+    }
+    return make_settings(database_url, **(values | overrides))
+
+
 @pytest.fixture
 def settings(database_url: str, llm: ScriptedLLM) -> Settings:
-    # Overrides the suite's settings: this package's app talks to the scripted LLM.
-    return make_settings(
-        database_url,
-        llm_base_url=llm.base_url,
-        llm_max_retries=1,
-        max_buffer_tokens=100_000,
-        flush_lease_seconds=5,
-        # Tests start flushes themselves; a test of the background paths turns this on.
-        background_flushes=False,
-    )
+    # Overrides the suite's settings.
+    return memory_settings(database_url, llm)
+
+
+AppFactory = Callable[..., AbstractAsyncContextManager[Api]]
+
+
+@pytest.fixture
+def make_app(database_url: str, llm: ScriptedLLM) -> AppFactory:
+    """An app with these settings overridden, and the API of a new project in it."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[Api]:
+        app = create_app(memory_settings(database_url, llm, **overrides))
+        async with LifespanManager(app):
+            project = await create_project(app, Api(app, ROOT_TOKEN), "memory")
+            yield project.api
+
+    return start
 
 
 def memory_responder(
