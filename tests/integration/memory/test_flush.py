@@ -198,7 +198,7 @@ async def test_aborted_merge_changes_nothing(project: ProjectHandle, llm: Script
 
 
 async def test_garbage_answer_is_asked_again(project: ProjectHandle, llm: ScriptedLLM) -> None:
-    llm.add(Reply(content="Sure! Here is your summary: none"), Reply(content='{"summary": 5}'))
+    llm.add(Reply(content="Sure! Here is your summary: none"), Reply(content='{"summary": null}'))
     llm.responder = memory_responder()
     await _user_with_chat(project.api)
     # An unparsable answer is asked again once: both summarize tries above are garbage.
