@@ -93,7 +93,10 @@ def shaped_answer(model: type[BaseModel], values: list[Any]) -> Iterator[dict[st
     if listed is None:
         for value in reversed(values):
             if isinstance(value, dict):
-                yield _unwrapped(_normalized(value, model), model)
+                yield _normalized(value, model)
+                inner = list(value.values())
+                if len(inner) == 1 and isinstance(inner[0], dict):  # {"result": {...}}
+                    yield _normalized(inner[0], model)
         return
     name, item_model = listed
     dicts = [v for v in values if isinstance(v, dict)]
@@ -191,23 +194,16 @@ def _as_wrapper(
     raw: dict[str, Any], model: type[BaseModel], name: str, item_model: type[BaseModel]
 ) -> dict[str, Any] | None:
     """`raw` as the wrapper object, also one level down (`{"result": {"facts": ...}}`)."""
-    literal = any(canonical_key(str(k)) == name for k in raw)
-    if not literal and _looks_like(raw, item_model):
-        return None
+    if name not in {canonical_key(str(k)) for k in raw}:
+        inner = list(raw.values())
+        if len(inner) == 1 and isinstance(inner[0], dict):
+            wrapper = _as_wrapper(inner[0], model, name, item_model)
+            if wrapper is not None:
+                return wrapper
+        if _looks_like(raw, item_model):
+            return None
     normalized = _normalized(raw, model)
-    if name in normalized:
-        return normalized
-    inner = [v for v in raw.values() if isinstance(v, dict)]
-    if len(raw) == 1 and inner:
-        return _as_wrapper(inner[0], model, name, item_model)
-    return None
-
-
-def _unwrapped(normalized: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    if all(n in normalized for n in model.model_fields) or len(normalized) != 1:
-        return normalized
-    inner = next(iter(normalized.values()))
-    return _normalized(inner, model) if isinstance(inner, dict) else normalized
+    return normalized if name in normalized else None
 
 
 def _shaped_items(

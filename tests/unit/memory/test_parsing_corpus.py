@@ -109,6 +109,12 @@ CORPUS = [
         {"summary": "Bob is 40."},
     ),
     Case(
+        "summary wrapped one level down",
+        SummaryAnswer,
+        '{"result": {"summary": "Bob is 40."}}',
+        {"summary": "Bob is 40."},
+    ),
+    Case(
         "summary encoded twice",
         SummaryAnswer,
         '"{\\"summary\\": \\"Bob is 40.\\"}"',
@@ -290,6 +296,13 @@ CORPUS = [
         TagsAnswer,
         '<think>\nmood is clear\n</think>{"tags": [{"name": "mood", "content": "calm"}]}',
         {"tags": [{"tag": "mood", "value": "calm"}]},
+    ),
+    Case(
+        "tags under 'items', tag names and values in any case",
+        TagsAnswer,
+        '{"Items": [{"Tag": "mood", "Value": "calm"},'
+        ' {"TAG": "topic", "VALUE": ["travel", "food"]}]}',
+        {"tags": [{"tag": "mood", "value": "calm"}, {"tag": "topic", "value": "travel; food"}]},
     ),
     Case(
         "a lone tag",
