@@ -232,7 +232,25 @@ class Settings(BaseSettings):
         ),
     )
     llm_model: str = Field(
-        default="gpt-4o-mini", min_length=1, description="Chat model the memory pipeline uses."
+        default="gpt-4o-mini",
+        min_length=1,
+        description="Chat model the memory pipeline uses (but see llm_summary_model).",
+    )
+    llm_summary_model: str | None = Field(
+        default=None,
+        description=(
+            "Chat model of the summarize and tag_event steps (often a smaller, faster one); "
+            "empty means llm_model."
+        ),
+    )
+    llm_json_mode: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description=(
+            "Ask for JSON output (response_format json_object). auto: ask; when the endpoint "
+            "refuses it (HTTP 400, 415 or 422 naming response_format, or any of them before a "
+            "request with it was answered) make the call again without it, and stop asking for "
+            "the process's lifetime; on: always ask (a refusal is an error); off: never."
+        ),
     )
     llm_timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, description="Time limit of one LLM request."
@@ -242,8 +260,8 @@ class Settings(BaseSettings):
         ge=0,
         le=10,
         description=(
-            "Retries of an LLM request after a timeout, HTTP 429 or 5xx. (An answer that does "
-            "not parse is asked again once, separately.)"
+            "Retries of an LLM request after a timeout, HTTP 429 or 5xx, or a 200 that is no "
+            "chat completion. (An answer that does not parse is asked again once, separately.)"
         ),
     )
     llm_retry_backoff_seconds: float = Field(
@@ -273,7 +291,9 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("redis_url", "llm_base_url", "system_prompt", mode="before")
+    @field_validator(
+        "redis_url", "llm_base_url", "llm_summary_model", "system_prompt", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -31,6 +31,8 @@ class Reply:
     delay: float = 0.0
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    raw: str | None = None  # sent as the body instead of a chat completion
+    content_type: str = "application/json"  # of a raw body
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -44,6 +46,8 @@ class ScriptedLLM:
     script: deque[Reply] = field(default_factory=deque)
     responder: Responder | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # An endpoint without JSON mode: a request asking for response_format gets this answer.
+    refuse_response_format: Reply | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -57,9 +61,18 @@ class ScriptedLLM:
     def purposes(self) -> list[str]:
         return [r["headers"].get("x-powermemo-purpose", "") for r in self.requests]
 
+    def models(self) -> list[str]:
+        return [r["body"].get("model", "") for r in self.requests]
+
+    def json_mode_sent(self) -> list[bool]:
+        """Per request, whether it asked for JSON output (response_format json_object)."""
+        return [r["body"].get("response_format") == {"type": "json_object"} for r in self.requests]
+
     def _next(self, request: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(request)
+            if self.refuse_response_format and "response_format" in request["body"]:
+                return self.refuse_response_format
             if self.script:
                 return self.script.popleft()
         if self.responder is not None:
@@ -71,30 +84,21 @@ class ScriptedLLM:
         reply = self._next({"body": body, "headers": dict(request.headers)})
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.raw is not None:
+            return Response(reply.raw, status_code=reply.status, media_type=reply.content_type)
         if reply.status != 200:
             return JSONResponse(
                 {"error": {"message": reply.content or "scripted failure", "type": "scripted"}},
                 status_code=reply.status,
             )
         return JSONResponse(
-            {
-                "id": f"chatcmpl-{len(self.requests)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "scripted"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": reply.content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": reply.prompt_tokens,
-                    "completion_tokens": reply.completion_tokens,
-                    "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-                },
-            }
+            chat_completion(
+                reply.content,
+                model=body.get("model", "scripted"),
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+                number=len(self.requests),
+            )
         )
 
     async def _models(self, _request: Request) -> Response:
@@ -109,6 +113,34 @@ class ScriptedLLM:
                 Route("/v1/models", self._models),
             ]
         )
+
+
+def chat_completion(
+    content: str | None,
+    model: str = "scripted",
+    prompt_tokens: int = 11,
+    completion_tokens: int = 7,
+    number: int = 1,
+) -> dict[str, Any]:
+    """The body of a chat completion answering `content` (None: a null content)."""
+    return {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
 
 
 def json_reply(payload: Any, **kwargs: Any) -> Reply:

@@ -198,7 +198,7 @@ async def test_aborted_merge_changes_nothing(project: ProjectHandle, llm: Script
 
 
 async def test_garbage_answer_is_asked_again(project: ProjectHandle, llm: ScriptedLLM) -> None:
-    llm.add(Reply(content="Sure! Here is your summary: none"), Reply(content='{"summary": 5}'))
+    llm.add(Reply(content="Sure! Here is your summary: none"), Reply(content='{"summary": null}'))
     llm.responder = memory_responder()
     await _user_with_chat(project.api)
     # An unparsable answer is asked again once: both summarize tries above are garbage.
@@ -213,6 +213,27 @@ async def test_garbage_answer_is_asked_again(project: ProjectHandle, llm: Script
         "retriedItems": 1,
         "flush": {"status": "DONE", "itemCount": 1},
     }
+
+
+async def test_a_malformed_llm_answer_fails_the_flush_with_its_reason(
+    project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    # A 200 that is no chat completion, every time: retried, then the flush fails naming why.
+    llm.responder = lambda _request: Reply(raw="<html>proxy error</html>", content_type="text/html")
+    await _user_with_chat(project.api)
+
+    flush = await _flush(project.api)
+
+    assert flush is not None
+    assert flush["status"] == "FAILED"
+    assert flush["error"] == (
+        "LLM summarize failed after 2 attempts: malformed answer: the body is not JSON"
+    )
+    assert flush["llmCalls"] == 0
+    assert len(llm.requests) == 2  # llm_max_retries is 1 in these tests
+    memory = await _memory(project.api)
+    assert memory["buffer"]["items"][0]["error"] == flush["error"]
+    assert memory["profile"] == []
 
 
 async def test_llm_failure_marks_items_failed_and_writes_nothing(

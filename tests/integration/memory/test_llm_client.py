@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import OpenAILLMClient
 from powermemo_gql.settings import Settings
-from tests.llm_server import Reply, ScriptedLLM
+from tests.llm_server import Reply, ScriptedLLM, chat_completion
 
 
 @pytest.fixture
@@ -23,7 +24,12 @@ async def clients() -> AsyncIterator[list[OpenAILLMClient]]:
         await client.close()
 
 
-def _client(llm: ScriptedLLM, made: list[OpenAILLMClient], **overrides: Any) -> OpenAILLMClient:
+def _client(
+    llm: ScriptedLLM,
+    made: list[OpenAILLMClient],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    **overrides: Any,
+) -> OpenAILLMClient:
     values: dict[str, Any] = {
         "llm_base_url": llm.base_url,
         "llm_model": "scripted-model",
@@ -32,7 +38,7 @@ def _client(llm: ScriptedLLM, made: list[OpenAILLMClient], **overrides: Any) -> 
         "llm_timeout_seconds": 5,
     }
     values.update(overrides)
-    client = OpenAILLMClient(Settings(**values))
+    client = OpenAILLMClient(Settings(**values), sleep=sleep)
     made.append(client)
     return client
 
@@ -81,8 +87,9 @@ async def test_client_errors_are_not_retried(
     clients: list[OpenAILLMClient], llm: ScriptedLLM
 ) -> None:
     llm.add(Reply(status=400), Reply(content="never reached"))
+    # JSON mode off: in auto, a 400 to the first JSON-mode request is taken as its refusal.
     with pytest.raises(LLMUnavailable, match="HTTP 400"):
-        await _client(llm, clients).complete("extract", "s", "u")
+        await _client(llm, clients, llm_json_mode="off").complete("extract", "s", "u")
     assert len(llm.requests) == 1
 
 
@@ -129,17 +136,181 @@ async def test_concurrency_is_limited(clients: list[OpenAILLMClient], llm: Scrip
 
 
 async def test_backoff_doubles_with_jitter(
-    clients: list[OpenAILLMClient], llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
 ) -> None:
     waits: list[float] = []
 
     async def record(delay: float) -> None:
         waits.append(delay)
 
-    client = _client(llm, clients, llm_retry_backoff_seconds=0.5, llm_max_retries=3)
-    monkeypatch.setattr(asyncio, "sleep", record)
+    # The client's own sleep is recorded: patching asyncio.sleep would stall the server too.
+    client = _client(llm, clients, sleep=record, llm_retry_backoff_seconds=0.5, llm_max_retries=3)
     llm.add(Reply(status=503), Reply(status=503), Reply(status=503), Reply(content="ok"))
     assert (await client.complete("x", "s", "u")).text == "ok"
     assert len(waits) == 3
     for wait, base in zip(waits, (0.5, 1.0, 2.0), strict=True):
         assert base * 0.8 <= wait <= base * 1.2
+
+
+# --- JSON mode ---
+
+REFUSAL = Reply(status=400, content="Unrecognized request argument supplied: response_format")
+
+
+async def test_json_mode_is_asked_for_by_default(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.add(Reply(content="{}"), Reply(content="{}"))
+    client = _client(llm, clients)
+    await client.complete("extract", "s", "u")
+    await client.complete("merge", "s", "u")
+    assert llm.json_mode_sent() == [True, True]
+
+
+async def test_json_mode_off_never_asks_for_it(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.add(Reply(content="{}"))
+    await _client(llm, clients, llm_json_mode="off").complete("extract", "s", "u")
+    assert llm.json_mode_sent() == [False]
+    assert "response_format" not in llm.requests[0]["body"]
+
+
+async def test_auto_falls_back_once_and_remembers_a_refusal_naming_response_format(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.refuse_response_format = REFUSAL
+    llm.add(Reply(content="first"), Reply(content="second"))
+    client = _client(llm, clients)
+    assert (await client.complete("extract", "s", "u")).text == "first"
+    assert (await client.complete("merge", "s", "u")).text == "second"
+    # The refused request, the same call again without it, then no more asking.
+    assert llm.json_mode_sent() == [True, False, False]
+    assert llm.purposes() == ["extract", "extract", "merge"]
+
+
+async def test_auto_takes_any_bad_request_to_the_first_json_request_as_a_refusal(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    # Servers word it their own way: a 422 that does not name the parameter.
+    llm.refuse_response_format = Reply(status=422, content="extra fields not permitted")
+    llm.add(Reply(content="ok"), Reply(content="again"))
+    client = _client(llm, clients)
+    assert (await client.complete("extract", "s", "u")).text == "ok"
+    assert (await client.complete("extract", "s", "u")).text == "again"
+    assert llm.json_mode_sent() == [True, False, False]
+
+
+async def test_a_bad_request_after_json_mode_worked_is_a_plain_refusal(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.add(Reply(content="ok"), Reply(status=400, content="context too long"), Reply(content="x"))
+    client = _client(llm, clients)
+    await client.complete("extract", "s", "u")
+    with pytest.raises(LLMUnavailable, match="refused the extract request: HTTP 400"):
+        await client.complete("extract", "s", "u")
+    assert llm.json_mode_sent() == [True, True]
+
+
+async def test_a_refusal_that_persists_without_json_mode_is_reported_and_not_remembered(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.add(Reply(status=400), Reply(status=400), Reply(content="ok"))
+    client = _client(llm, clients)
+    with pytest.raises(LLMUnavailable, match="HTTP 400"):
+        await client.complete("extract", "s", "u")
+    # The 400 was not about JSON mode: the next call still asks for it.
+    await client.complete("extract", "s", "u")
+    assert llm.json_mode_sent() == [True, False, True]
+
+
+async def test_auth_and_routing_errors_are_not_taken_for_a_json_mode_refusal(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.add(Reply(status=404, content="model not found"), Reply(content="never reached"))
+    with pytest.raises(LLMUnavailable, match="HTTP 404"):
+        await _client(llm, clients).complete("extract", "s", "u")
+    assert len(llm.requests) == 1
+
+
+async def test_json_mode_on_makes_a_refusal_an_error(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.refuse_response_format = REFUSAL
+    llm.add(Reply(content="never reached"))
+    with pytest.raises(LLMUnavailable, match="refused the extract request: HTTP 400"):
+        await _client(llm, clients, llm_json_mode="on").complete("extract", "s", "u")
+    assert llm.json_mode_sent() == [True]
+
+
+# --- malformed HTTP answers ---
+
+MALFORMED = {
+    "a non-JSON body": (
+        Reply(raw="<html>Bad gateway</html>", content_type="text/html"),
+        "the body is not JSON",
+    ),
+    "a non-JSON body typed as JSON": (
+        Reply(raw="<html>oops</html>"),
+        "the body is not valid JSON",
+    ),
+    "a truncated body": (
+        Reply(raw=json.dumps(chat_completion("hi"))[:60]),
+        "the body is not valid JSON",
+    ),
+    "JSON that is not a chat completion": (
+        Reply(raw='{"status": "ok"}'),
+        "not a chat completion (no choices)",
+    ),
+    "a JSON list": (Reply(raw="[1, 2]"), "not a chat completion"),
+    "no choices": (Reply(raw=json.dumps({**chat_completion("x"), "choices": []})), "no choices"),
+    "a null content": (Reply(raw=json.dumps(chat_completion(None))), "content is null"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
+async def test_a_malformed_answer_is_retried(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply, reason = MALFORMED[case]
+    llm.add(reply, Reply(content="fine"))
+    assert (await _client(llm, clients).complete("extract", "s", "u")).text == "fine"
+    assert len(llm.requests) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"malformed answer: {reason}" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
+async def test_malformed_answers_end_as_llm_unavailable_with_the_reason(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM, case: str
+) -> None:
+    reply, reason = MALFORMED[case]
+    llm.add(reply, reply, reply, Reply(content="never reached"))
+    with pytest.raises(LLMUnavailable) as info:
+        await _client(llm, clients, llm_max_retries=2).complete("extract", "s", "u")
+    assert info.value.code == "LLM_UNAVAILABLE"
+    assert info.value.message == f"LLM extract failed after 3 attempts: malformed answer: {reason}"
+    assert len(llm.requests) == 3
+
+
+# --- a model per step ---
+
+
+async def test_summary_steps_use_the_summary_model_and_the_rest_the_main_one(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.responder = lambda _request: Reply(content="{}")
+    client = _client(llm, clients, llm_model="big", llm_summary_model="small")
+    for purpose in ("summarize", "extract", "merge", "organize", "shorten", "tag_event"):
+        await client.complete(purpose, "s", "u")
+    assert llm.models() == ["small", "big", "big", "big", "big", "small"]
+
+
+async def test_without_a_summary_model_every_step_uses_the_main_one(
+    clients: list[OpenAILLMClient], llm: ScriptedLLM
+) -> None:
+    llm.responder = lambda _request: Reply(content="{}")
+    client = _client(llm, clients, llm_model="big", llm_summary_model="")
+    await client.complete("summarize", "s", "u")
+    await client.complete("extract", "s", "u")
+    assert llm.models() == ["big", "big"]
