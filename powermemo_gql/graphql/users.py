@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import strawberry
 from strawberry.scalars import JSON
@@ -199,7 +200,8 @@ class User:
         )
         with query_input_errors():
             async with info.context.uow() as session:
-                packed = await ContextService(session).build(self.row.id, request)
+                zone = ZoneInfo(info.context.resources.settings.timezone)
+                packed = await ContextService(session, zone).build(self.row.id, request)
         return UserContext(
             text=packed.text,
             tokens=packed.tokens,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from powermemo_gql.events.repository import EventRepository
 from powermemo_gql.profiles.models import ProfileEntry
 from powermemo_gql.profiles.repository import ProfileRepository
 
+UTC_ZONE = ZoneInfo("UTC")
 MAX_CONTEXT_TOKENS = 100_000
 RECENT_EVENTS = 50
 
@@ -75,9 +77,11 @@ def _fill(lines: list[str], title: str, budget: int) -> tuple[str, int]:
     return (title + "".join(taken), len(taken)) if taken else ("", 0)
 
 
-def when(event: Event) -> str:
-    """The day an event happened, or its span of days: `2024-03-04` or `2024-03-04..03-06`."""
-    start, end = event.happened_from.date(), event.happened_to.date()
+def when(event: Event, zone: ZoneInfo = UTC_ZONE) -> str:
+    """The day an event happened, or its span of days: `2024-03-04` or `2024-03-04..03-06`,
+    in the time zone the pipeline dated its messages in."""
+    start = event.happened_from.astimezone(zone).date()
+    end = event.happened_to.astimezone(zone).date()
     if end <= start:
         return start.isoformat()
     tail = end.isoformat()[5:] if end.year == start.year else end.isoformat()
@@ -95,6 +99,7 @@ def pack_context(
     profile: list[ProfileEntry],
     events: list[Event],
     buffer_texts: list[str],
+    zone: ZoneInfo = UTC_ZONE,
 ) -> PackedContext:
     request = request.checked()
     if request.only_topics is not None:
@@ -109,7 +114,7 @@ def pack_context(
     if budget <= 0:
         return PackedContext("", 0, 0, 0)
     profile_lines = [f"- {e.topic}::{e.sub_topic}: {e.content}" for e in profile]
-    event_lines = [f"- [{when(e)}] {_notes(e.summary)}" for e in events]
+    event_lines = [f"- [{when(e, zone)}] {_notes(e.summary)}" for e in events]
 
     profile_part, n_profile = _fill(
         profile_lines, PROFILE_TITLE, int(budget * request.profile_event_ratio)
@@ -139,8 +144,9 @@ def pack_context(
 
 
 class ContextService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, zone: ZoneInfo = UTC_ZONE) -> None:
         self.session = session
+        self.zone = zone
 
     async def build(self, user_id: uuid.UUID, request: ContextRequest) -> PackedContext:
         request = request.checked()
@@ -164,4 +170,4 @@ class ContextService:
                 for i in items
                 if i.blob_id in blobs
             ]
-        return pack_context(request, profile, page.items, buffer_texts)
+        return pack_context(request, profile, page.items, buffer_texts, self.zone)

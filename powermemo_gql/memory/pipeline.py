@@ -31,6 +31,9 @@ from powermemo_gql.memory.steps import Asker, Instructions, as_json_text
 from powermemo_gql.memory.transcript import Line, chunks, span
 from powermemo_gql.profiles.config import ProfileConfig
 
+# Summaries of summaries at most this deep; a model whose notes do not shrink stops there.
+MAX_SUMMARY_ROUNDS = 3
+
 
 @dataclass(frozen=True)
 class CurrentEntry:
@@ -144,15 +147,18 @@ class MemoryPipeline:
         system = instructions.system(prompts.summarize, tags_hint=hint if config.event_tags else "")
         budget = min(self._limits.process_tokens, ask.room(system))
         parts = chunks(lines, budget, zone)
-        while True:
+        for _round in range(MAX_SUMMARY_ROUNDS):
             notes = [
                 (await ask("summarize", system, part, SummaryAnswer)).summary.strip()
                 for part in parts
             ]
             joined = "\n".join(n for n in notes if n)
             if len(parts) == 1 or count_tokens(joined) <= budget:
-                return joined
+                break
+            # Notes of many chunks, still too long for one prompt: their notes, in turn.
             parts = split_by_tokens(joined, budget * 97 // 100)
+        # Past the last round (a model whose notes do not shrink) extract reads them in parts.
+        return joined
 
     async def changes_from(
         self,

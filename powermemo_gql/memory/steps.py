@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from powermemo_gql.core.tokens import count_tokens
+from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import LLMClient
 from powermemo_gql.memory.parsing import M, Usage, ask
 from powermemo_gql.memory.prompts import Prompts, prompts_for
@@ -22,6 +23,8 @@ T = TypeVar("T")
 
 # Tokens the chat format adds around the two messages of a call.
 MESSAGE_OVERHEAD_TOKENS = 16
+# Fewer tokens than this for a step's input: the prompts do not fit the configured context.
+MIN_INPUT_TOKENS = 200
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,15 @@ class Asker:
         return await ask(self.llm, purpose, system, user, model, self.usage, self.attempts)
 
     def room(self, system: str) -> int:
-        """Tokens left for the user message beside this system message."""
-        return self.context_tokens - count_tokens(system) - MESSAGE_OVERHEAD_TOKENS
+        """Tokens left for the user message beside this system message; too few is a
+        configuration the flush cannot work with, said as such."""
+        room = self.context_tokens - count_tokens(system) - MESSAGE_OVERHEAD_TOKENS
+        if room < MIN_INPUT_TOKENS:
+            raise LLMUnavailable(
+                f"llm_context_tokens ({self.context_tokens}) leaves {max(room, 0)} tokens beside "
+                f"the instructions; raise it or shorten the system prompt and profile slots"
+            )
+        return room
 
     def batches(
         self, system: str, items: Sequence[T], as_json: Callable[[T], Any]

@@ -408,3 +408,35 @@ async def test_usage_per_step(project: ProjectHandle, llm: ScriptedLLM) -> None:
     assert set(steps) == {"summarize", "extract"}
     assert sum(s["llmCalls"] for s in steps.values()) == usage["llmCalls"] == 2
     assert sum(s["inputTokens"] for s in steps.values()) == usage["inputTokens"]
+
+
+async def test_notes_that_do_not_shrink_stop_after_bounded_rounds(
+    llm: ScriptedLLM, make_app: AppFactory
+) -> None:
+    """A model that echoes its input never shortens the notes: the server stops re-summarizing
+    after a few rounds and extracts from them in parts."""
+    llm.responder = _answering({"summarize": lambda r: {"summary": _user(r)}}, memory_responder())
+    text = " ".join(f"w{i}" for i in range(12_000))
+    async with make_app(llm_context_tokens=4000, max_process_tokens=3000) as api:
+        await api.ok(SETUP_USER)
+        await api.ok(INSERT_DOCUMENT, content=text)
+        await _flush(api)
+    from powermemo_gql.core.tokens import count_tokens
+
+    per_round = count_tokens(text) // (3000 * 9 // 10) + 2  # chunks of one round, at most
+    summarize_calls = len(_of(llm, "summarize"))
+    assert per_round < summarize_calls <= 3 * per_round  # more than one round, at most three
+    assert len(_of(llm, "extract")) > 1  # the notes, still long, extracted in parts
+
+
+async def test_a_context_too_small_for_the_prompts_fails_the_flush_clearly(
+    llm: ScriptedLLM, make_app: AppFactory
+) -> None:
+    llm.responder = memory_responder()
+    async with make_app(llm_context_tokens=1000, system_prompt="x " * 1900) as api:
+        await api.ok(SETUP_USER)
+        await api.ok(INSERT_DOCUMENT, content="Hello.")
+        flush = (await api.ok(FLUSH))["flushBuffer"]["flush"]
+    assert flush["status"] == "FAILED"
+    assert "llm_context_tokens (1000) leaves" in flush["error"]
+    assert llm.requests == []

@@ -140,3 +140,16 @@ def test_events_are_dated_by_when_they_happened() -> None:
         "  Bought new boots [said 2024-03-04]\n"
     ) in packed.text
     assert "2026" not in packed.text
+
+
+def test_event_days_are_in_the_configured_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    late = datetime(2024, 3, 4, 20, 0, tzinfo=UTC)  # 2024-03-05 05:00 in Tokyo
+    event = Event(
+        project_id=PROJECT, user_id=USER, summary="Late call", happened_from=late, happened_to=late
+    )
+    utc = pack_context(ContextRequest(max_tokens=200), [], [event], [])
+    tokyo = pack_context(ContextRequest(max_tokens=200), [], [event], [], ZoneInfo("Asia/Tokyo"))
+    assert "- [2024-03-04] Late call" in utc.text
+    assert "- [2024-03-05] Late call" in tokyo.text
