@@ -9,11 +9,9 @@ Profile changes, the event, and the items' new status are written in one transac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -31,6 +29,7 @@ from powermemo_gql.core.types import utcnow
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import LLMClient
+from powermemo_gql.memory.leases import LeaseLost, renewing
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import (
     CurrentEntry,
@@ -56,15 +55,6 @@ PARSE_ATTEMPTS = 2
 DUE_PER_PASS = 100
 
 
-def pipeline_limits(settings: Settings) -> Limits:
-    return Limits(
-        max_subtopics=settings.max_profile_subtopics,
-        max_entry_tokens=settings.max_profile_entry_tokens,
-        context_tokens=settings.llm_context_tokens,
-        process_tokens=settings.max_process_tokens,
-    )
-
-
 class _Claim(Enum):
     NOTHING_IDLE = "nothing idle"
     LEASE_HELD = "another flush holds the lease"
@@ -85,10 +75,6 @@ class FlushAttempt:
     flush: Flush | None = None
 
 
-class LeaseLost(RuntimeError):
-    """This flush's lease ran out or was taken over: it must write nothing."""
-
-
 class Flusher:
     def __init__(
         self,
@@ -103,7 +89,7 @@ class Flusher:
         self._feed = feed
         self._settings = settings
         self._pipeline = MemoryPipeline(
-            llm, attempts=PARSE_ATTEMPTS, limits=pipeline_limits(settings)
+            llm, attempts=PARSE_ATTEMPTS, limits=Limits.from_settings(settings)
         )
         self._lease = timedelta(seconds=settings.flush_lease_seconds)
         # Flushes run at once by this process; more would only queue for LLM slots while
@@ -238,7 +224,7 @@ class Flusher:
         usage = Usage()
         try:
             async with (
-                self._renewing(flush.user_id, flush.id),
+                renewing(self._sessions, flush.user_id, flush.id, self._lease),
                 asyncio.timeout(self._settings.flush_timeout_seconds),
             ):
                 result = await self._run_pipeline(flush.project_id, flush.user_id, items, usage)
@@ -284,34 +270,6 @@ class Flusher:
             await session.delete(flush)
             await locks.release(user_id, flush.id)
             return _Claim.NOTHING_IDLE
-
-    @contextlib.asynccontextmanager
-    async def _renewing(self, user_id: uuid.UUID, flush_id: uuid.UUID) -> AsyncIterator[None]:
-        """Renew the lease while the block runs. A lost lease is not raised here: the commit
-        checks the lease itself and writes nothing if it is gone."""
-
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self._lease.total_seconds() / 3)
-                try:
-                    async with unit_of_work(self._sessions) as session:
-                        held = await FlushLockRepository(session).renew(
-                            user_id, flush_id, utcnow() + self._lease
-                        )
-                except Exception:  # try again at the next tick; the lease has slack
-                    logger.warning("flush %s: lease renewal failed", flush_id, exc_info=True)
-                    continue
-                if not held:
-                    logger.error("flush %s lost its lease", flush_id)
-                    return
-
-        task = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _run_pipeline(
         self, project_id: uuid.UUID, user_id: uuid.UUID, items: list[BufferItem], usage: Usage

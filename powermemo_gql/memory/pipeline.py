@@ -30,6 +30,7 @@ from powermemo_gql.memory.regroup import organize, shorten
 from powermemo_gql.memory.steps import Asker, Instructions, as_json_text
 from powermemo_gql.memory.transcript import Line, chunks, span
 from powermemo_gql.profiles.config import ProfileConfig
+from powermemo_gql.settings import Settings
 
 # Summaries of summaries at most this deep; a model whose notes do not shrink stops there.
 MAX_SUMMARY_ROUNDS = 3
@@ -49,6 +50,15 @@ class Limits:
     max_entry_tokens: int  # an entry this flush writes longer than this is shortened
     context_tokens: int  # the most tokens one prompt holds
     process_tokens: int  # the most buffer tokens summarized in one call
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_subtopics=settings.max_profile_subtopics,
+            max_entry_tokens=settings.max_profile_entry_tokens,
+            context_tokens=settings.llm_context_tokens,
+            process_tokens=settings.max_process_tokens,
+        )
 
 
 @dataclass(frozen=True)
