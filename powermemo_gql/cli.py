@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
@@ -28,17 +29,22 @@ from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import DomainError
 from powermemo_gql.observability.logs import configure_logging
 from powermemo_gql.projects.service import ProjectService
-from powermemo_gql.settings import Settings, SettingsError, load_settings
+from powermemo_gql.settings import Settings, SettingsError, describe_error, load_settings
 
 logger = logging.getLogger("powermemo_gql")
 
 
+CONFIG_HELP = "config file (default: $POWERMEMO_CONFIG or ./config.yaml)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="powermemo-gql", description=__doc__)
-    parser.add_argument(
-        "--config", type=Path, help="config file (default: $POWERMEMO_CONFIG or ./config.yaml)"
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--config", type=Path, help=CONFIG_HELP)
+    # Every subcommand takes --config too (before or after its name); SUPPRESS keeps the
+    # top-level value when the subcommand's is not given.
+    with_config = argparse.ArgumentParser(add_help=False)
+    with_config.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=CONFIG_HELP)
+    commands = _Commands(parser.add_subparsers(dest="command", required=True), with_config)
 
     serve = commands.add_parser("serve", help="run the GraphQL server")
     serve.add_argument("--host", help="overrides the host setting")
@@ -93,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
         settings = load_settings(args.config, **overrides)
     except (SettingsError, ValidationError) as exc:
-        print(f"powermemo-gql: configuration error: {exc}", file=sys.stderr)
+        print(f"powermemo-gql: configuration error: {describe_error(exc)}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, json_lines=settings.is_production)
     if args.command == "serve":
@@ -259,6 +265,20 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
         await engine.dispose()
     console.print(table)
     return 0
+
+
+class _Commands:
+    """The subparsers action, adding the shared options to every subcommand."""
+
+    def __init__(self, action: Any, parent: argparse.ArgumentParser) -> None:
+        self._action = action
+        self._parent = parent
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._action.add_parser(
+            name, parents=[self._parent], **kwargs
+        )
+        return parser
 
 
 if __name__ == "__main__":  # pragma: no cover

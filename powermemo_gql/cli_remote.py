@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from powermemo_gql.client import FlushOutcome, Powermemo, PowermemoError
-
-DEFAULT_URL = "http://127.0.0.1:8019"
+from powermemo_gql.client import ConnectionFailedError, FlushOutcome, Powermemo, PowermemoError
+from powermemo_gql.settings import SettingsError, describe_error, load_settings
 
 
 def add_remote_commands(commands: Any) -> None:
@@ -24,12 +24,24 @@ def add_remote_commands(commands: Any) -> None:
     def remote(name: str, help_text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
         parser.add_argument(
-            "--url", default=os.environ.get("POWERMEMO_URL", DEFAULT_URL), help="server URL"
+            "--url",
+            help="server URL (default: $POWERMEMO_URL, else the configured host and port)",
         )
         parser.add_argument(
             "--key", default=os.environ.get("POWERMEMO_API_KEY"), help="project API key"
         )
         return parser
+
+    created = remote("create-user", "create a user (an id of your own, or one generated)")
+    created.add_argument("user", nargs="?", help="the user's id (default: generated)")
+    created.add_argument("--data", help="the user's data, a JSON object")
+
+    listed = remote("users", "list the project's users")
+    listed.add_argument("--search", help="only ids holding this (case-insensitive)")
+    listed.add_argument("--first", type=int, default=100, help="how many (at most 100)")
+
+    deleted = remote("delete-user", "delete a user and all their memory")
+    deleted.add_argument("user")
 
     chat = remote("chat", "add a chat to a user's buffer")
     chat.add_argument("user")
@@ -62,12 +74,36 @@ def add_remote_commands(commands: Any) -> None:
     flush.add_argument("user")
 
 
-REMOTE_COMMANDS = frozenset({"chat", "import-chats", "profile", "events", "context", "flush"})
+REMOTE_COMMANDS = frozenset(
+    {
+        "chat",
+        "import-chats",
+        "profile",
+        "events",
+        "context",
+        "flush",
+        "create-user",
+        "users",
+        "delete-user",
+    }
+)
 
 
 def make_console() -> Console:
     """Rich output; piped to a file or a program, wide enough not to cut ids short."""
     return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def server_url(explicit: str | None, config: Path | None) -> str:
+    """--url, else $POWERMEMO_URL, else the configured host and port; checked."""
+    url = explicit or os.environ.get("POWERMEMO_URL")
+    if not url:
+        settings = load_settings(config)
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104  (reading, not binding)
+        url = f"http://{host}:{settings.port}"
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"the server URL must start with http:// or https:// (got {url!r})")
+    return url.rstrip("/")
 
 
 def run_remote(args: argparse.Namespace) -> int:
@@ -76,8 +112,16 @@ def run_remote(args: argparse.Namespace) -> int:
         console.print("[red]an API key is needed: --key or POWERMEMO_API_KEY[/red]")
         return 2
     try:
-        with Powermemo(args.url, args.key) as client:
+        url = server_url(args.url, args.config)
+    except (SettingsError, ValidationError) as error:
+        console.print(f"[red]powermemo-gql: {describe_error(error)}[/red]", highlight=False)
+        return 2
+    try:
+        with Powermemo(url, args.key) as client:
             return _dispatch(client, args, console)
+    except ConnectionFailedError as error:
+        console.print(f"[red]could not reach {url}: {error.message}[/red]", highlight=False)
+        return 1
     except PowermemoError as error:
         where = f" ({error.field})" if error.field else ""
         console.print(f"[red]{error.code}{where}: {error.message}[/red]")
@@ -99,6 +143,8 @@ def _dispatch(client: Powermemo, args: argparse.Namespace, console: Console) -> 
     if args.command == "profile":
         _show_profile(client, args.user, args.topics, console)
         return 0
+    if args.command in ("create-user", "users", "delete-user"):
+        return _users(client, args, console)
     if args.command == "events":
         _show_events(client, args.user, args.first, args.search, console)
         return 0
@@ -111,6 +157,30 @@ def _dispatch(client: Powermemo, args: argparse.Namespace, console: Console) -> 
         _show_flush(client, args.user, console)
         return 0
     raise AssertionError(args.command)
+
+
+def _users(client: Powermemo, args: argparse.Namespace, console: Console) -> int:
+    if args.command == "create-user":
+        try:
+            data = json.loads(args.data) if args.data else None
+        except ValueError as error:
+            console.print(f"[red]--data is not JSON: {error}[/red]", highlight=False)
+            return 2
+        if data is not None and not isinstance(data, dict):
+            console.print("[red]--data must be a JSON object[/red]")
+            return 2
+        console.print(client.create_user(args.user, data).id, highlight=False)
+        return 0
+    if args.command == "delete-user":
+        client.delete_user(args.user)
+        console.print(f"deleted {args.user}", highlight=False)
+        return 0
+    users, _next = client.users(first=args.first, search=args.search)
+    table = Table("id", "data", "created")
+    for user in users:
+        table.add_row(user.id, json.dumps(user.data), user.created_at.isoformat(timespec="seconds"))
+    console.print(table)
+    return 0
 
 
 _NO_FLUSH = {

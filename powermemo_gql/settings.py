@@ -6,6 +6,7 @@ something people commit, so a secret found in it is refused outright.
 
 from __future__ import annotations
 
+import difflib
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -305,6 +306,17 @@ class Settings(BaseSettings):
             raise ValueError("root_token must be at least 16 characters")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            scheme = value.split("://", 1)[0] if "://" in value else value[:20]
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// (the embedded default) or "
+                f"postgresql+asyncpg:// (got {scheme}://...)"
+            )
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -386,10 +398,57 @@ def resolve_config_file(explicit: Path | None = None) -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
+# POWERMEMO_* variables that are not settings: read by the CLI, the client and the tests.
+OTHER_ENV_VARS = frozenset(
+    {
+        CONFIG_ENV_VAR,
+        "POWERMEMO_URL",
+        "POWERMEMO_API_KEY",
+        "POWERMEMO_TEST_DATABASE_URL",
+        "POWERMEMO_TEST_REDIS_URL",
+    }
+)
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def check_names(config_keys: list[str], environ: dict[str, str]) -> None:
+    """Refuse options nothing reads: a misspelt key or variable would silently keep a
+    default (POWERMEMO_ENV=production starting a development server)."""
+    fields = sorted(Settings.model_fields)
+    for key in config_keys:
+        if key not in Settings.model_fields:
+            raise SettingsError(
+                f"unknown option '{key}' in the config file{_did_you_mean(key, fields)}"
+            )
+    variables = sorted(f"{ENV_PREFIX}{f.upper()}" for f in fields) + sorted(OTHER_ENV_VARS)
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in variables:
+            raise SettingsError(
+                f"unknown environment variable {name}{_did_you_mean(name.upper(), variables)}"
+            )
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from the config file, the environment and explicit overrides."""
-    token = _config_file.set(resolve_config_file(config_file))
+    path = resolve_config_file(config_file)
+    check_names(list(read_config_file(path)) if path else [], dict(os.environ))
+    token = _config_file.set(path)
     try:
         return Settings(**overrides)
     finally:
         _config_file.reset(token)
+
+
+def describe_error(error: SettingsError | ValidationError) -> str:
+    """A configuration error in a line per problem, naming the option (no pydantic links)."""
+    if isinstance(error, SettingsError):
+        return str(error)
+    problems = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "settings"
+        problems.append(f"{where}: {problem['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)

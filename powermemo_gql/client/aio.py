@@ -125,6 +125,13 @@ class AsyncPowermemo:
         """The user, or None when the project has no user with this id."""
         return await self._run(operations.get_user(id))
 
+    async def users(
+        self, first: int | None = None, after: str | None = None, search: str | None = None
+    ) -> tuple[list[User], str | None]:
+        """A page of the project's users (oldest first) and the cursor of the next page, or
+        None on the last; `search`: a case-insensitive part of the id."""
+        return await self._run(operations.list_users(first, after, search))
+
     async def update_user(self, id: str, data: Mapping[str, Any]) -> User:
         """Replace the user's data. NotFoundError, InvalidInputError."""
         return await self._run(operations.update_user(id, data))

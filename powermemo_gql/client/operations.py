@@ -64,6 +64,13 @@ mutation CreateUser($input: CreateUserInput!) {{
   }}
 }}""")
 GET_USER = gql(f"query GetUser($id: ID!) {{ user(id: $id) {{ {USER} }} }}")
+LIST_USERS = gql(f"""
+query ListUsers($first: Int, $after: String, $search: String) {{
+  users(first: $first, after: $after, search: $search) {{
+    nodes {{ {USER} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}""")
 UPDATE_USER = gql(f"""
 mutation UpdateUser($input: UpdateUserInput!) {{
   updateUser(input: $input) {{
@@ -165,6 +172,7 @@ subscription ProfileUpdated($userId: ID!, $since: String, $kinds: [ChangeKind!])
 DOCUMENTS = (
     CREATE_USER,
     GET_USER,
+    LIST_USERS,
     UPDATE_USER,
     DELETE_USER,
     INSERT_BLOB,
@@ -214,6 +222,18 @@ def get_user(id: str) -> Operation[User | None]:
         return None if data["user"] is None else User.from_json(data["user"])
 
     return Operation(_request(GET_USER, id=id), parse)
+
+
+def list_users(
+    first: int | None, after: str | None, search: str | None
+) -> Operation[tuple[list[User], str | None]]:
+    def parse(data: dict[str, Any]) -> tuple[list[User], str | None]:
+        page = data["users"]
+        info = page["pageInfo"]
+        users = [User.from_json(u) for u in page["nodes"]]
+        return users, info["endCursor"] if info["hasNextPage"] else None
+
+    return Operation(_request(LIST_USERS, first=first, after=after, search=search), parse)
 
 
 def update_user(id: str, data: Mapping[str, Any]) -> Operation[User]:

@@ -104,6 +104,13 @@ class Powermemo:
     def get_user(self, id: str) -> User | None:
         return self._run(operations.get_user(id))
 
+    def users(
+        self, first: int | None = None, after: str | None = None, search: str | None = None
+    ) -> tuple[list[User], str | None]:
+        """A page of the project's users (oldest first) and the cursor of the next page, or
+        None on the last; `search`: a case-insensitive part of the id."""
+        return self._run(operations.list_users(first, after, search))
+
     def update_user(self, id: str, data: Mapping[str, Any]) -> User:
         return self._run(operations.update_user(id, data))
 

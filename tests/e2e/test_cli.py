@@ -188,3 +188,17 @@ def test_export_schema_matches_committed_schema(tmp_path: Path) -> None:
     result = _run("export-schema", env=_env(), cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout == (REPO / "schema.graphql").read_text()
+
+
+def test_configuration_mistakes_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    cases = [
+        (_env(POWERMEMO_ENV="production"), ("migrate",), "did you mean POWERMEMO_MODE?"),
+        (_env(POWERMEMO_DATABASE_URL="mysql://root@db/m"), ("migrate",), "got mysql://"),
+        (_env(), ("migrate", "--config", str(tmp_path / "missing.yaml")), "config file not found"),
+    ]
+    for env, args, expected in cases:
+        result = _run(*args, env=env, cwd=tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert expected in result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -180,3 +180,53 @@ def test_operator_commands(live: LiveServer, tenant: ProjectHandle, database_url
     assert "UNAUTHENTICATED" in after.stdout
     missing = _cli("api-keys", "nope", env=env)
     assert missing.returncode == 1
+
+
+def test_user_commands(live: LiveServer, tenant: ProjectHandle) -> None:
+    remote = ("--url", live.http_url, "--key", tenant.api_key)
+    created = _cli("create-user", "bob", "--data", '{"plan": "pro"}', *remote)
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert created.stdout.strip() == "bob"
+    generated = _cli("create-user", *remote)
+    assert generated.returncode == 0
+    listed = _cli("users", *remote)
+    assert listed.returncode == 0, listed.stderr
+    assert "bob" in listed.stdout
+    assert '{"plan": "pro"}' in listed.stdout
+    assert generated.stdout.strip() in listed.stdout
+    assert "bob" not in _cli("users", "--search", "alic", *remote).stdout
+    again = _cli("create-user", "bob", *remote)
+    assert again.returncode == 1
+    assert "ALREADY_EXISTS" in again.stdout
+    bad = _cli("create-user", "carol", "--data", "[1]", *remote)
+    assert (bad.returncode, "must be a JSON object" in bad.stdout) == (2, True)
+    deleted = _cli("delete-user", "bob", *remote)
+    assert deleted.returncode == 0
+    assert "bob" not in _cli("users", *remote).stdout
+    missing = _cli("delete-user", "bob", *remote)
+    assert missing.returncode == 1
+    assert "NOT_FOUND" in missing.stdout
+
+
+def test_remote_commands_find_the_server_and_say_where_they_looked(
+    live: LiveServer, tenant: ProjectHandle, tmp_path: Path
+) -> None:
+    port = live.http_url.rsplit(":", 1)[1]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"port: {port}\n")
+    # No --url: the configured port, with --config before or after the subcommand.
+    for args in (
+        ("--config", str(config), "users", "--key", tenant.api_key),
+        ("users", "--config", str(config), "--key", tenant.api_key),
+    ):
+        found = _cli(*args)
+        assert found.returncode == 0, found.stdout + found.stderr
+        assert "alice" in found.stdout
+    down = _cli("users", "--key", tenant.api_key, "--url", "http://127.0.0.1:9")
+    assert down.returncode == 1
+    assert "could not reach http://127.0.0.1:9" in down.stdout
+    no_scheme = _cli("users", "--key", tenant.api_key, "--url", "127.0.0.1:8019")
+    assert no_scheme.returncode == 2
+    assert "must start with http:// or https://" in no_scheme.stdout
+    for result in (down, no_scheme):
+        assert "Traceback" not in result.stdout + result.stderr

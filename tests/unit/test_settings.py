@@ -63,8 +63,40 @@ def test_secret_in_config_file_is_refused(tmp_path: Path) -> None:
 
 def test_unknown_option_is_refused(tmp_path: Path) -> None:
     config = _write(tmp_path / "c.yaml", "max_buffer_tokenz: 10\n")
-    with pytest.raises(ValidationError, match="max_buffer_tokenz"):
+    with pytest.raises(
+        SettingsError, match=r"unknown option 'max_buffer_tokenz'.*did you mean max_buffer_tokens"
+    ):
         load_settings(config)
+
+
+def test_unknown_environment_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A misspelt variable must not leave the default silently in force."""
+    monkeypatch.setenv("POWERMEMO_ENV", "production")
+    with pytest.raises(SettingsError, match="unknown environment variable POWERMEMO_ENV"):
+        load_settings()
+    monkeypatch.delenv("POWERMEMO_ENV")
+    monkeypatch.setenv("POWERMEMO_MAX_BUFFER_TOKEN", "5")
+    with pytest.raises(SettingsError, match="did you mean POWERMEMO_MAX_BUFFER_TOKENS"):
+        load_settings()
+    monkeypatch.delenv("POWERMEMO_MAX_BUFFER_TOKEN")
+    monkeypatch.setenv("POWERMEMO_URL", "http://127.0.0.1:1")  # the CLI's, not a setting
+    assert load_settings().port == 8019
+
+
+def test_configuration_errors_read_as_one_line_per_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from powermemo_gql.settings import describe_error
+
+    monkeypatch.setenv("POWERMEMO_DATABASE_URL", "mysql://root@db/memory")
+    monkeypatch.setenv("POWERMEMO_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    text = describe_error(caught.value)
+    assert "database_url: must start with sqlite+aiosqlite://" in text
+    assert "(got mysql://...)" in text
+    assert "timezone: unknown time zone 'Mars/Olympus'" in text
+    assert "pydantic.dev" not in text
 
 
 def test_invalid_values_name_the_option(tmp_path: Path) -> None:
