@@ -1,19 +1,25 @@
-"""Two server instances over one PostgreSQL and one Redis: live updates cross instances,
-and a Redis restart mid-stream loses nothing for a client that resumes with since:."""
+"""Two server instances over one PostgreSQL and one Redis: live updates and revocations
+cross instances, and a Redis restart mid-stream loses nothing for a client that resumes
+with since:."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
+from powermemo_gql.core.pubsub import RedisPubSub
+from powermemo_gql.projects.revocation import Revocation, announce
 from powermemo_gql.settings import Settings
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.integration.live.sockets import REVOKE, closed_with, issue_key, ready, still_open
+from tests.integration.live.sockets import subscribe as subscribe_raw
 from tests.integration.memory.conftest import memory_responder
 from tests.live import LiveServer, live_server, subscribe
 from tests.llm_server import ScriptedLLM
@@ -170,3 +176,37 @@ async def test_redis_restart_mid_stream_then_resume_with_since_misses_nothing(
         recovered = [(await _next(resumed))["subTopic"] for _ in range(3)]
     # What arrived before the broker went away, then the resumed stream: everything, once.
     assert [c["subTopic"] for c in seen] + recovered == ["before", "during-1", "during-2", "after"]
+
+
+async def test_revoking_a_key_on_one_instance_closes_its_socket_on_the_other(
+    pair: tuple[LiveServer, LiveServer], tenant_on: ProjectHandle
+) -> None:
+    first, second = pair
+    root = Api(first.http_url, ROOT_TOKEN)
+    key_id, secret = await issue_key(root, tenant_on)
+    socket = await ready(second.ws_url, secret)
+    await subscribe_raw(socket, "live")
+    assert await still_open(socket)
+
+    await root.ok(REVOKE, id=key_id)
+
+    assert await closed_with(socket) == (4403, "API key revoked")
+
+
+async def test_a_project_revocation_through_redis_closes_every_socket_of_the_project(
+    pair: tuple[LiveServer, LiveServer], tenant_on: ProjectHandle
+) -> None:
+    first, second = pair
+    _, other_secret = await issue_key(Api(first.http_url, ROOT_TOKEN), tenant_on)
+    sockets = [
+        await ready(first.ws_url, tenant_on.api_key),
+        await ready(second.ws_url, other_secret),
+    ]
+    broker = RedisPubSub(TEST_REDIS_URL or "")
+    try:
+        # What deleting the project announces (projects/revocation.py).
+        await announce(broker, Revocation.of_project(uuid.UUID(tenant_on.id)))
+    finally:
+        await broker.close()
+
+    assert [(await closed_with(s))[0] for s in sockets] == [4403, 4403]
