@@ -112,10 +112,13 @@ class RevocationWatch:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Cancelled again until it ends: a cancellation that lands inside the Redis
+            # client's SUBSCRIBE can be swallowed there, leaving the task listening on.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.1)
+            if not task.cancelled() and task.exception() is not None:
+                logger.warning("the revocation watch failed", exc_info=task.exception())
         self._tasks = []
 
     async def _recheck_periodically(self) -> None:
