@@ -21,7 +21,7 @@ from powermemo_gql.core import migrations
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
 from powermemo_gql.observability.logs import RequestIdMiddleware
-from powermemo_gql.observability.metrics import MetricsMiddleware
+from powermemo_gql.observability.metrics import MetricsMiddleware, metrics_authorized
 from powermemo_gql.resources import Resources
 from powermemo_gql.settings import Settings
 
@@ -67,9 +67,11 @@ def create_app(settings: Settings) -> Starlette:
             if settings.background_flushes
             else None
         )
+        await graphql.start()
         try:
             yield
         finally:
+            await graphql.stop()
             if scheduler is not None:
                 scheduler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -94,7 +96,13 @@ def create_app(settings: Settings) -> Starlette:
             status_code=200 if ready else 503,
         )
 
-    async def metrics(_request: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        if not metrics_authorized(settings, request.headers.get("authorization")):
+            return Response(
+                "metrics need the metrics token\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="powermemo-metrics"'},
+            )
         return Response(resources.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def home(_request: Request) -> Response:

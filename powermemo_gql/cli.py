@@ -10,6 +10,7 @@ import logging
 import secrets
 import signal
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,8 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,  # keep ours: JSON in production, request ids everywhere
+        # A websocket message is capped like a request body: bigger ones close with 1009.
+        ws_max_size=settings.max_request_bytes,
     )
     return 0
 
@@ -256,8 +259,10 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
                     )
             else:
                 key = await service.revoke_api_key(args.key_id)
-                console.print(f"revoked {key.id} ({key.name}, {key.prefix}...)")
-                return 0
+        if args.command == "revoke-api-key":  # committed: servers close its websockets
+            await _announce_revocation(settings, key.id)
+            console.print(f"revoked {key.id} ({key.name}, {key.prefix}...)")
+            return 0
     except DomainError as exc:
         console.print(f"[red]{exc.message}[/red]")
         return 1
@@ -279,6 +284,18 @@ class _Commands:
             name, parents=[self._parent], **kwargs
         )
         return parser
+
+
+async def _announce_revocation(settings: Settings, key_id: uuid.UUID) -> None:
+    """Through Redis, when set; without it, servers find out at their next periodic check."""
+    from powermemo_gql.core.pubsub import create_pubsub
+    from powermemo_gql.projects.revocation import Revocation, announce
+
+    pubsub = create_pubsub(settings.redis_url)
+    try:
+        await announce(pubsub, Revocation.of_keys([key_id]))
+    finally:
+        await pubsub.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,7 +24,7 @@ from pydantic_settings import (
 ENV_PREFIX = "POWERMEMO_"
 CONFIG_ENV_VAR = "POWERMEMO_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config.yaml")
-SECRET_FIELDS = frozenset({"root_token", "llm_api_key"})
+SECRET_FIELDS = frozenset({"root_token", "llm_api_key", "metrics_token"})
 
 # Which config file the YAML source reads; set by load_settings().
 _config_file: ContextVar[Path | None] = ContextVar("powermemo_config_file", default=None)
@@ -225,6 +225,31 @@ class Settings(BaseSettings):
         le=300,
         description="Seconds a new websocket has to send connection_init before it is closed.",
     )
+    ws_max_connections_per_key: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description=(
+            "Websockets one API key may hold open on each instance; more are closed with 4429."
+        ),
+    )
+    ws_max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Websockets one instance holds open at once, authenticated or not; more are "
+            "closed with 1013 (try again later)."
+        ),
+    )
+    auth_failures_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description=(
+            "Failed authentications one client address may make per minute; then it gets "
+            "429 (websockets: close 4429) until the minute ends. 0 turns it off."
+        ),
+    )
     llm_base_url: str | None = Field(
         default=None,
         description=(
@@ -291,6 +316,13 @@ class Settings(BaseSettings):
             "Environment only: POWERMEMO_ROOT_TOKEN."
         ),
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "When set, /metrics answers only `Authorization: Bearer <it>` (401 otherwise). "
+            "Environment only: POWERMEMO_METRICS_TOKEN."
+        ),
+    )
 
     @field_validator(
         "redis_url", "llm_base_url", "llm_summary_model", "system_prompt", mode="before"
@@ -299,11 +331,11 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("root_token")
+    @field_validator("root_token", "metrics_token")
     @classmethod
-    def _strong_root_token(cls, value: SecretStr | None) -> SecretStr | None:
+    def _strong_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("root_token must be at least 16 characters")
+            raise ValueError(f"{info.field_name} must be at least 16 characters")
         return value
 
     @field_validator("database_url")

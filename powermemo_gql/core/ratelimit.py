@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,3 +100,52 @@ def create_rate_limiter(limit: int, redis_url: str | None) -> RateLimiter:
     if limit <= 0:
         return NoRateLimit()
     return RedisRateLimiter(redis_url, limit) if redis_url else InMemoryRateLimiter(limit)
+
+
+class FailureThrottle:
+    """Failed authentications per client address, so that guessing keys stops costing a
+    database lookup each. The count is shared (in Redis when set); once it is over the
+    limit, this instance refuses the address from memory until the window ends."""
+
+    def __init__(
+        self,
+        counter: RateLimiter,
+        now: Callable[[], float] = time.monotonic,
+        max_blocked: int = 100_000,
+    ) -> None:
+        self._counter = counter
+        self._now = now
+        self._blocked_until: OrderedDict[str, float] = OrderedDict()
+        self._max_blocked = max_blocked
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds the address must wait, or None when it may try."""
+        until = self._blocked_until.get(client)
+        if until is None:
+            return None
+        left = until - self._now()
+        if left <= 0:
+            del self._blocked_until[client]
+            return None
+        return max(1, math.ceil(left))
+
+    async def failed(self, client: str) -> None:
+        verdict = await self._counter.hit(f"authfail:{client}")
+        if not verdict.allowed:
+            self._blocked_until[client] = self._now() + verdict.retry_after
+            self._blocked_until.move_to_end(client)
+            while len(self._blocked_until) > self._max_blocked:
+                self._blocked_until.popitem(last=False)
+
+    async def close(self) -> None:
+        await self._counter.close()
+
+
+def create_failure_throttle(limit: int, redis_url: str | None) -> FailureThrottle:
+    """After `limit` failures in a window the address waits for the next one."""
+    if limit <= 0:
+        return FailureThrottle(NoRateLimit())
+    # The counter refuses the hit past its limit: the limit-th failure must already block.
+    allowed = limit - 1
+    counter = RedisRateLimiter(redis_url, allowed) if redis_url else InMemoryRateLimiter(allowed)
+    return FailureThrottle(counter)

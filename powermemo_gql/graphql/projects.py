@@ -24,6 +24,7 @@ from powermemo_gql.graphql.pagination import (
 )
 from powermemo_gql.projects.models import ApiKey as ApiKeyRow
 from powermemo_gql.projects.models import Project as ProjectRow
+from powermemo_gql.projects.revocation import Revocation, announce
 from powermemo_gql.projects.service import ProjectService
 
 Info = strawberry.Info[Context, None]
@@ -196,4 +197,6 @@ class ProjectMutation:
                 row = await ProjectService(session).revoke_api_key(id)
         except DomainError as error:
             return error_result(error)
+        # Committed: every instance closes the websockets this key opened.
+        await announce(info.context.resources.pubsub, Revocation.of_keys([row.id]))
         return RevokeApiKeyPayload(api_key=ApiKey(row=row))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import (
@@ -13,8 +13,6 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
-from graphql import ExecutionResult as GraphQLExecutionResult
-from starlette.websockets import WebSocket
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -96,32 +94,6 @@ class PerOperationLoaders(SchemaExtension):
         yield
 
 
-class WebsocketRateLimit(SchemaExtension):
-    """Queries and mutations sent over a websocket count against the key's rate limit, as
-    over HTTP (where the view checks it before GraphQL runs)."""
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        context = self.execution_context.context
-        if (
-            isinstance(context, Context)
-            and isinstance(context.request, WebSocket)
-            and context.principal.api_key_id is not None
-        ):
-            verdict = await context.resources.rate_limiter.hit(str(context.principal.api_key_id))
-            if not verdict.allowed:
-                # A result set here means strawberry does not execute the operation.
-                self.execution_context.result = GraphQLExecutionResult(
-                    data=None,
-                    errors=[
-                        GraphQLError(
-                            "Rate limit exceeded for this API key.",
-                            extensions={"code": "RATE_LIMITED", "retryAfter": verdict.retry_after},
-                        )
-                    ],
-                )
-        yield
-
-
 def max_directives_rule(limit: int) -> type[ValidationRule]:
     class MaxDirectives(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
@@ -164,7 +136,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         MaskUnexpectedErrors,
         PerOperationLoaders,
-        WebsocketRateLimit,
         StorableText,
         *(_guard_rails(settings) if settings is not None else []),
         # Factories, not instances: the LRU caches themselves are shared module-wide.

@@ -16,9 +16,17 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from powermemo_gql.core.db import database_trouble
-from powermemo_gql.core.uow import unit_of_work
+from powermemo_gql.core.ratelimit import create_failure_throttle
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.projects.auth import Principal, authenticate, bearer_token
+from powermemo_gql.graphql.websockets import (
+    CLOSE_THROTTLED,
+    ConnectionRegistry,
+    GuardedWebSocketAdapter,
+    TransportWSHandler,
+)
+from powermemo_gql.projects.auth import Principal, bearer_token
+from powermemo_gql.projects.authenticator import Authenticator, Throttled
+from powermemo_gql.projects.revocation import RevocationWatch
 from powermemo_gql.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -61,7 +69,14 @@ def _wants_graphiql(request: Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
+def _client_address(connection: Request | WebSocket) -> str | None:
+    return connection.client.host if connection.client else None
+
+
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = GuardedWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(self, resources: Resources, **kwargs: Any) -> None:
         settings = resources.settings
         super().__init__(
@@ -73,6 +88,24 @@ class GraphQLView(GraphQL[Context, None]):
             **kwargs,
         )
         self.resources = resources
+        root = settings.root_token
+        self.authenticator = Authenticator(
+            resources.sessions,
+            root.get_secret_value() if root else None,
+            create_failure_throttle(settings.auth_failures_per_minute, settings.redis_url),
+        )
+        self.connections = ConnectionRegistry(
+            settings.ws_max_connections, settings.ws_max_connections_per_key
+        )
+        self.revocations = RevocationWatch(resources.pubsub, resources.sessions, self.connections)
+
+    async def start(self) -> None:
+        """In the app lifespan: open websockets close when their key is revoked."""
+        self.revocations.start()
+
+    async def stop(self) -> None:
+        await self.revocations.stop()
+        await self.authenticator.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -108,13 +141,20 @@ class GraphQLView(GraphQL[Context, None]):
                 )
         authorization = request.headers.get("authorization")
         try:
-            principal = await self._authenticate(authorization)
+            principal = await self._authenticate(authorization, _client_address(request))
         except Exception as exc:  # the key lookup needs the database
             trouble = database_trouble(exc)
             if trouble is None:
                 raise
             logger.warning("authentication failed: %s", trouble[0], exc_info=True)
             return _refusal(503, trouble[0], trouble[1], {"Retry-After": "1"})
+        if isinstance(principal, Throttled):
+            return _refusal(
+                429,
+                "RATE_LIMITED",
+                "too many failed authentications from this address",
+                {"Retry-After": str(principal.retry_after)},
+            )
         if principal is None:
             missing = bearer_token(authorization) is None
             return _refusal(
@@ -137,22 +177,25 @@ class GraphQLView(GraphQL[Context, None]):
         scope[_PRINCIPAL_KEY] = principal
         return None
 
-    async def _authenticate(self, authorization: str | None) -> Principal | None:
-        token = bearer_token(authorization)
-        if token is None:
-            return None
-        root = self.resources.settings.root_token
-        async with unit_of_work(self.resources.sessions) as session:
-            return await authenticate(session, token, root.get_secret_value() if root else None)
+    async def _authenticate(
+        self, authorization: str | None, client: str | None
+    ) -> Principal | Throttled | None:
+        return await self.authenticator(authorization, client)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """graphql-transport-ws: the same bearer tokens, sent in connection_init as
         {"Authorization": "Bearer <token>"}; anything else closes the socket (4403)."""
+        socket = context.request
+        assert isinstance(socket, WebSocket)  # strawberry calls this for websockets only
         params = context.connection_params or {}
         authorization = params.get("Authorization") or params.get("authorization")
         principal = await self._authenticate(
-            authorization if isinstance(authorization, str) else None
+            authorization if isinstance(authorization, str) else None, _client_address(socket)
         )
+        if isinstance(principal, Throttled):
+            # Closed here with its own code; strawberry's 4403 after the rejection is a no-op.
+            await socket.close(*CLOSE_THROTTLED)
+            raise ConnectionRejectionError({"message": CLOSE_THROTTLED[1]})
         if principal is None:
             raise ConnectionRejectionError({"message": "missing, invalid or revoked token"})
         if principal.api_key_id is not None:  # a connection counts as a request
@@ -165,6 +208,10 @@ class GraphQLView(GraphQL[Context, None]):
                         "retryAfter": verdict.retry_after,
                     }
                 )
+        refusal = self.connections.authenticated(socket, principal)
+        if refusal is not None:  # too many sockets for the key, or revoked meanwhile
+            await socket.close(*refusal)
+            raise ConnectionRejectionError({"message": refusal[1]})
         context.principal = principal
         return UNSET
 

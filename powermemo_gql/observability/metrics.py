@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from powermemo_gql.projects.auth import bearer_token
+from powermemo_gql.settings import Settings
 
 
 class Metrics:
@@ -42,6 +46,16 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def metrics_authorized(settings: Settings, authorization: str | None) -> bool:
+    """Open when no metrics_token is set; otherwise only `Bearer <metrics_token>` (the
+    counts cover every tenant)."""
+    if settings.metrics_token is None:
+        return True
+    token = bearer_token(authorization)
+    expected = settings.metrics_token.get_secret_value()
+    return token is not None and hmac.compare_digest(token.encode(), expected.encode())
 
 
 # Paths worth a label of their own; anything else is "other" (no unbounded label values).

@@ -37,3 +37,12 @@ class ApiKeyRepository(Repository[ApiKey]):
             .order_by(col(ApiKey.created_at), col(ApiKey.id))
         )
         return list(rows.all())
+
+    async def active_ids(self, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `ids` that name a key still active (not revoked, project not gone)."""
+        if not ids:
+            return set()
+        rows = await self.session.scalars(
+            select(col(ApiKey.id)).where(col(ApiKey.id).in_(ids), col(ApiKey.revoked_at).is_(None))
+        )
+        return set(rows.all())

@@ -110,3 +110,7 @@ class ProjectService:
             key.revoked_at = utcnow()
             await self.session.flush()
         return key
+
+    async def revoked_among(self, key_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `key_ids` that no longer authenticate (revoked, or their project gone)."""
+        return key_ids - await self.keys.active_ids(key_ids)

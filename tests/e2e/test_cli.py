@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.live.sockets import closed_with, ready
 from tests.support import ROOT_TOKEN
 
 COMMAND = str(Path(sys.executable).parent / "powermemo-gql")
@@ -202,3 +203,17 @@ def test_configuration_mistakes_are_one_line_not_a_traceback(tmp_path: Path) -> 
         assert expected in result.stderr
         assert "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_serve_caps_websocket_messages_like_request_bodies(
+    tmp_path: Path, server_factory: ServerFactory
+) -> None:
+    limit = 64 * 1024
+    env = _env(POWERMEMO_ROOT_TOKEN=ROOT_TOKEN, POWERMEMO_MAX_REQUEST_BYTES=str(limit))
+    server = server_factory(env)
+    ws_url = server.url.replace("http://", "ws://") + "/graphql"
+    socket = await ready(ws_url, ROOT_TOKEN)
+    await socket.send(" " * (limit + 1024))
+    code, _ = await closed_with(socket)
+    # 1009 "message too big" comes from the websocket layer, before the app reads the frame.
+    assert code == 1009

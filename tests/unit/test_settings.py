@@ -11,7 +11,7 @@ from powermemo_gql.app import RootTokenRequired, check_startable
 from powermemo_gql.settings import Settings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-ENV_ONLY = {"root_token", "llm_api_key"}
+ENV_ONLY = {"root_token", "llm_api_key", "metrics_token"}
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +59,18 @@ def test_secret_in_config_file_is_refused(tmp_path: Path) -> None:
     config = _write(tmp_path / "c.yaml", "root_token: abcdefghijklmnopqrstuvwxyz\n")
     with pytest.raises(SettingsError, match="POWERMEMO_ROOT_TOKEN"):
         load_settings(config)
+
+
+def test_metrics_token_in_config_file_is_refused(tmp_path: Path) -> None:
+    config = _write(tmp_path / "c.yaml", "metrics_token: abcdefghijklmnopqrstuvwxyz\n")
+    with pytest.raises(SettingsError, match="POWERMEMO_METRICS_TOKEN"):
+        load_settings(config)
+
+
+def test_short_metrics_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERMEMO_METRICS_TOKEN", "short")
+    with pytest.raises(ValidationError, match="metrics_token must be at least 16 characters"):
+        load_settings()
 
 
 def test_unknown_option_is_refused(tmp_path: Path) -> None:

@@ -1,19 +1,30 @@
-"""Two server instances over one PostgreSQL and one Redis: live updates cross instances,
-and a Redis restart mid-stream loses nothing for a client that resumes with since:."""
+"""Two server instances over one PostgreSQL and one Redis: live updates and revocations
+cross instances, and a Redis restart mid-stream loses nothing for a client that resumes
+with since:."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from redis.asyncio import Redis
 
+from powermemo_gql.changes.feed import channel
+from powermemo_gql.core.db import create_engine, create_session_factory
+from powermemo_gql.core.pubsub import RedisPubSub
+from powermemo_gql.core.uow import unit_of_work
+from powermemo_gql.projects.revocation import Revocation, announce
 from powermemo_gql.settings import Settings
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from powermemo_gql.users.repository import UserRepository
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, make_settings
+from tests.integration.live.sockets import REVOKE, closed_with, issue_key, ready, still_open
+from tests.integration.live.sockets import subscribe as subscribe_raw
 from tests.integration.memory.conftest import memory_responder
 from tests.live import LiveServer, live_server, subscribe
 from tests.llm_server import ScriptedLLM
@@ -170,3 +181,81 @@ async def test_redis_restart_mid_stream_then_resume_with_since_misses_nothing(
         recovered = [(await _next(resumed))["subTopic"] for _ in range(3)]
     # What arrived before the broker went away, then the resumed stream: everything, once.
     assert [c["subTopic"] for c in seen] + recovered == ["before", "during-1", "during-2", "after"]
+
+
+async def test_revoking_a_key_on_one_instance_closes_its_socket_on_the_other(
+    pair: tuple[LiveServer, LiveServer], tenant_on: ProjectHandle
+) -> None:
+    first, second = pair
+    root = Api(first.http_url, ROOT_TOKEN)
+    key_id, secret = await issue_key(root, tenant_on)
+    socket = await ready(second.ws_url, secret)
+    await subscribe_raw(socket, "live")
+    assert await still_open(socket)
+
+    await root.ok(REVOKE, id=key_id)
+
+    assert await closed_with(socket) == (4403, "API key revoked")
+
+
+async def test_a_project_revocation_through_redis_closes_every_socket_of_the_project(
+    pair: tuple[LiveServer, LiveServer], tenant_on: ProjectHandle
+) -> None:
+    first, second = pair
+    _, other_secret = await issue_key(Api(first.http_url, ROOT_TOKEN), tenant_on)
+    sockets = [
+        await ready(first.ws_url, tenant_on.api_key),
+        await ready(second.ws_url, other_secret),
+    ]
+    broker = RedisPubSub(TEST_REDIS_URL or "")
+    try:
+        # What deleting the project announces (projects/revocation.py).
+        await announce(broker, Revocation.of_project(uuid.UUID(tenant_on.id)))
+    finally:
+        await broker.close()
+
+    assert [(await closed_with(s))[0] for s in sockets] == [4403, 4403]
+
+
+async def test_a_revocation_stops_the_subscriptions_running_on_the_socket(
+    pair: tuple[LiveServer, LiveServer], tenant_on: ProjectHandle
+) -> None:
+    first, second = pair
+    root = Api(first.http_url, ROOT_TOKEN)
+    key_id, secret = await issue_key(root, tenant_on)
+    socket = await ready(second.ws_url, secret)
+    await subscribe_raw(socket, "live")
+    # The running subscription is what keeps alice's feed channel subscribed on Redis.
+    feed = channel(await _user_id(tenant_on, "alice"))
+    redis = Redis.from_url(TEST_REDIS_URL or "")
+    try:
+        assert await _subscribers(redis, feed, until=lambda n: n > 0) == 1
+        await root.ok(REVOKE, id=key_id)
+        assert (await closed_with(socket))[0] == 4403
+        assert await _subscribers(redis, feed, until=lambda n: n == 0) == 0
+    finally:
+        await redis.aclose()
+
+
+async def _user_id(project: ProjectHandle, external_id: str) -> uuid.UUID:
+    engine = create_engine(make_settings(TEST_DATABASE_URL or ""))
+    try:
+        async with unit_of_work(create_session_factory(engine)) as session:
+            user = await UserRepository(session).get_by_external_id(
+                uuid.UUID(project.id), external_id
+            )
+    finally:
+        await engine.dispose()
+    assert user is not None
+    return user.id
+
+
+async def _subscribers(redis: Redis, name: str, until: Callable[[int], bool]) -> int:
+    """Subscribers of the channel, once `until` holds of their number (or after 15 s)."""
+    count = -1
+    for _ in range(150):
+        ((_, count),) = await redis.pubsub_numsub(name)
+        if until(count):
+            break
+        await asyncio.sleep(0.1)
+    return count

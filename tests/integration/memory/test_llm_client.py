@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -110,28 +111,23 @@ async def test_empty_answer_is_retried(clients: list[OpenAILLMClient], llm: Scri
 
 
 async def test_concurrency_is_limited(clients: list[OpenAILLMClient], llm: ScriptedLLM) -> None:
-    in_flight = 0
-    peak = 0
+    delay = 0.2
+    arrivals: list[float] = []
     lock = threading.Lock()
 
     def slow(_request: dict[str, Any]) -> Reply:
-        nonlocal in_flight, peak
         with lock:
-            in_flight += 1
-            peak = max(peak, in_flight)
-        # The reply's delay is served by the server's event loop; count down when it ends.
-        threading.Timer(0.2, _done).start()
-        return Reply(content="ok", delay=0.2)
-
-    def _done() -> None:
-        nonlocal in_flight
-        with lock:
-            in_flight -= 1
+            arrivals.append(time.monotonic())
+        return Reply(content="ok", delay=delay)
 
     llm.responder = slow
     client = _client(llm, clients, llm_max_concurrency=2)
     results = await asyncio.gather(*(client.complete("x", "s", "u") for _ in range(6)))
     assert [r.text for r in results] == ["ok"] * 6
+    # Each request is answered `delay` after it arrived at the soonest, and a client slot is
+    # freed only by an answer: requests in flight at once are those arriving within `delay`
+    # of each other. (Counting down on a timer instead raced with the server under load.)
+    peak = max(sum(1 for other in arrivals if start <= other < start + delay) for start in arrivals)
     assert peak == 2
 
 
