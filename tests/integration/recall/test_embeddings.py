@@ -416,3 +416,42 @@ async def test_a_local_model_that_does_not_load_is_unavailable(tmp_path: Path) -
     assert broken.dimensions == 8
     with pytest.raises(EmbeddingUnavailable, match="could not be loaded"):
         await broken.embed(["text"], "index")
+
+
+def _on_an_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+@pytest.mark.local_model
+async def test_the_local_model_loads_once_and_runs_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _needs_the_local_extra()
+    sentence_transformers = importlib.import_module("sentence_transformers")
+    original = sentence_transformers.SentenceTransformer
+    loads: list[bool] = []  # per load: whether it ran on the event loop
+    encodes: list[bool] = []  # per encode: the same
+
+    def counted(path: str, **kwargs: Any) -> Any:
+        loads.append(_on_an_event_loop())
+        model = original(path, **kwargs)
+        encode = model.encode
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            encodes.append(_on_an_event_loop())
+            return encode(*args, **kwargs)
+
+        model.encode = recorded
+        return model
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", counted)
+    fresh = create_embedder(Settings(embedding_provider="local"))
+    results = await asyncio.gather(*(fresh.embed([f"text {n}"], "index") for n in range(3)))
+    await fresh.close()
+    assert [len(r.vectors) for r in results] == [1, 1, 1]
+    assert loads == [False]  # three concurrent first uses, one load, in a thread
+    assert encodes == [False, False, False]
