@@ -151,6 +151,9 @@ def _serve(settings: Settings) -> int:
     except RootTokenRequired as exc:
         print(f"powermemo-gql: refusing to start: {exc}", file=sys.stderr)
         return 2
+    except SettingsError as exc:  # found while building resources (the embedding provider)
+        print(f"powermemo-gql: configuration error: {exc}", file=sys.stderr)
+        return 2
     if settings.graphiql_enabled:
         print(
             f"powermemo-gql: GraphiQL at http://{settings.host}:{settings.port}/graphql",
@@ -177,7 +180,11 @@ async def _worker(settings: Settings) -> int:
     """The flush scheduler without the HTTP server; stops cleanly on SIGTERM or SIGINT."""
     from powermemo_gql.resources import Resources
 
-    resources = Resources.create(settings.model_copy(update={"background_flushes": True}))
+    try:
+        resources = Resources.create(settings.model_copy(update={"background_flushes": True}))
+    except SettingsError as exc:  # found while building resources (the embedding provider)
+        print(f"powermemo-gql: configuration error: {exc}", file=sys.stderr)
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

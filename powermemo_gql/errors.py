@@ -52,3 +52,9 @@ class LLMUnavailable(DomainError):
     """The LLM could not give a usable answer, even after the configured retries."""
 
     code = "LLM_UNAVAILABLE"
+
+
+class EmbeddingUnavailable(DomainError):
+    """No embeddings could be had, even after the configured retries."""
+
+    code = "EMBEDDING_UNAVAILABLE"

@@ -17,6 +17,7 @@ from powermemo_gql.memory.client import OpenAILLMClient
 from powermemo_gql.memory.flush import Flusher
 from powermemo_gql.memory.importer import ProfileImporter
 from powermemo_gql.observability.metrics import Metrics
+from powermemo_gql.recall.embeddings import Embedder, create_embedder
 from powermemo_gql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class Resources:
     sessions: SessionFactory
     pubsub: PubSub
     llm: OpenAILLMClient
+    embedder: Embedder
     feed: Feed
     flusher: Flusher
     importer: ProfileImporter
@@ -40,9 +42,12 @@ class Resources:
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:
+        """Raises SettingsError when the embedding provider cannot be used as configured."""
+        metrics = Metrics()
+        # First: a configuration error then leaves nothing open behind it.
+        embedder = create_embedder(settings, metrics)
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
-        metrics = Metrics()
         llm = OpenAILLMClient(settings, metrics)
         pubsub = create_pubsub(settings.redis_url)
         feed = Feed(sessions, pubsub)
@@ -52,6 +57,7 @@ class Resources:
             sessions=sessions,
             pubsub=pubsub,
             llm=llm,
+            embedder=embedder,
             feed=feed,
             flusher=Flusher(sessions, llm, feed, settings, metrics),
             importer=ProfileImporter(sessions, llm, feed, settings),
@@ -79,6 +85,7 @@ class Resources:
         await self.flusher.close()
         await self.rate_limiter.close()
         await self.llm.close()
+        await self.embedder.close()
         await self.feed.close()
         await self.pubsub.close()
         await self.engine.dispose()

@@ -24,7 +24,7 @@ from pydantic_settings import (
 ENV_PREFIX = "POWERMEMO_"
 CONFIG_ENV_VAR = "POWERMEMO_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config.yaml")
-SECRET_FIELDS = frozenset({"root_token", "llm_api_key", "metrics_token"})
+SECRET_FIELDS = frozenset({"root_token", "llm_api_key", "metrics_token", "embedding_api_key"})
 
 # Which config file the YAML source reads; set by load_settings().
 _config_file: ContextVar[Path | None] = ContextVar("powermemo_config_file", default=None)
@@ -309,6 +309,70 @@ class Settings(BaseSettings):
         default=None,
         description="Key for the LLM API. Environment only: POWERMEMO_LLM_API_KEY.",
     )
+    embedding_provider: Literal["none", "openai", "local"] = Field(
+        default="none",
+        description=(
+            "Where embeddings for semantic search come from. openai: an OpenAI-compatible "
+            "/v1/embeddings endpoint; local: all-MiniLM-L6-v2 on this machine's CPU (needs "
+            "`pip install 'powermemo-gql[local]'`); none: search by keywords only."
+        ),
+    )
+    embedding_base_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL of the OpenAI-compatible embeddings API (openai provider); "
+            "empty means llm_base_url."
+        ),
+    )
+    embedding_model: str | None = Field(
+        default=None,
+        description=(
+            "Embedding model of the openai provider, e.g. text-embedding-3-small (required "
+            "there). The local provider runs its packaged all-MiniLM-L6-v2: leave it empty."
+        ),
+    )
+    embedding_dimensions: int | None = Field(
+        default=None,
+        ge=1,
+        le=16_384,
+        description=(
+            "Length of the vectors. openai: sent as `dimensions` when set (text-embedding-3 "
+            "models can shorten theirs); empty: the length of the first answer, and the "
+            "endpoint is not asked for one. local: empty or the model's own (384)."
+        ),
+    )
+    embedding_batch_size: int = Field(
+        default=64,
+        ge=1,
+        le=2048,
+        description="Most texts embedded in one request (or one local encode).",
+    )
+    embedding_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Time limit of one embedding request."
+    )
+    embedding_max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description=(
+            "Retries of an embedding request after a timeout, HTTP 429 or 5xx, or an answer "
+            "that is not one vector of the right length per text; waits as "
+            "llm_retry_backoff_seconds."
+        ),
+    )
+    embedding_max_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description=("Embedding requests in flight at once, per process (local: encodes at once)."),
+    )
+    embedding_api_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key for the embeddings API; empty means llm_api_key. "
+            "Environment only: POWERMEMO_EMBEDDING_API_KEY."
+        ),
+    )
     root_token: SecretStr | None = Field(
         default=None,
         description=(
@@ -325,7 +389,14 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "redis_url", "llm_base_url", "llm_summary_model", "system_prompt", mode="before"
+        "redis_url",
+        "llm_base_url",
+        "llm_summary_model",
+        "system_prompt",
+        "embedding_base_url",
+        "embedding_model",
+        "embedding_dimensions",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
@@ -430,16 +501,10 @@ def resolve_config_file(explicit: Path | None = None) -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
-# POWERMEMO_* variables that are not settings: read by the CLI, the client and the tests.
-OTHER_ENV_VARS = frozenset(
-    {
-        CONFIG_ENV_VAR,
-        "POWERMEMO_URL",
-        "POWERMEMO_API_KEY",
-        "POWERMEMO_TEST_DATABASE_URL",
-        "POWERMEMO_TEST_REDIS_URL",
-    }
-)
+# POWERMEMO_* variables that are not settings: read by the CLI and the client; and the test
+# suite's own, POWERMEMO_TEST_*.
+OTHER_ENV_VARS = frozenset({CONFIG_ENV_VAR, "POWERMEMO_URL", "POWERMEMO_API_KEY"})
+TEST_ENV_PREFIX = "POWERMEMO_TEST_"
 
 
 def _did_you_mean(name: str, known: list[str]) -> str:
@@ -458,7 +523,12 @@ def check_names(config_keys: list[str], environ: dict[str, str]) -> None:
             )
     variables = sorted(f"{ENV_PREFIX}{f.upper()}" for f in fields) + sorted(OTHER_ENV_VARS)
     for name in sorted(environ):
-        if name.upper().startswith(ENV_PREFIX) and name.upper() not in variables:
+        upper = name.upper()
+        if (
+            upper.startswith(ENV_PREFIX)
+            and not upper.startswith(TEST_ENV_PREFIX)
+            and upper not in variables
+        ):
             raise SettingsError(
                 f"unknown environment variable {name}{_did_you_mean(name.upper(), variables)}"
             )

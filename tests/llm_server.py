@@ -1,13 +1,17 @@
-"""An OpenAI-compatible chat-completions server on loopback, answering from a script.
+"""An OpenAI-compatible chat-completions and embeddings server on loopback, from a script.
 
 The server runs uvicorn in a thread, so the production `openai` client path (HTTP, JSON,
 status codes, timeouts) is what the tests exercise. Requests are recorded for assertions.
+Embeddings are a hashed bag of words unless a test scripts a text's vector.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
+import re
 import socket
 import threading
 import time
@@ -37,6 +41,9 @@ class Reply:
 
 Responder = Callable[[dict[str, Any]], Reply]
 
+# Length of the bag-of-words vectors when a request names no `dimensions`.
+DEFAULT_EMBEDDING_DIMENSIONS = 64
+
 
 @dataclass
 class ScriptedLLM:
@@ -48,6 +55,13 @@ class ScriptedLLM:
     requests: list[dict[str, Any]] = field(default_factory=list)
     # An endpoint without JSON mode: a request asking for response_format gets this answer.
     refuse_response_format: Reply | None = None
+    # /v1/embeddings: replies used first, in order, one per request (a 200 Reply without a
+    # raw body answers normally, after its delay); vectors sent as given for these texts.
+    embedding_script: deque[Reply] = field(default_factory=deque)
+    embedding_vectors: dict[str, list[float]] = field(default_factory=dict)
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
+    embeddings_in_flight_peak: int = 0  # most embedding requests being answered at once
+    _embeddings_in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -67,6 +81,14 @@ class ScriptedLLM:
     def json_mode_sent(self) -> list[bool]:
         """Per request, whether it asked for JSON output (response_format json_object)."""
         return [r["body"].get("response_format") == {"type": "json_object"} for r in self.requests]
+
+    def add_embedding_replies(self, *replies: Reply) -> None:
+        with self._lock:
+            self.embedding_script.extend(replies)
+
+    def embedding_inputs(self) -> list[list[str]]:
+        """Per embedding request, the texts it carried."""
+        return [list(r["body"]["input"]) for r in self.embedding_requests]
 
     def _next(self, request: dict[str, Any]) -> Reply:
         with self._lock:
@@ -101,6 +123,38 @@ class ScriptedLLM:
             )
         )
 
+    async def _embeddings(self, request: Request) -> Response:
+        body = await request.json()
+        with self._lock:
+            self.embedding_requests.append({"body": body, "headers": dict(request.headers)})
+            reply = self.embedding_script.popleft() if self.embedding_script else Reply()
+            self._embeddings_in_flight += 1
+            self.embeddings_in_flight_peak = max(
+                self.embeddings_in_flight_peak, self._embeddings_in_flight
+            )
+        try:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+        finally:
+            with self._lock:
+                self._embeddings_in_flight -= 1
+        if reply.raw is not None:
+            return Response(reply.raw, status_code=reply.status, media_type=reply.content_type)
+        if reply.status != 200:
+            return JSONResponse(
+                {"error": {"message": reply.content or "scripted failure", "type": "scripted"}},
+                status_code=reply.status,
+            )
+        texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
+        dimensions = body.get("dimensions") or DEFAULT_EMBEDDING_DIMENSIONS
+        vectors = [
+            self.embedding_vectors.get(text) or bag_of_words_vector(text, dimensions)
+            for text in texts
+        ]
+        return JSONResponse(
+            embeddings_response(vectors, body.get("model", "scripted"), word_count(texts))
+        )
+
     async def _models(self, _request: Request) -> Response:
         return JSONResponse(
             {"object": "list", "data": [{"id": "scripted", "object": "model", "owned_by": "tests"}]}
@@ -110,6 +164,7 @@ class ScriptedLLM:
         return Starlette(
             routes=[
                 Route("/v1/chat/completions", self._completions, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
                 Route("/v1/models", self._models),
             ]
         )
@@ -141,6 +196,47 @@ def chat_completion(
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+def embeddings_response(
+    vectors: list[list[Any]], model: str = "scripted", prompt_tokens: int = 0
+) -> dict[str, Any]:
+    """The body of an embeddings answer carrying `vectors`, in order (any JSON: a test may
+    send a malformed one)."""
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": index, "embedding": vector}
+            for index, vector in enumerate(vectors)
+        ],
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def word_count(texts: list[str]) -> int:
+    """The prompt_tokens the server reports for these texts: one per word."""
+    return sum(len(words(text)) for text in texts)
+
+
+def bag_of_words_vector(text: str, dimensions: int = DEFAULT_EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic, normalised vector: each word adds ±1 at a position its hash picks.
+
+    Texts sharing words are close; texts sharing none are nearly orthogonal. A text without
+    words gets the first unit vector.
+    """
+    vector = [0.0] * dimensions
+    for word in words(text):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        vector[int.from_bytes(digest[:4], "big") % dimensions] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    if norm == 0:
+        return [1.0] + [0.0] * (dimensions - 1)
+    return [x / norm for x in vector]
 
 
 def json_reply(payload: Any, **kwargs: Any) -> Reply:

@@ -38,6 +38,17 @@ class Metrics:
         self.llm_tokens = Counter(
             "powermemo_llm_tokens", "LLM tokens.", ["direction"], registry=self.registry
         )
+        self.embedding_calls = Counter(
+            "powermemo_embedding_calls",
+            "Embedding requests (one per batch of texts).",
+            ["purpose", "outcome"],
+            registry=self.registry,
+        )
+        self.embedding_tokens = Counter(
+            "powermemo_embedding_tokens",
+            "Input tokens of embedding requests, as the provider counted them.",
+            registry=self.registry,
+        )
         self.buffer_backlog = Gauge(
             "powermemo_buffer_backlog_items",
             "Buffer items waiting for a flush (idle), as of the last scheduler pass.",

@@ -11,7 +11,7 @@ from powermemo_gql.app import RootTokenRequired, check_startable
 from powermemo_gql.settings import Settings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-ENV_ONLY = {"root_token", "llm_api_key", "metrics_token"}
+ENV_ONLY = {"root_token", "llm_api_key", "metrics_token", "embedding_api_key"}
 
 
 @pytest.fixture(autouse=True)
