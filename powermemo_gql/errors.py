@@ -52,3 +52,9 @@ class LLMUnavailable(DomainError):
     """The LLM could not give a usable answer, even after the configured retries."""
 
     code = "LLM_UNAVAILABLE"
+
+
+class EmbeddingUnavailable(DomainError):
+    """The embedding provider gave no vectors, even after the configured retries."""
+
+    code = "EMBEDDING_UNAVAILABLE"

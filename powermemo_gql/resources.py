@@ -17,6 +17,8 @@ from powermemo_gql.memory.client import OpenAILLMClient
 from powermemo_gql.memory.flush import Flusher
 from powermemo_gql.memory.importer import ProfileImporter
 from powermemo_gql.observability.metrics import Metrics
+from powermemo_gql.recall.embeddings import Embedder, NoEmbedder
+from powermemo_gql.recall.index import Indexer
 from powermemo_gql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -34,18 +36,24 @@ class Resources:
     importer: ProfileImporter
     rate_limiter: RateLimiter
     metrics: Metrics
+    embedder: Embedder
+    indexer: Indexer
     started_at: float = field(default_factory=time.monotonic)
     # The last answer of the LLM endpoint and when it was asked: readiness probes come often.
     _llm_checked: tuple[float, bool] = (float("-inf"), False)
 
     @classmethod
-    def create(cls, settings: Settings) -> Resources:
+    def create(cls, settings: Settings, embedder: Embedder | None = None) -> Resources:
+        """`embedder`: one given by a test, else the configured one."""
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         metrics = Metrics()
         llm = OpenAILLMClient(settings, metrics)
         pubsub = create_pubsub(settings.redis_url)
         feed = Feed(sessions, pubsub)
+        embedder = embedder or NoEmbedder()  # the embeddings part creates the configured one
+        indexer = Indexer(sessions, embedder)
+        feed.listeners.append(indexer.poke)  # every committed memory write gets indexed
         return cls(
             settings=settings,
             engine=engine,
@@ -57,6 +65,8 @@ class Resources:
             importer=ProfileImporter(sessions, llm, feed, settings),
             rate_limiter=create_rate_limiter(settings.rate_limit_per_minute, settings.redis_url),
             metrics=metrics,
+            embedder=embedder,
+            indexer=indexer,
         )
 
     async def database_ok(self) -> bool:
@@ -77,6 +87,8 @@ class Resources:
 
     async def close(self) -> None:
         await self.flusher.close()
+        await self.indexer.close()
+        await self.embedder.close()
         await self.rate_limiter.close()
         await self.llm.close()
         await self.feed.close()

@@ -1,0 +1,228 @@
+"""All SQL of recall: rows waiting for a vector, storing vectors, and the two search sides."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from powermemo_gql.core.repository import like_pattern
+from powermemo_gql.events.models import Event
+from powermemo_gql.events.repository import FTS_CONFIG
+from powermemo_gql.profiles.models import ProfileEntry
+from powermemo_gql.recall.models import EventFact, MemoryVector, RecallKind
+from powermemo_gql.recall.sources import SOURCES, Source
+
+WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, as both keyword sides split text (PostgreSQL 'simple' alike)."""
+    return WORD.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a search looks: one user of one project, and the filters of the request."""
+
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    topics: tuple[str, ...] | None = None
+    happened_after: datetime | None = None
+    happened_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: RecallKind
+    target_id: uuid.UUID
+    event_id: uuid.UUID | None  # the event of a fact, the event itself, or None (profile)
+    payload: Any  # the vector bytes, or the text for keyword scoring
+
+
+class RecallRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    # Indexing
+
+    async def users_waiting(self, model: str, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(project_id, user_id) of users with rows to embed with `model`."""
+        selects = [
+            select(source.project_id, source.user_id).where(_stale(source, model))
+            for source in SOURCES.values()
+        ]
+        rows = await self.session.execute(union(*selects).limit(limit))
+        return [(row[0], row[1]) for row in rows]
+
+    async def waiting(
+        self, kind: RecallKind, user_id: uuid.UUID, model: str, limit: int
+    ) -> Sequence[Any]:
+        """Rows of a user of this kind without a vector of `model` (new, changed or older)."""
+        source = SOURCES[kind]
+        stmt = (
+            select(source.model)
+            .where(source.user_id == user_id, _stale(source, model))
+            .order_by(source.id)
+            .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def store_vector(
+        self, kind: RecallKind, row: Any, content: str, model: str, vector: bytes, dimensions: int
+    ) -> bool:
+        """The vector of a row, unless its content changed since it was read (then the row
+        stays waiting and the next pass embeds the new content)."""
+        source = SOURCES[kind]
+        marked = await self.session.execute(
+            update(source.model)
+            .where(source.id == row.id, source.content == content)
+            .values(embedded_model=model)
+        )
+        if marked.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await self.session.execute(
+            delete(MemoryVector).where(
+                col(MemoryVector.kind) == kind.value, col(MemoryVector.target_id) == row.id
+            )
+        )
+        await self.session.execute(
+            insert(MemoryVector).values(
+                kind=kind.value,
+                target_id=row.id,
+                user_id=row.user_id,
+                project_id=row.project_id,
+                model=model,
+                dimensions=dimensions,
+                vector=vector,
+            )
+        )
+        return True
+
+    async def prune(self, user_id: uuid.UUID) -> None:
+        """Vectors of rows deleted since (profile entries, events and their facts)."""
+        for kind, source in SOURCES.items():
+            live = select(source.id).where(source.user_id == user_id)
+            await self.session.execute(
+                delete(MemoryVector).where(
+                    col(MemoryVector.user_id) == user_id,
+                    col(MemoryVector.kind) == kind.value,
+                    col(MemoryVector.target_id).not_in(live),
+                )
+            )
+
+    # Searching
+
+    async def counts(self, kind: RecallKind, scope: Scope, model: str) -> tuple[int, int]:
+        """(rows in scope, rows of them without a vector of `model`)."""
+        source = SOURCES[kind]
+        stale = func.sum(case((_stale(source, model), 1), else_=0))
+        row = (
+            await self.session.execute(select(func.count(), stale).where(*_in_scope(source, scope)))
+        ).one()
+        return int(row[0]), int(row[1] or 0)
+
+    async def vectors(
+        self, kind: RecallKind, scope: Scope, model: str, dimensions: int
+    ) -> list[Candidate]:
+        """The current-model vectors of the rows in scope (an exact scan; pgvector's seam)."""
+        source = SOURCES[kind]
+        stmt = (
+            select(col(MemoryVector.target_id), _event_of(source), col(MemoryVector.vector))
+            .join(source.model, source.id == col(MemoryVector.target_id))
+            .where(
+                col(MemoryVector.user_id) == scope.user_id,
+                col(MemoryVector.kind) == kind.value,
+                col(MemoryVector.model) == model,
+                col(MemoryVector.dimensions) == dimensions,
+                # A row changed since its vector was made waits for a fresh one.
+                source.embedded_model == model,
+                *_in_scope(source, scope),
+            )
+        )
+        return [Candidate(kind, r[0], r[1], r[2]) for r in await self.session.execute(stmt)]
+
+    async def keyword_matches(
+        self, kind: RecallKind, scope: Scope, terms: Sequence[str]
+    ) -> list[Candidate]:
+        """Rows in scope holding at least one of the terms, with their text (scored by the
+        caller). PostgreSQL: full-text match; SQLite: substring prefilter."""
+        source = SOURCES[kind]
+        text = source.keyword_text()
+        if self._postgres:
+            query = " | ".join(f"'{term}'" for term in terms)
+            matched: ColumnElement[bool] = func.to_tsvector(FTS_CONFIG, text).bool_op("@@")(
+                func.to_tsquery(FTS_CONFIG, query)
+            )
+        else:
+            matched = or_(
+                *(func.lower(text).like(like_pattern(term), escape="\\") for term in terms)
+            )
+        stmt = select(source.id, _event_of(source), text).where(*_in_scope(source, scope), matched)
+        return [Candidate(kind, r[0], r[1], r[2]) for r in await self.session.execute(stmt)]
+
+    async def event_tags(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, list[dict[str, Any]]]]:
+        stmt = select(col(Event.id), col(Event.tags)).where(col(Event.user_id) == user_id)
+        return [(r[0], r[1] or []) for r in await self.session.execute(stmt)]
+
+    async def rows(self, kind: RecallKind, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        if not ids:
+            return {}
+        source = SOURCES[kind]
+        found = await self.session.scalars(select(source.model).where(source.id.in_(ids)))
+        return {row.id: row for row in found}
+
+    async def user_topics(self, user_id: uuid.UUID) -> set[str]:
+        stmt = select(col(ProfileEntry.topic)).where(col(ProfileEntry.user_id) == user_id)
+        return set((await self.session.scalars(stmt.distinct())).all())
+
+
+def _stale(source: Source, model: str) -> ColumnElement[bool]:
+    return or_(source.embedded_model.is_(None), source.embedded_model != model)
+
+
+def _event_of(source: Source) -> Any:
+    if source.kind is RecallKind.FACT:
+        return col(EventFact.event_id)
+    if source.kind is RecallKind.EVENT:
+        return col(Event.id)
+    return null()
+
+
+def _in_scope(source: Source, scope: Scope) -> list[ColumnElement[bool]]:
+    """The request's filters on one kind (tags are applied by the caller)."""
+    clauses: list[ColumnElement[bool]] = [
+        source.user_id == scope.user_id,
+        source.project_id == scope.project_id,
+    ]
+    if source.has_topic and scope.topics is not None:
+        clauses.append(col(ProfileEntry.topic).in_(scope.topics))
+    if source.has_time:
+        if scope.happened_after is not None:
+            clauses.append(col(source.model.happened_to) >= scope.happened_after)
+        if scope.happened_before is not None:
+            clauses.append(col(source.model.happened_from) <= scope.happened_before)
+    return [and_(*clauses)]
