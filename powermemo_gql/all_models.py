@@ -6,7 +6,7 @@ from powermemo_gql.changes.models import Change
 from powermemo_gql.events.models import Event
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
 from powermemo_gql.projects.models import ApiKey, Project
-from powermemo_gql.recall.models import EventFact, MemoryVector
+from powermemo_gql.recall.models import EventFact, MemoryVector, MemoryVectorVersion
 from powermemo_gql.users.models import User
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "FlushLock",
     "FlushStepUsage",
     "MemoryVector",
+    "MemoryVectorVersion",
     "ProfileEntry",
     "ProfileRevision",
     "Project",

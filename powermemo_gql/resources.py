@@ -19,6 +19,7 @@ from powermemo_gql.memory.importer import ProfileImporter
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.recall.embeddings import Embedder, NoEmbedder
 from powermemo_gql.recall.index import Indexer
+from powermemo_gql.recall.vectors import VectorCache
 from powermemo_gql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class Resources:
     metrics: Metrics
     embedder: Embedder
     indexer: Indexer
+    # The users' vectors search compares, kept between requests (recall/vectors.py).
+    vectors: VectorCache = field(default_factory=VectorCache)
     started_at: float = field(default_factory=time.monotonic)
     # The last answer of the LLM endpoint and when it was asked: readiness probes come often.
     _llm_checked: tuple[float, bool] = (float("-inf"), False)

@@ -98,6 +98,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_memory_vectors_project_id'), ['project_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_memory_vectors_user_id_model_kind'), ['user_id', 'model', 'kind'], unique=False)
 
+    op.create_table('memory_vector_versions',
+    sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_memory_vector_versions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_memory_vector_versions'))
+    )
     op.create_table('event_facts',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('project_id', sa.Uuid(), nullable=False),
@@ -157,6 +163,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_event_facts_embedded_model'))
 
     op.drop_table('event_facts')
+    op.drop_table('memory_vector_versions')
     with op.batch_alter_table('memory_vectors', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_memory_vectors_user_id_model_kind'))
         batch_op.drop_index(batch_op.f('ix_memory_vectors_project_id'))

@@ -21,6 +21,7 @@ from powermemo_gql.events.repository import EventRepository
 from powermemo_gql.profiles.models import ProfileSource
 from powermemo_gql.recall.facts import facts_of
 from powermemo_gql.recall.models import EventFact, MemoryVector, RecallKind
+from powermemo_gql.recall.repository import RecallRepository
 
 MAX_SEARCH_CHARS = 500
 MAX_SUMMARY_CHARS = 20_000
@@ -118,6 +119,7 @@ class EventService:
                 ),
             )
         )
+        await RecallRepository(self.session).bump(event.user_id)
         await self.session.delete(event)  # its facts go with it (ON DELETE CASCADE)
         await self.session.flush()
         return event

@@ -166,7 +166,7 @@ async def search_user(
     resources = info.context.resources
     try:
         async with info.context.uow() as session:
-            found = await SearchService(session, resources.embedder).search(
+            found = await SearchService(session, resources.embedder, resources.vectors).search(
                 user.project_id, user.id, request
             )
     except DomainError as error:

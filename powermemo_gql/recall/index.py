@@ -87,6 +87,8 @@ class Indexer:
                             kind, row, content, model, pack(vector), dimensions
                         ):
                             stored += 1
+                    if stored:
+                        await recall.bump(user_id)
                 embedded += stored
                 if stored == 0:  # every row changed meanwhile: the next poke has them
                     break

@@ -58,3 +58,13 @@ class MemoryVector(SQLModel, table=True):
     # float32, little-endian, L2-normalised.
     vector: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MemoryVectorVersion(SQLModel, table=True):
+    """Bumped with every change to a user's vectors: search processes keep the user's vectors
+    in memory and reload them only when this moved (one indexed lookup per search)."""
+
+    __tablename__ = "memory_vector_versions"
+
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    version: int = 0

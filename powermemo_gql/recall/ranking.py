@@ -1,5 +1,5 @@
-"""Scoring: cosine over an exact scan of vectors, BM25 over keyword matches, and reciprocal
-rank fusion of the two lists."""
+"""Scoring: BM25 over keyword matches, and reciprocal rank fusion of the vector and keyword
+lists (cosine similarity is in vectors.py)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,11 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-import numpy as np
-
 from powermemo_gql.recall.repository import Candidate, words
 
 RRF_K = 60  # the usual constant of reciprocal rank fusion: dampens the weight of the top
 BM25_K1 = 1.2
 BM25_B = 0.75
-
-
-def by_similarity(
-    candidates: Sequence[Candidate], query: Sequence[float], limit: int
-) -> list[tuple[Candidate, float]]:
-    """The `limit` candidates most similar to the query, best first (vectors are unit
-    length, so the dot product is the cosine)."""
-    if not candidates:
-        return []
-    matrix = np.frombuffer(b"".join(c.payload for c in candidates), dtype="<f4").reshape(
-        len(candidates), -1
-    )
-    scores = matrix @ np.asarray(query, dtype="<f4")
-    top = np.argsort(-scores, kind="stable")[:limit]
-    return [(candidates[i], float(scores[i])) for i in top]
 
 
 def by_bm25(

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
-    case,
     delete,
     func,
     insert,
@@ -22,6 +21,7 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -29,7 +29,7 @@ from powermemo_gql.core.repository import like_pattern
 from powermemo_gql.events.models import Event
 from powermemo_gql.events.repository import FTS_CONFIG
 from powermemo_gql.profiles.models import ProfileEntry
-from powermemo_gql.recall.models import EventFact, MemoryVector, RecallKind
+from powermemo_gql.recall.models import EventFact, MemoryVector, MemoryVectorVersion, RecallKind
 from powermemo_gql.recall.sources import SOURCES, Source
 
 WORD = re.compile(r"\w+")
@@ -122,48 +122,80 @@ class RecallRepository:
         )
         return True
 
-    async def prune(self, user_id: uuid.UUID) -> None:
+    async def prune(self, user_id: uuid.UUID) -> int:
         """Vectors of rows deleted since (profile entries, events and their facts)."""
+        pruned = 0
         for kind, source in SOURCES.items():
             live = select(source.id).where(source.user_id == user_id)
-            await self.session.execute(
+            deleted = await self.session.execute(
                 delete(MemoryVector).where(
                     col(MemoryVector.user_id) == user_id,
                     col(MemoryVector.kind) == kind.value,
                     col(MemoryVector.target_id).not_in(live),
                 )
             )
+            pruned += deleted.rowcount  # type: ignore[attr-defined]
+        if pruned:
+            await self.bump(user_id)
+        return pruned
 
     # Searching
 
-    async def counts(self, kind: RecallKind, scope: Scope, model: str) -> tuple[int, int]:
-        """(rows in scope, rows of them without a vector of `model`)."""
+    async def count(self, kind: RecallKind, scope: Scope) -> int:
+        """Rows in scope."""
         source = SOURCES[kind]
-        stale = func.sum(case((_stale(source, model), 1), else_=0))
-        row = (
-            await self.session.execute(select(func.count(), stale).where(*_in_scope(source, scope)))
-        ).one()
-        return int(row[0]), int(row[1] or 0)
+        found = await self.session.scalar(select(func.count()).where(*_in_scope(source, scope)))
+        return int(found or 0)
 
-    async def vectors(
-        self, kind: RecallKind, scope: Scope, model: str, dimensions: int
-    ) -> list[Candidate]:
-        """The current-model vectors of the rows in scope (an exact scan; pgvector's seam)."""
+    async def vector_set(self, kind: RecallKind, user_id: uuid.UUID, model: str) -> list[Any]:
+        """Every vector of `model` of a user's rows of this kind, with what filters read:
+        (target_id, event_id, topic, happened_from, happened_to, dimensions, vector). An
+        exact scan, cached by the caller (recall/vectors.py); pgvector's seam."""
         source = SOURCES[kind]
+        has_time = source.has_time
         stmt = (
-            select(col(MemoryVector.target_id), _event_of(source), col(MemoryVector.vector))
+            select(
+                col(MemoryVector.target_id),
+                _event_of(source),
+                col(ProfileEntry.topic) if source.has_topic else null(),
+                col(source.model.happened_from) if has_time else null(),
+                col(source.model.happened_to) if has_time else null(),
+                col(MemoryVector.dimensions),
+                col(MemoryVector.vector),
+            )
             .join(source.model, source.id == col(MemoryVector.target_id))
             .where(
-                col(MemoryVector.user_id) == scope.user_id,
+                col(MemoryVector.user_id) == user_id,
                 col(MemoryVector.kind) == kind.value,
                 col(MemoryVector.model) == model,
-                col(MemoryVector.dimensions) == dimensions,
-                # A row changed since its vector was made waits for a fresh one.
-                source.embedded_model == model,
-                *_in_scope(source, scope),
             )
         )
-        return [Candidate(kind, r[0], r[1], r[2]) for r in await self.session.execute(stmt)]
+        return list(await self.session.execute(stmt))
+
+    async def stale_ids(self, kind: RecallKind, scope: Scope, model: str) -> set[uuid.UUID]:
+        """Rows in scope without a current vector of `model` (new, changed, another model)."""
+        source = SOURCES[kind]
+        stmt = select(source.id).where(*_in_scope(source, scope), _stale(source, model))
+        return set((await self.session.scalars(stmt)).all())
+
+    async def version(self, user_id: uuid.UUID) -> int:
+        found = await self.session.scalar(
+            select(col(MemoryVectorVersion.version)).where(
+                col(MemoryVectorVersion.user_id) == user_id
+            )
+        )
+        return int(found or 0)
+
+    async def bump(self, user_id: uuid.UUID) -> None:
+        """The user's vectors changed (in this transaction): cached copies are stale."""
+        dialect = postgresql if self._postgres else sqlite
+        stmt = dialect.insert(MemoryVectorVersion).values(user_id=user_id, version=1)
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["user_id"],
+                set_={"version": col(MemoryVectorVersion.version) + 1},
+            )
+        )
 
     async def keyword_matches(
         self, kind: RecallKind, scope: Scope, terms: Sequence[str]

@@ -16,9 +16,10 @@ from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.projects.repository import ProjectRepository
 from powermemo_gql.recall.embeddings import Embedder
 from powermemo_gql.recall.models import RecallKind
-from powermemo_gql.recall.ranking import by_bm25, by_similarity, fused
+from powermemo_gql.recall.ranking import by_bm25, fused
 from powermemo_gql.recall.repository import Candidate, RecallRepository, Scope, words
 from powermemo_gql.recall.sources import SOURCES
+from powermemo_gql.recall.vectors import VectorCache, most_similar
 
 MAX_QUERY_CHARS = 1000
 MAX_FIRST = 100
@@ -84,10 +85,11 @@ def tag_matches(tags: list[dict[str, Any]], wanted: tuple[str, ...]) -> bool:
 
 
 class SearchService:
-    def __init__(self, session: AsyncSession, embedder: Embedder) -> None:
+    def __init__(self, session: AsyncSession, embedder: Embedder, vectors: VectorCache) -> None:
         self.recall = RecallRepository(session)
         self.session = session
         self.embedder = embedder
+        self.vectors = vectors
 
     async def search(
         self, project_id: uuid.UUID, user_id: uuid.UUID, request: SearchRequest
@@ -121,27 +123,31 @@ class SearchService:
         ]
         allowed = await self._tagged_events(user_id, request.tags)
         result = SearchResult(hits=[], mode=mode, fallback=fallback)
-        documents, keyword_only = 0, 0
-        vector_list: list[Candidate] = []
+        documents = 0
+        stale: set[uuid.UUID] = set()
         keyword_list: list[Candidate] = []
         terms = words(query)
         for kind in kinds:
-            total, stale = await self.recall.counts(kind, scope, self.embedder.model)
-            documents += total
-            keyword_only += stale
+            documents += await self.recall.count(kind, scope)
             if query_vector is not None:
-                vector_list += await self.recall.vectors(
-                    kind, scope, self.embedder.model, self.embedder.dimensions
-                )
+                stale |= await self.recall.stale_ids(kind, scope, self.embedder.model)
             if mode is not SearchMode.VECTOR and terms:
                 keyword_list += await self.recall.keyword_matches(kind, scope, terms)
         if allowed is not None:
-            vector_list = [c for c in vector_list if c.event_id in allowed]
             keyword_list = [c for c in keyword_list if c.event_id in allowed]
+        similar: list[tuple[Candidate, float]] = []
         if query_vector is not None:
             result.model = self.embedder.model
-            result.keyword_only_rows = keyword_only
-        similar = by_similarity(vector_list, query_vector or [], CANDIDATES)
+            result.keyword_only_rows = len(stale)
+            cached = await self.vectors.get(
+                self.recall, user_id, self.embedder.model, self.embedder.dimensions
+            )
+            similar = [
+                (Candidate(kind, target, event, None), score)
+                for kind, target, event, score in most_similar(
+                    cached, query_vector, kinds, scope, allowed, stale, CANDIDATES
+                )
+            ]
         matched = by_bm25(keyword_list, terms, documents, CANDIDATES)
         result.hits = await self._fuse(similar, matched, request)
         return result

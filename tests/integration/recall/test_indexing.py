@@ -145,3 +145,29 @@ async def test_vectors_of_another_model_are_not_used(
         async with again.resources.sessions() as session:
             models = set((await session.scalars(select(col(MemoryVector.model)))).all())
         assert models == {"fake:words-v2"}
+
+
+async def test_search_compares_the_vectors_of_now_not_of_its_last_read(
+    app: Starlette, project: ProjectHandle, embedder: WordEmbedder
+) -> None:
+    alice = await Memory(app, project.api, "alice").create()
+    entry_id = await alice.entry("interest", "food", "Vegetarian")
+    await alice.entry("interest", "pets", "Has a cat")
+    await alice.indexed()
+    before = await alice.search("guitar music", mode="VECTOR")  # the user's vectors read
+    assert len(before["hits"]) == 2
+
+    embedder.failing = True  # (for indexing; the query's embedding is asked for below)
+    await alice.api.ok(UPDATE_ENTRY, id=entry_id, content="Plays guitar music")
+    await alice.indexed()
+    embedder.failing = False
+    # Changed, not yet embedded again: its old vector is not compared.
+    stale = await alice.search("guitar music", mode="VECTOR")
+    assert stale["keywordOnlyRows"] == 1
+    assert texts(stale) == ["Has a cat"]
+
+    assert await alice.resources.indexer.index_waiting() == 1
+    after = await alice.search("guitar music", mode="VECTOR")
+    assert after["keywordOnlyRows"] == 0
+    assert texts(after)[0] == "Plays guitar music"
+    assert after["hits"][0]["similarity"] > 0.5
