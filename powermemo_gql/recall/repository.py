@@ -15,10 +15,12 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     null,
     or_,
     select,
     union,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -141,11 +143,14 @@ class RecallRepository:
 
     # Searching
 
-    async def count(self, kind: RecallKind, scope: Scope) -> int:
-        """Rows in scope."""
-        source = SOURCES[kind]
-        found = await self.session.scalar(select(func.count()).where(*_in_scope(source, scope)))
-        return int(found or 0)
+    async def count(self, kinds: Sequence[RecallKind], scope: Scope) -> int:
+        """Rows in scope, of these kinds (one round trip)."""
+        counts = [
+            select(func.count()).where(*_in_scope(SOURCES[kind], scope)).scalar_subquery()
+            for kind in kinds
+        ]
+        found = (await self.session.execute(select(*counts))).one()
+        return sum(int(n or 0) for n in found)
 
     async def vector_set(self, kind: RecallKind, user_id: uuid.UUID, model: str) -> list[Any]:
         """Every vector of `model` of a user's rows of this kind, with what filters read:
@@ -172,11 +177,19 @@ class RecallRepository:
         )
         return list(await self.session.execute(stmt))
 
-    async def stale_ids(self, kind: RecallKind, scope: Scope, model: str) -> set[uuid.UUID]:
+    async def stale_ids(
+        self, kinds: Sequence[RecallKind], scope: Scope, model: str
+    ) -> set[uuid.UUID]:
         """Rows in scope without a current vector of `model` (new, changed, another model)."""
-        source = SOURCES[kind]
-        stmt = select(source.id).where(*_in_scope(source, scope), _stale(source, model))
-        return set((await self.session.scalars(stmt)).all())
+        stmt = union_all(
+            *(
+                select(SOURCES[kind].id).where(
+                    *_in_scope(SOURCES[kind], scope), _stale(SOURCES[kind], model)
+                )
+                for kind in kinds
+            )
+        )
+        return {row[0] for row in await self.session.execute(stmt)}
 
     async def version(self, user_id: uuid.UUID) -> int:
         found = await self.session.scalar(
@@ -198,23 +211,30 @@ class RecallRepository:
         )
 
     async def keyword_matches(
-        self, kind: RecallKind, scope: Scope, terms: Sequence[str]
+        self, kinds: Sequence[RecallKind], scope: Scope, terms: Sequence[str]
     ) -> list[Candidate]:
         """Rows in scope holding at least one of the terms, with their text (scored by the
-        caller). PostgreSQL: full-text match; SQLite: substring prefilter."""
-        source = SOURCES[kind]
-        text = source.keyword_text()
-        if self._postgres:
-            query = " | ".join(f"'{term}'" for term in terms)
-            matched: ColumnElement[bool] = func.to_tsvector(FTS_CONFIG, text).bool_op("@@")(
-                func.to_tsquery(FTS_CONFIG, query)
+        caller). PostgreSQL: full-text match; SQLite: substring prefilter. One round trip."""
+        selects = []
+        for kind in kinds:
+            source = SOURCES[kind]
+            text = source.keyword_text()
+            if self._postgres:
+                query = " | ".join(f"'{term}'" for term in terms)
+                matched: ColumnElement[bool] = func.to_tsvector(FTS_CONFIG, text).bool_op("@@")(
+                    func.to_tsquery(FTS_CONFIG, query)
+                )
+            else:
+                matched = or_(
+                    *(func.lower(text).like(like_pattern(term), escape="\\") for term in terms)
+                )
+            selects.append(
+                select(literal(kind.value), source.id, _event_of(source), text).where(
+                    *_in_scope(source, scope), matched
+                )
             )
-        else:
-            matched = or_(
-                *(func.lower(text).like(like_pattern(term), escape="\\") for term in terms)
-            )
-        stmt = select(source.id, _event_of(source), text).where(*_in_scope(source, scope), matched)
-        return [Candidate(kind, r[0], r[1], r[2]) for r in await self.session.execute(stmt)]
+        rows = await self.session.execute(union_all(*selects))
+        return [Candidate(RecallKind(r[0]), r[1], r[2], r[3]) for r in rows]
 
     async def event_tags(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, list[dict[str, Any]]]]:
         stmt = select(col(Event.id), col(Event.tags)).where(col(Event.user_id) == user_id)

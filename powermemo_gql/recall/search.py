@@ -123,16 +123,14 @@ class SearchService:
         ]
         allowed = await self._tagged_events(user_id, request.tags)
         result = SearchResult(hits=[], mode=mode, fallback=fallback)
-        documents = 0
+        terms = words(query) if mode is not SearchMode.VECTOR else []
+        if not kinds:
+            return result
+        documents = await self.recall.count(kinds, scope) if terms else 0
+        keyword_list = await self.recall.keyword_matches(kinds, scope, terms) if terms else []
         stale: set[uuid.UUID] = set()
-        keyword_list: list[Candidate] = []
-        terms = words(query)
-        for kind in kinds:
-            documents += await self.recall.count(kind, scope)
-            if query_vector is not None:
-                stale |= await self.recall.stale_ids(kind, scope, self.embedder.model)
-            if mode is not SearchMode.VECTOR and terms:
-                keyword_list += await self.recall.keyword_matches(kind, scope, terms)
+        if query_vector is not None:
+            stale = await self.recall.stale_ids(kinds, scope, self.embedder.model)
         if allowed is not None:
             keyword_list = [c for c in keyword_list if c.event_id in allowed]
         similar: list[tuple[Candidate, float]] = []
