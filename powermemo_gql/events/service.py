@@ -51,14 +51,25 @@ class EventService:
         self.session = session
 
     async def for_user(
-        self, user_id: uuid.UUID, args: PageArgs, search: str | None = None
+        self,
+        user_id: uuid.UUID,
+        args: PageArgs,
+        search: str | None = None,
+        tags: Sequence[str] | None = None,
     ) -> Page[Event]:
+        """`tags`: only events with one of them ("name", or "name:value")."""
         if search is not None:
             search = search.strip()
             if len(search) > MAX_SEARCH_CHARS:
                 raise InvalidInput("search", f"must be at most {MAX_SEARCH_CHARS} characters")
             check_storable(search, "search")
-        return await self.events.list_for_user(user_id, args, search or None)
+        if tags is not None:
+            if not 1 <= len(tags) <= MAX_TAGS:
+                raise InvalidInput("tags", f"must hold between 1 and {MAX_TAGS} values")
+            for index, tag in enumerate(tags):
+                if not tag.strip() or len(tag) > 2 * MAX_TAG_CHARS + 1:
+                    raise InvalidInput(f"tags[{index}]", "must be a tag name or name:value")
+        return await self.events.list_for_user(user_id, args, search or None, tags)
 
     async def get(self, project_id: uuid.UUID, event_id: str) -> Event:
         parsed = parse_uuid(event_id)

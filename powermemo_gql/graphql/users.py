@@ -142,11 +142,17 @@ class User:
                 )
             ),
         ] = None,
+        tags: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only events with one of these tags: a name, or name:value."
+            ),
+        ] = None,
     ) -> Connection[Event]:
         with query_input_errors():
             async with info.context.uow() as session:
                 page = await EventService(session).for_user(
-                    self.row.id, page_args(first, after, last, before), search
+                    self.row.id, page_args(first, after, last, before), search, tags
                 )
         return to_connection(page, lambda row: Event(row=row))
 
