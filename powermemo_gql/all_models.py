@@ -6,6 +6,7 @@ from powermemo_gql.changes.models import Change
 from powermemo_gql.events.models import Event
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
 from powermemo_gql.projects.models import ApiKey, Project
+from powermemo_gql.recall.models import EventFact, MemoryVector, MemoryVectorVersion
 from powermemo_gql.users.models import User
 
 __all__ = [
@@ -14,9 +15,12 @@ __all__ = [
     "BufferItem",
     "Change",
     "Event",
+    "EventFact",
     "Flush",
     "FlushLock",
     "FlushStepUsage",
+    "MemoryVector",
+    "MemoryVectorVersion",
     "ProfileEntry",
     "ProfileRevision",
     "Project",

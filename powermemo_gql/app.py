@@ -22,6 +22,7 @@ from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
 from powermemo_gql.observability.logs import RequestIdMiddleware
 from powermemo_gql.observability.metrics import MetricsMiddleware, metrics_authorized
+from powermemo_gql.recall.embeddings import Embedder
 from powermemo_gql.resources import Resources
 from powermemo_gql.settings import Settings
 
@@ -52,9 +53,10 @@ async def _warn_if_schema_behind(resources: Resources) -> None:
         logger.warning("database schema is behind; run `powermemo-gql migrate`")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
+    """`embedder`: a test's own, instead of the configured provider."""
     check_startable(settings)
-    resources = Resources.create(settings)
+    resources = Resources.create(settings, embedder)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -68,9 +70,14 @@ def create_app(settings: Settings) -> Starlette:
             else None
         )
         await graphql.start()
+        # Embeds what after-commit pokes left behind (no-op without an embedder).
+        indexing = asyncio.create_task(resources.indexer.run())
         try:
             yield
         finally:
+            indexing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await indexing
             await graphql.stop()
             if scheduler is not None:
                 scheduler.cancel()

@@ -18,6 +18,8 @@ from powermemo_gql.memory.flush import Flusher
 from powermemo_gql.memory.importer import ProfileImporter
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.recall.embeddings import Embedder, create_embedder
+from powermemo_gql.recall.index import Indexer
+from powermemo_gql.recall.vectors import VectorCache
 from powermemo_gql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,21 +38,27 @@ class Resources:
     importer: ProfileImporter
     rate_limiter: RateLimiter
     metrics: Metrics
+    indexer: Indexer
+    # The users' vectors search compares, kept between requests (recall/vectors.py).
+    vectors: VectorCache = field(default_factory=VectorCache)
     started_at: float = field(default_factory=time.monotonic)
     # The last answer of the LLM endpoint and when it was asked: readiness probes come often.
     _llm_checked: tuple[float, bool] = (float("-inf"), False)
 
     @classmethod
-    def create(cls, settings: Settings) -> Resources:
-        """Raises SettingsError when the embedding provider cannot be used as configured."""
+    def create(cls, settings: Settings, embedder: Embedder | None = None) -> Resources:
+        """`embedder`: one given by a test, else the configured one. Raises SettingsError
+        when the embedding provider cannot be used as configured."""
         metrics = Metrics()
         # First: a configuration error then leaves nothing open behind it.
-        embedder = create_embedder(settings, metrics)
+        embedder = embedder or create_embedder(settings, metrics)
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         llm = OpenAILLMClient(settings, metrics)
         pubsub = create_pubsub(settings.redis_url)
         feed = Feed(sessions, pubsub)
+        indexer = Indexer(sessions, embedder)
+        feed.listeners.append(indexer.poke)  # every committed memory write gets indexed
         return cls(
             settings=settings,
             engine=engine,
@@ -63,6 +71,7 @@ class Resources:
             importer=ProfileImporter(sessions, llm, feed, settings),
             rate_limiter=create_rate_limiter(settings.rate_limit_per_minute, settings.redis_url),
             metrics=metrics,
+            indexer=indexer,
         )
 
     async def database_ok(self) -> bool:
@@ -83,6 +92,7 @@ class Resources:
 
     async def close(self) -> None:
         await self.flusher.close()
+        await self.indexer.close()
         await self.rate_limiter.close()
         await self.llm.close()
         await self.embedder.close()

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from powermemo_gql.changes.models import Change
 from powermemo_gql.changes.repository import ChangeRepository
@@ -130,6 +130,8 @@ class Feed:
         self.pubsub = pubsub
         self._watches: dict[uuid.UUID, _Watch] = {}
         self._stopping: set[asyncio.Task[None]] = set()
+        # In-process effects of a committed memory change (the recall indexer's poke).
+        self.listeners: list[Callable[[uuid.UUID], None]] = []
 
     async def notify(self, user_id: uuid.UUID) -> None:
         """Tell followers of this user that the feed grew (after the commit that grew it).
@@ -137,6 +139,11 @@ class Feed:
         Never raises: the change is committed already, and a follower that missed this
         notification reads it at the next one or when it resumes with its cursor.
         """
+        for listener in self.listeners:
+            try:
+                listener(user_id)
+            except Exception:
+                logger.warning("a change listener failed for user %s", user_id, exc_info=True)
         try:
             await self.pubsub.publish(channel(user_id), {"user": str(user_id)})
         except Exception:

@@ -21,6 +21,8 @@ class ChangeKind(StrEnum):
     ENTRY_DELETED = "entry_deleted"
     BUFFER_FLUSHED = "buffer_flushed"
     FLUSH_FAILED = "flush_failed"
+    EVENT_UPDATED = "event_updated"  # old_value / new_value: the summary before / after
+    EVENT_DELETED = "event_deleted"
 
 
 class Change(SQLModel, table=True):

@@ -32,3 +32,5 @@ class Event(SQLModel, table=True):
     happened_from: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     happened_to: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The model of its vector; None: new or changed, not embedded yet (recall/index.py).
+    embedded_model: str | None = Field(default=None, max_length=128, index=True)

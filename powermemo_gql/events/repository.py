@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import col
 
 from powermemo_gql.core.pagination import KeysetOrder, Page, PageArgs, datetime_key, paginate
@@ -29,12 +32,31 @@ class EventRepository(Repository[Event]):
     model = Event
 
     async def list_for_user(
-        self, user_id: uuid.UUID, args: PageArgs, search: str | None = None
+        self,
+        user_id: uuid.UUID,
+        args: PageArgs,
+        search: str | None = None,
+        tags: Sequence[str] | None = None,
     ) -> Page[Event]:
         stmt = select(Event).where(col(Event.user_id) == user_id)
         if search:
             stmt = stmt.where(self._matches(search))
+        if tags is not None:
+            stmt = stmt.where(or_(*(self._tagged(tag) for tag in tags)))
         return await paginate(self.session, stmt, EVENTS_NEWEST_FIRST, args)
+
+    def _tagged(self, wanted: str) -> ColumnElement[bool]:
+        """Events with a tag of that name ("activity"), or that tag and value
+        ("activity:sport"): the same rule as recall's tag filter."""
+        name, _, value = wanted.partition(":")
+        tag = {"tag": name, "value": value} if value else {"tag": name}
+        if self.session.get_bind().dialect.name == "postgresql":
+            return col(Event.tags).op("@>")(cast(literal(json.dumps([tag])), JSONB))
+        items = func.json_each(col(Event.tags)).table_valued("value").alias("tag_items")
+        matches = [
+            func.json_extract(items.c.value, f"$.{key}") == text for key, text in tag.items()
+        ]
+        return exists(select(literal(1)).select_from(items).where(*matches))
 
     def _matches(self, search: str) -> ColumnElement[bool]:
         """Events whose summary holds every word of `search`."""

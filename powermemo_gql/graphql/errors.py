@@ -70,6 +70,11 @@ class ProfileEntryNotFound(Error):
 
 
 @strawberry.type
+class EventNotFound(Error):
+    id: strawberry.ID
+
+
+@strawberry.type
 class ProfileEntryAlreadyExists(Error):
     id: strawberry.ID = strawberry.field(description="topic/subTopic of the existing entry.")
 
@@ -85,6 +90,7 @@ _NOT_FOUND: dict[str, type[Any]] = {
     "Blob": BlobNotFound,
     "Project": ProjectNotFound,
     "ApiKey": ApiKeyNotFound,
+    "Event": EventNotFound,
 }
 _ALREADY_EXISTS: dict[str, type[Any]] = {
     "ProfileEntry": ProfileEntryAlreadyExists,

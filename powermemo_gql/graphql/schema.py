@@ -30,6 +30,7 @@ from powermemo_gql.graphql.blobs import ALL_BLOB_TYPES, BlobMutation, BlobQuery
 from powermemo_gql.graphql.changes import ChangeSubscription
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import is_unexpected
+from powermemo_gql.graphql.events import EventMutation
 from powermemo_gql.graphql.health import HealthQuery
 from powermemo_gql.graphql.memory import MemoryMutation, MemoryQuery
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
@@ -53,6 +54,7 @@ class Mutation(
     ProfileMutation,
     ProfileConfigMutation,
     ProjectMutation,
+    EventMutation,
 ):
     pass
 

@@ -34,7 +34,9 @@ from powermemo_gql.graphql.pagination import (
     to_connection,
 )
 from powermemo_gql.graphql.profiles import ProfileEntry
+from powermemo_gql.graphql.search import SearchKind, SearchModeType, SearchResult, search_user
 from powermemo_gql.memory.context import ContextRequest, ContextService
+from powermemo_gql.recall.search import SearchMode
 from powermemo_gql.users.models import User as UserRow
 from powermemo_gql.users.repository import UserOrderField as OrderField
 from powermemo_gql.users.service import UserService
@@ -141,13 +143,59 @@ class User:
                 )
             ),
         ] = None,
+        tags: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only events with one of these tags: a name, or name:value."
+            ),
+        ] = None,
     ) -> Connection[Event]:
         with query_input_errors():
             async with info.context.uow() as session:
                 page = await EventService(session).for_user(
-                    self.row.id, page_args(first, after, last, before), search
+                    self.row.id, page_args(first, after, last, before), search, tags
                 )
         return to_connection(page, lambda row: Event(row=row))
+
+    @strawberry.field(
+        description=(
+            "Search the user's profile entries, events and event facts by meaning and words "
+            "(hybrid: reciprocal rank fusion of vector similarity and keyword rank). A filter "
+            "leaves out the kinds without its attribute: topics keep profile entries only, "
+            "tags and happenedAfter/Before events and facts only."
+        )
+    )
+    async def search(
+        self,
+        info: Info,
+        query: str,
+        first: int = 10,
+        kinds: list[SearchKind] | None = None,  # type: ignore[valid-type]
+        topics: list[str] | None = None,
+        tags: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Tag names (any value), or name:value pairs."),
+        ] = None,
+        happened_after: datetime | None = None,
+        happened_before: datetime | None = None,
+        min_score: Annotated[
+            float | None, strawberry.argument(description="Leave out hits scoring less.")
+        ] = None,
+        mode: SearchModeType = SearchMode.HYBRID,  # type: ignore[valid-type]
+    ) -> SearchResult:
+        return await search_user(
+            info,
+            self.row,
+            query,
+            first,
+            kinds,
+            topics,
+            tags,
+            happened_after,
+            happened_before,
+            min_score,
+            mode,
+        )
 
     @strawberry.field(
         description=(

@@ -20,6 +20,7 @@ from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import PipelineResult, ProfileChange
 from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
+from powermemo_gql.recall.facts import facts_of
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ async def write_flush_result(
     )
     session.add(event)
     await session.flush()  # the entries below refer to it
+    session.add_all(facts_of(event, sorted(str(b) for b in blob_ids)))  # indexed for recall
     written = await apply_changes(
         session,
         flush.project_id,

@@ -40,6 +40,8 @@ class ProfileEntry(SQLModel, table=True):
     # When the user last spoke of it (the latest message time of the flush that wrote or
     # confirmed it); None for entries written by hand or imported from text.
     last_mentioned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The model of its vector; None: new or changed, not embedded yet (recall/index.py).
+    embedded_model: str | None = Field(default=None, max_length=128, index=True)
 
 
 class ProfileRevision(SQLModel, table=True):

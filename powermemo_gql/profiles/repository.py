@@ -39,6 +39,7 @@ class ProfileRepository(Repository[ProfileEntry]):
         """Replace an entry's content, keeping the previous value as a revision."""
         self._keep_revision(entry, "update", source, event_id)
         entry.content = content
+        entry.embedded_model = None  # re-embedded by the recall indexer
         entry.source = source
         entry.source_event_id = event_id
         entry.updated_at = utcnow()

@@ -1,1 +1,1 @@
-"""Recall: semantic and hybrid search over a user's memory (embeddings, index, search)."""
+"""Recall: the embedding index of a user's memory and hybrid (vector + keyword) search."""

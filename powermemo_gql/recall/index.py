@@ -1,0 +1,134 @@
+"""The recall indexer: embeds rows after their write committed, in batches, and retries.
+
+Writes never wait for it: a new or changed row is stored with embedded_model NULL; a poke
+after commit (through the change feed's listeners) embeds that user's waiting rows in the
+background, and a loop finds whatever a failed or lost poke left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import numpy as np
+
+from powermemo_gql.core.db import SessionFactory
+from powermemo_gql.core.uow import unit_of_work
+from powermemo_gql.recall.embeddings import Embedder
+from powermemo_gql.recall.models import RecallKind
+from powermemo_gql.recall.repository import RecallRepository
+from powermemo_gql.recall.sources import text_of
+
+logger = logging.getLogger(__name__)
+
+BATCH = 64  # texts per embedding call
+LOOP_SECONDS = 30.0  # how often the loop looks for rows a poke did not embed
+USERS_PER_PASS = 100
+
+
+def pack(vector: list[float]) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+class Indexer:
+    def __init__(self, sessions: SessionFactory, embedder: Embedder) -> None:
+        self._sessions = sessions
+        self._embedder = embedder
+        self._running: dict[uuid.UUID, asyncio.Task[int]] = {}
+        self._again: set[uuid.UUID] = set()
+
+    def poke(self, user_id: uuid.UUID) -> None:
+        """Embed this user's waiting rows soon (called after a commit; never raises)."""
+        if not self._embedder.enabled:
+            return
+        running = self._running.get(user_id)
+        if running is not None and not running.done():
+            self._again.add(user_id)  # rows committed after that pass read: one more pass
+            return
+        self._running[user_id] = asyncio.create_task(self._background(user_id))
+
+    async def _background(self, user_id: uuid.UUID) -> int:
+        embedded = 0
+        try:
+            while True:
+                self._again.discard(user_id)
+                embedded += await self.index_user(user_id)
+                if user_id not in self._again:
+                    return embedded
+        except Exception:  # nobody to raise to; the loop retries later
+            logger.warning("indexing user %s failed; retried later", user_id, exc_info=True)
+            return embedded
+        finally:
+            self._running.pop(user_id, None)
+
+    async def index_user(self, user_id: uuid.UUID) -> int:
+        """Embed every waiting row of a user; the number embedded. Raises what the embedder
+        raises (EmbeddingUnavailable): what was stored before stays stored."""
+        if not self._embedder.enabled:
+            return 0
+        model, dimensions = self._embedder.model, self._embedder.dimensions
+        embedded = 0
+        for kind in RecallKind:
+            while True:
+                async with unit_of_work(self._sessions) as session:
+                    rows = await RecallRepository(session).waiting(kind, user_id, model, BATCH)
+                if not rows:
+                    break
+                texts = [text_of(row) for row in rows]
+                # No session is open while the provider is asked.
+                result = await self._embedder.embed(texts, "index")
+                stored = 0
+                async with unit_of_work(self._sessions) as session:
+                    recall = RecallRepository(session)
+                    for row, vector in zip(rows, result.vectors, strict=True):
+                        content = row.summary if kind is RecallKind.EVENT else row.content
+                        if await recall.store_vector(
+                            kind, row, content, model, pack(vector), dimensions
+                        ):
+                            stored += 1
+                    if stored:
+                        await recall.bump(user_id)
+                embedded += stored
+                if stored == 0:  # every row changed meanwhile: the next poke has them
+                    break
+        async with unit_of_work(self._sessions) as session:
+            await RecallRepository(session).prune(user_id)
+        return embedded
+
+    async def index_waiting(self) -> int:
+        """One pass over the users with waiting rows; the number of rows embedded."""
+        if not self._embedder.enabled:
+            return 0
+        async with unit_of_work(self._sessions) as session:
+            users = await RecallRepository(session).users_waiting(
+                self._embedder.model, USERS_PER_PASS
+            )
+        embedded = 0
+        for _project_id, user_id in users:
+            try:
+                embedded += await self.index_user(user_id)
+            except Exception:
+                logger.warning("indexing user %s failed; retried later", user_id, exc_info=True)
+        return embedded
+
+    async def run(self, interval: float = LOOP_SECONDS) -> None:
+        """Forever: embed what pokes left behind (failures, restarts, a model change)."""
+        while True:
+            # Sleeps first: at startup the pokes of new writes come soon enough.
+            await asyncio.sleep(interval)
+            try:
+                await self.index_waiting()
+            except Exception:  # keep the loop alive through a database hiccup
+                logger.exception("recall indexing pass failed")
+
+    async def close(self) -> None:
+        tasks = [t for t in self._running.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait for the background passes running now (tests, shutdown)."""
+        while tasks := [t for t in self._running.values() if not t.done()]:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,280 @@
+"""All SQL of recall: rows waiting for a vector, storing vectors, and the two search sides."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from powermemo_gql.core.repository import like_pattern
+from powermemo_gql.events.models import Event
+from powermemo_gql.events.repository import FTS_CONFIG
+from powermemo_gql.profiles.models import ProfileEntry
+from powermemo_gql.recall.models import EventFact, MemoryVector, MemoryVectorVersion, RecallKind
+from powermemo_gql.recall.sources import SOURCES, Source
+
+WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, as both keyword sides split text (PostgreSQL 'simple' alike)."""
+    return WORD.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a search looks: one user of one project, and the filters of the request."""
+
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    topics: tuple[str, ...] | None = None
+    happened_after: datetime | None = None
+    happened_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: RecallKind
+    target_id: uuid.UUID
+    event_id: uuid.UUID | None  # the event of a fact, the event itself, or None (profile)
+    payload: Any  # the vector bytes, or the text for keyword scoring
+
+
+class RecallRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    # Indexing
+
+    async def users_waiting(self, model: str, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(project_id, user_id) of users with rows to embed with `model`."""
+        selects = [
+            select(source.project_id, source.user_id).where(_stale(source, model))
+            for source in SOURCES.values()
+        ]
+        rows = await self.session.execute(union(*selects).limit(limit))
+        return [(row[0], row[1]) for row in rows]
+
+    async def waiting(
+        self, kind: RecallKind, user_id: uuid.UUID, model: str, limit: int
+    ) -> Sequence[Any]:
+        """Rows of a user of this kind without a vector of `model` (new, changed or older)."""
+        source = SOURCES[kind]
+        stmt = (
+            select(source.model)
+            .where(source.user_id == user_id, _stale(source, model))
+            .order_by(source.id)
+            .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def store_vector(
+        self, kind: RecallKind, row: Any, content: str, model: str, vector: bytes, dimensions: int
+    ) -> bool:
+        """The vector of a row, unless its content changed since it was read (then the row
+        stays waiting and the next pass embeds the new content)."""
+        source = SOURCES[kind]
+        marked = await self.session.execute(
+            update(source.model)
+            .where(source.id == row.id, source.content == content)
+            .values(embedded_model=model)
+        )
+        if marked.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await self.session.execute(
+            delete(MemoryVector).where(
+                col(MemoryVector.kind) == kind.value, col(MemoryVector.target_id) == row.id
+            )
+        )
+        await self.session.execute(
+            insert(MemoryVector).values(
+                kind=kind.value,
+                target_id=row.id,
+                user_id=row.user_id,
+                project_id=row.project_id,
+                model=model,
+                dimensions=dimensions,
+                vector=vector,
+            )
+        )
+        return True
+
+    async def prune(self, user_id: uuid.UUID) -> int:
+        """Vectors of rows deleted since (profile entries, events and their facts)."""
+        pruned = 0
+        for kind, source in SOURCES.items():
+            live = select(source.id).where(source.user_id == user_id)
+            deleted = await self.session.execute(
+                delete(MemoryVector).where(
+                    col(MemoryVector.user_id) == user_id,
+                    col(MemoryVector.kind) == kind.value,
+                    col(MemoryVector.target_id).not_in(live),
+                )
+            )
+            pruned += deleted.rowcount  # type: ignore[attr-defined]
+        if pruned:
+            await self.bump(user_id)
+        return pruned
+
+    # Searching
+
+    async def count(self, kinds: Sequence[RecallKind], scope: Scope) -> int:
+        """Rows in scope, of these kinds (one round trip)."""
+        counts = [
+            select(func.count()).where(*_in_scope(SOURCES[kind], scope)).scalar_subquery()
+            for kind in kinds
+        ]
+        found = (await self.session.execute(select(*counts))).one()
+        return sum(int(n or 0) for n in found)
+
+    async def vector_set(self, kind: RecallKind, user_id: uuid.UUID, model: str) -> list[Any]:
+        """Every vector of `model` of a user's rows of this kind, with what filters read:
+        (target_id, event_id, topic, happened_from, happened_to, dimensions, vector). An
+        exact scan, cached by the caller (recall/vectors.py); pgvector's seam."""
+        source = SOURCES[kind]
+        has_time = source.has_time
+        stmt = (
+            select(
+                col(MemoryVector.target_id),
+                _event_of(source),
+                col(ProfileEntry.topic) if source.has_topic else null(),
+                col(source.model.happened_from) if has_time else null(),
+                col(source.model.happened_to) if has_time else null(),
+                col(MemoryVector.dimensions),
+                col(MemoryVector.vector),
+            )
+            .join(source.model, source.id == col(MemoryVector.target_id))
+            .where(
+                col(MemoryVector.user_id) == user_id,
+                col(MemoryVector.kind) == kind.value,
+                col(MemoryVector.model) == model,
+            )
+        )
+        return list(await self.session.execute(stmt))
+
+    async def stale_ids(
+        self, kinds: Sequence[RecallKind], scope: Scope, model: str
+    ) -> set[uuid.UUID]:
+        """Rows in scope without a current vector of `model` (new, changed, another model)."""
+        stmt = union_all(
+            *(
+                select(SOURCES[kind].id).where(
+                    *_in_scope(SOURCES[kind], scope), _stale(SOURCES[kind], model)
+                )
+                for kind in kinds
+            )
+        )
+        return {row[0] for row in await self.session.execute(stmt)}
+
+    async def version(self, user_id: uuid.UUID) -> int:
+        found = await self.session.scalar(
+            select(col(MemoryVectorVersion.version)).where(
+                col(MemoryVectorVersion.user_id) == user_id
+            )
+        )
+        return int(found or 0)
+
+    async def bump(self, user_id: uuid.UUID) -> None:
+        """The user's vectors changed (in this transaction): cached copies are stale."""
+        dialect = postgresql if self._postgres else sqlite
+        stmt = dialect.insert(MemoryVectorVersion).values(user_id=user_id, version=1)
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["user_id"],
+                set_={"version": col(MemoryVectorVersion.version) + 1},
+            )
+        )
+
+    async def keyword_matches(
+        self, kinds: Sequence[RecallKind], scope: Scope, terms: Sequence[str]
+    ) -> list[Candidate]:
+        """Rows in scope holding at least one of the terms, with their text (scored by the
+        caller). PostgreSQL: full-text match; SQLite: substring prefilter. One round trip."""
+        selects = []
+        for kind in kinds:
+            source = SOURCES[kind]
+            text = source.keyword_text()
+            if self._postgres:
+                query = " | ".join(f"'{term}'" for term in terms)
+                matched: ColumnElement[bool] = func.to_tsvector(FTS_CONFIG, text).bool_op("@@")(
+                    func.to_tsquery(FTS_CONFIG, query)
+                )
+            else:
+                matched = or_(
+                    *(func.lower(text).like(like_pattern(term), escape="\\") for term in terms)
+                )
+            selects.append(
+                select(literal(kind.value), source.id, _event_of(source), text).where(
+                    *_in_scope(source, scope), matched
+                )
+            )
+        rows = await self.session.execute(union_all(*selects))
+        return [Candidate(RecallKind(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    async def event_tags(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, list[dict[str, Any]]]]:
+        stmt = select(col(Event.id), col(Event.tags)).where(col(Event.user_id) == user_id)
+        return [(r[0], r[1] or []) for r in await self.session.execute(stmt)]
+
+    async def rows(self, kind: RecallKind, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        if not ids:
+            return {}
+        source = SOURCES[kind]
+        found = await self.session.scalars(select(source.model).where(source.id.in_(ids)))
+        return {row.id: row for row in found}
+
+    async def user_topics(self, user_id: uuid.UUID) -> set[str]:
+        stmt = select(col(ProfileEntry.topic)).where(col(ProfileEntry.user_id) == user_id)
+        return set((await self.session.scalars(stmt.distinct())).all())
+
+
+def _stale(source: Source, model: str) -> ColumnElement[bool]:
+    return or_(source.embedded_model.is_(None), source.embedded_model != model)
+
+
+def _event_of(source: Source) -> Any:
+    if source.kind is RecallKind.FACT:
+        return col(EventFact.event_id)
+    if source.kind is RecallKind.EVENT:
+        return col(Event.id)
+    return null()
+
+
+def _in_scope(source: Source, scope: Scope) -> list[ColumnElement[bool]]:
+    """The request's filters on one kind (tags are applied by the caller)."""
+    clauses: list[ColumnElement[bool]] = [
+        source.user_id == scope.user_id,
+        source.project_id == scope.project_id,
+    ]
+    if source.has_topic and scope.topics is not None:
+        clauses.append(col(ProfileEntry.topic).in_(scope.topics))
+    if source.has_time:
+        if scope.happened_after is not None:
+            clauses.append(col(source.model.happened_to) >= scope.happened_after)
+        if scope.happened_before is not None:
+            clauses.append(col(source.model.happened_from) <= scope.happened_before)
+    return [and_(*clauses)]
