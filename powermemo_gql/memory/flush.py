@@ -47,6 +47,7 @@ from powermemo_gql.profiles.models import ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.projects.repository import ProjectRepository
 from powermemo_gql.settings import Settings
+from powermemo_gql.users.repository import UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +352,7 @@ class Flusher:
         """Write the profile changes, the event and the items' status at once, or nothing."""
         blob_ids = [str(i.blob_id) for i in items]
         async with unit_of_work(self._sessions) as session:
+            await UserRepository(session).lock(flush.user_id)  # first: one lock order per user
             locks = FlushLockRepository(session)
             if not await locks.renew(flush.user_id, flush.id, utcnow() + self._lease):
                 raise LeaseLost(str(flush.id))
