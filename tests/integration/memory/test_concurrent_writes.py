@@ -24,6 +24,13 @@ mutation($sub: String!, $content: String!) {
   }
 }
 """
+ADD_FOR = """
+mutation($user: ID!) {
+  addProfileEntry(input: {userId: $user, topic: "work", subTopic: "title", content: "x"}) {
+    ... on AddProfileEntryPayload { entry { id } }
+  }
+}
+"""
 UPDATE = """
 mutation($id: ID!, $content: String!) {
   updateProfileEntry(input: {id: $id, content: $content}) { __typename }
@@ -123,6 +130,25 @@ async def test_concurrent_edit_and_delete_of_one_user_all_succeed(api: Api) -> N
         outcomes += [_typename(response) for response in pair]
 
     assert outcomes == ["UpdateProfileEntryPayload", "DeleteProfileEntryPayload"] * ROUNDS
+
+
+async def test_edits_racing_the_deletion_of_their_user_end_cleanly(api: Api) -> None:
+    edits: list[str] = []
+    deletions: list[str] = []
+    for n in range(ROUNDS):
+        user = f"leaving{n}"
+        await api.ok("mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }", id=user)
+        entry = (await api.ok(ADD_FOR, user=user))["addProfileEntry"]["entry"]["id"]
+        edit, deletion = await asyncio.gather(
+            api.run(UPDATE, id=entry, content="changed"),
+            api.run("mutation($id: ID!) { deleteUser(id: $id) { __typename } }", id=user),
+        )
+        edits.append(_typename(edit))
+        deletions.append(_typename(deletion))
+
+    # The edit went first, or found the entry gone with its user: never an error.
+    assert set(edits) <= {"UpdateProfileEntryPayload", "ProfileEntryNotFound"}, edits
+    assert deletions == ["DeleteUserPayload"] * ROUNDS
 
 
 async def test_edits_racing_a_flush_commit_all_succeed(api: Api, llm: ScriptedLLM) -> None:
