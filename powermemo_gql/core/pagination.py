@@ -92,7 +92,7 @@ def datetime_key(raw: str) -> datetime:
 
 
 def id_key(raw: str) -> int:
-    """A positive database id (what change cursors carry), within BIGINT."""
+    """A database id or sequence number (what change cursors carry): 0 or more, within BIGINT."""
     if not raw.isascii() or not raw.isdigit():
         raise ValueError("cursor id is not a number")
     value = int(raw)
