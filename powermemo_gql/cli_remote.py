@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -235,8 +236,17 @@ def _show_events(
     console.print(table)
 
 
+def import_key(user: str, line: str, occurrence: int) -> str:
+    """The idempotency key of one imported line, from what the file holds: a re-run of the
+    same file stores nothing twice, while a line repeated in the file (its `occurrence`-th
+    time) is still stored each time."""
+    digest = hashlib.sha256(json.dumps([user, line.strip(), occurrence]).encode()).hexdigest()
+    return f"import-chats:{digest}"
+
+
 def _import_chats(client: Powermemo, file: Path, flush: bool, console: Console) -> int:
     lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    seen: dict[tuple[str, str], int] = {}
     failures: list[str] = []
     users: set[str] = set()
     columns = (
@@ -250,8 +260,15 @@ def _import_chats(client: Powermemo, file: Path, flush: bool, console: Console) 
         for number, line in enumerate(lines, start=1):
             try:
                 record = json.loads(line)
-                client.insert_chat(record["user"], record["messages"], fields=record.get("fields"))
-                users.add(record["user"])
+                user = record["user"]
+                occurrence = seen[user, line.strip()] = seen.get((user, line.strip()), 0) + 1
+                client.insert_chat(
+                    user,
+                    record["messages"],
+                    fields=record.get("fields"),
+                    idempotency_key=import_key(str(user), line, occurrence),
+                )
+                users.add(user)
             except (ValueError, KeyError, TypeError) as error:
                 failures.append(f"line {number}: not a chat record ({error})")
             except PowermemoError as error:

@@ -21,13 +21,19 @@ class BlobType(StrEnum):
     TRANSCRIPT = "transcript"
 
 
+MAX_IDEMPOTENCY_KEY_CHARS = 128
+
 # Blob types the memory pipeline turns into profile entries and events.
 PROCESSABLE_TYPES = frozenset({BlobType.CHAT, BlobType.DOCUMENT, BlobType.TRANSCRIPT})
 
 
 class Blob(SQLModel, table=True):
     __tablename__ = "blobs"
-    __table_args__ = (Index(None, "user_id", "created_at", "id"),)
+    __table_args__ = (
+        Index(None, "user_id", "created_at", "id"),
+        # One blob per key and user (NULL keys never collide): a retried insert finds it.
+        Index(None, "user_id", "idempotency_key", unique=True),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
@@ -38,3 +44,5 @@ class Blob(SQLModel, table=True):
     # Free-form metadata the app attaches; stored and returned as given.
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Chosen by the client so that a retry of a lost answer stores nothing twice.
+    idempotency_key: str | None = Field(default=None, max_length=MAX_IDEMPOTENCY_KEY_CHARS)

@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from powermemo_gql.blobs.models import Blob
@@ -19,6 +20,25 @@ class BlobRepository(Repository[Blob]):
     async def get_in_project(self, project_id: uuid.UUID, blob_id: uuid.UUID) -> Blob | None:
         return await self.session.scalar(
             select(Blob).where(col(Blob.id) == blob_id, col(Blob.project_id) == project_id)
+        )
+
+    async def add_once(self, blob: Blob) -> bool:
+        """Insert a blob that has an idempotency key, unless the user already has one with
+        that key (False then). One statement: a concurrent insert of the same key waits for
+        the other to commit, then finds the key taken, without an error to recover from."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        inserted = await self.session.scalar(
+            insert(Blob)
+            .values({name: getattr(blob, name) for name in Blob.model_fields})
+            .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+            .returning(col(Blob.id))
+        )
+        return inserted is not None
+
+    async def by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Blob | None:
+        return await self.session.scalar(
+            select(Blob).where(col(Blob.user_id) == user_id, col(Blob.idempotency_key) == key)
         )
 
     async def get_many(self, ids: Sequence[uuid.UUID]) -> list[Blob]:

@@ -2,23 +2,45 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.blobs.content import text_of, validate_content
-from powermemo_gql.blobs.models import PROCESSABLE_TYPES, Blob, BlobType
+from powermemo_gql.blobs.models import (
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    PROCESSABLE_TYPES,
+    Blob,
+    BlobType,
+)
 from powermemo_gql.blobs.repository import BlobRepository
 from powermemo_gql.buffers.models import BufferItem
 from powermemo_gql.buffers.repository import BufferRepository
 from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.core.tokens import count_tokens
-from powermemo_gql.core.validation import checked_json_object
-from powermemo_gql.errors import NotFound
+from powermemo_gql.core.validation import check_storable, checked_json_object
+from powermemo_gql.errors import InvalidInput, NotFound
 from powermemo_gql.users.service import UserService
 
 MAX_FIELDS_BYTES = 16 * 1024
+
+
+def checked_idempotency_key(value: str | None, field: str = "idempotencyKey") -> str | None:
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY_CHARS:
+        raise InvalidInput(field, f"must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} characters")
+    check_storable(value, field)
+    return value
+
+
+@dataclass(frozen=True)
+class Inserted:
+    blob: Blob
+    # True when an earlier insert with the same idempotency key is returned instead.
+    replayed: bool = False
 
 
 class BlobService:
@@ -34,22 +56,30 @@ class BlobService:
         blob_type: BlobType,
         content: dict[str, Any],
         fields: Any = None,
-    ) -> Blob:
-        """Store a blob; a processable one also joins the user's buffer with its token count."""
+        idempotency_key: str | None = None,
+    ) -> Inserted:
+        """Store a blob; a processable one also joins the user's buffer with its token count.
+
+        With an idempotency key the user already used, nothing is stored: the blob first
+        inserted with it is returned (replayed), whatever this request's blob is."""
         payload = validate_content(blob_type, content, f"blob.{blob_type.value}")
         checked_fields = checked_json_object(
             {} if fields is None else fields, "fields", MAX_FIELDS_BYTES
         )
+        key = checked_idempotency_key(idempotency_key)
         user = await self.users.get(project_id, user_external_id)
-        blob = await self.blobs.add(
-            Blob(
-                project_id=project_id,
-                user_id=user.id,
-                type=blob_type.value,
-                payload=payload,
-                fields=checked_fields,
-            )
+        blob = Blob(
+            project_id=project_id,
+            user_id=user.id,
+            type=blob_type.value,
+            payload=payload,
+            fields=checked_fields,
+            idempotency_key=key,
         )
+        if key is None:
+            await self.blobs.add(blob)
+        elif (first := await self._first_with_key(blob, key)) is not None:
+            return Inserted(first, replayed=True)
         if blob_type in PROCESSABLE_TYPES:
             await self.buffer.add(
                 BufferItem(
@@ -60,7 +90,16 @@ class BlobService:
                     token_count=count_tokens(text_of(blob_type, payload)),
                 )
             )
-        return blob
+        return Inserted(blob)
+
+    async def _first_with_key(self, blob: Blob, key: str) -> Blob | None:
+        """Insert the blob unless its key is taken; None if inserted, else the key's blob."""
+        for _ in range(3):  # a deleted blob frees its key: it may change hands meanwhile
+            if await self.blobs.add_once(blob):
+                return None
+            if (first := await self.blobs.by_idempotency_key(blob.user_id, key)) is not None:
+                return first
+        raise RuntimeError(f"idempotency key {key!r} kept being taken and freed")
 
     async def get(self, project_id: uuid.UUID, blob_id: str) -> Blob:
         parsed = parse_uuid(blob_id)

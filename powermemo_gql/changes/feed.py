@@ -99,7 +99,7 @@ class _Watch:
                 async for _ in notifications:
                     changes = [c async for c in self._feed.read(self.user_id, cursor)]
                     if changes:
-                        cursor = changes[-1].id or cursor
+                        cursor = changes[-1].seq or cursor
                         for follower in self.followers:
                             follower.hand(changes)
             raise FeedInterrupted("the notifications ended")
@@ -151,31 +151,32 @@ class Feed:
 
     async def latest(self, user_id: uuid.UUID) -> int:
         async with unit_of_work(self._sessions) as session:
-            return await ChangeRepository(session).latest_id(user_id)
+            return await ChangeRepository(session).latest_seq(user_id)
 
-    async def follow(self, user_id: uuid.UUID, after_id: int) -> AsyncIterator[Change]:
-        """Every change after `after_id`, in order, then each new one as it is committed."""
+    async def follow(self, user_id: uuid.UUID, after_seq: int) -> AsyncIterator[Change]:
+        """Every change after `after_seq` (the user's own numbering), in order, then each
+        new one as it is committed."""
         async with self._following(user_id) as follower:
-            last = after_id
+            last = after_seq
             handed: list[Change] | None = None  # None: read the database from `last`
             while True:
                 changes = self.read(user_id, last) if handed is None else _each(handed)
                 async for change in changes:
                     # Handed changes may overlap what this follower read for itself.
-                    if change.id is not None and change.id > last:
-                        last = change.id
+                    if change.seq is not None and change.seq > last:
+                        last = change.seq
                         yield change
                 handed = await follower.take()  # None again when it fell too far behind
 
-    async def read(self, user_id: uuid.UUID, after_id: int) -> AsyncIterator[Change]:
+    async def read(self, user_id: uuid.UUID, after_seq: int) -> AsyncIterator[Change]:
         while True:
             async with unit_of_work(self._sessions) as session:
-                batch = await ChangeRepository(session).after(user_id, after_id, BATCH)
+                batch = await ChangeRepository(session).after(user_id, after_seq, BATCH)
             for change in batch:
                 yield change
             if len(batch) < BATCH:
                 return
-            after_id = batch[-1].id or after_id
+            after_seq = batch[-1].seq or after_seq
 
     def forget(self, watch: _Watch) -> None:
         if self._watches.get(watch.user_id) is watch:

@@ -27,10 +27,12 @@ class ChangeKind(StrEnum):
 
 class Change(SQLModel, table=True):
     __tablename__ = "changes"
-    __table_args__ = (Index(None, "user_id", "id"),)
+    __table_args__ = (Index(None, "user_id", "seq", unique=True),)
 
-    # Increasing in commit order per user: writers lock the user's row first.
     id: int | None = Field(default=None, primary_key=True, sa_type=ChangeId)
+    # 1, 2, 3... per user, in commit order (assigned under the user's row lock): what change
+    # cursors carry. The global id would let a tenant watch the others' rate of changes.
+    seq: int | None = Field(default=None, sa_type=BigInteger, nullable=False)
     project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", index=True)
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
     kind: str = Field(max_length=32)

@@ -148,10 +148,14 @@ class AsyncPowermemo:
         messages: Sequence[ChatMessage],
         *,
         fields: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Blob:
         """Store one chat: `[("user", "Hi"), ("assistant", "Hello")]`, or dicts with `role`,
-        `content` and optional `alias` and `created_at` (a datetime with a timezone)."""
-        return await self._run(operations.insert_chat(user_id, messages, fields))
+        `content` and optional `alias` and `created_at` (a datetime with a timezone).
+
+        With `idempotency_key` (1-128 characters, unique per user), retrying after a lost
+        answer stores nothing twice: the blob first stored with that key is returned."""
+        return await self._run(operations.insert_chat(user_id, messages, fields, idempotency_key))
 
     async def insert_document(
         self,
@@ -160,9 +164,13 @@ class AsyncPowermemo:
         title: str | None = None,
         *,
         fields: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Blob:
-        """Store a document; like a chat, it joins the user's buffer."""
-        return await self._run(operations.insert_document(user_id, content, title, fields))
+        """Store a document; like a chat, it joins the user's buffer (`idempotency_key`: as
+        for `insert_chat`)."""
+        return await self._run(
+            operations.insert_document(user_id, content, title, fields, idempotency_key)
+        )
 
     # Memory
 

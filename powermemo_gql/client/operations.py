@@ -251,10 +251,16 @@ def delete_user(id: str) -> Operation[None]:
 
 
 def _insert(
-    user_id: str, blob: dict[str, Any], fields: Mapping[str, Any] | None
+    user_id: str,
+    blob: dict[str, Any],
+    fields: Mapping[str, Any] | None,
+    idempotency_key: str | None,
 ) -> Operation[Blob]:
+    request = {"userId": user_id, "blob": blob, "fields": fields}
+    if idempotency_key is not None:
+        request["idempotencyKey"] = idempotency_key
     return Operation(
-        _request(INSERT_BLOB, input={"userId": user_id, "blob": blob, "fields": fields}),
+        _request(INSERT_BLOB, input=request),
         lambda d: Blob.from_json(_payload(d, "insertBlob", "InsertBlobPayload")["blob"]),
     )
 
@@ -295,16 +301,24 @@ def chat_message(message: ChatMessage, index: int) -> dict[str, Any]:
 
 
 def insert_chat(
-    user_id: str, messages: Sequence[ChatMessage], fields: Mapping[str, Any] | None
+    user_id: str,
+    messages: Sequence[ChatMessage],
+    fields: Mapping[str, Any] | None,
+    idempotency_key: str | None = None,
 ) -> Operation[Blob]:
     chat = [chat_message(message, i) for i, message in enumerate(messages)]
-    return _insert(user_id, {"chat": {"messages": chat}}, fields)
+    return _insert(user_id, {"chat": {"messages": chat}}, fields, idempotency_key)
 
 
 def insert_document(
-    user_id: str, content: str, title: str | None, fields: Mapping[str, Any] | None
+    user_id: str,
+    content: str,
+    title: str | None,
+    fields: Mapping[str, Any] | None,
+    idempotency_key: str | None = None,
 ) -> Operation[Blob]:
-    return _insert(user_id, {"document": {"content": content, "title": title}}, fields)
+    blob = {"document": {"content": content, "title": title}}
+    return _insert(user_id, blob, fields, idempotency_key)
 
 
 def flush(user_id: str, wait: bool) -> Operation[FlushResult]:

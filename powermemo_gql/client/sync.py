@@ -123,8 +123,9 @@ class Powermemo:
         messages: Sequence[ChatMessage],
         *,
         fields: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Blob:
-        return self._run(operations.insert_chat(user_id, messages, fields))
+        return self._run(operations.insert_chat(user_id, messages, fields, idempotency_key))
 
     def insert_document(
         self,
@@ -133,8 +134,11 @@ class Powermemo:
         title: str | None = None,
         *,
         fields: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Blob:
-        return self._run(operations.insert_document(user_id, content, title, fields))
+        return self._run(
+            operations.insert_document(user_id, content, title, fields, idempotency_key)
+        )
 
     def flush(self, user_id: str, wait: bool = True) -> Flush | None:
         return self.flush_buffer(user_id, wait).flush

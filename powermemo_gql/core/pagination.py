@@ -5,21 +5,28 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from powermemo_gql.core.validation import text_problem
 from powermemo_gql.errors import InvalidInput
 
 T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Our cursors stay far below this (a tag, an ISO datetime or a 128-character user id, a UUID).
+MAX_CURSOR_CHARS = 1024
+_CURSOR_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
+# Ids are BIGINT on PostgreSQL: a larger number could not even be compared.
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,26 @@ def datetime_key(raw: str) -> datetime:
     value = datetime.fromisoformat(raw)
     if value.tzinfo is None:  # cursors we issue are UTC; a naive one was made by hand
         raise ValueError("cursor datetime has no time zone")
+    # In UTC, as stored: a date at the edge of the calendar with an offset overflows here
+    # (OverflowError), not later in the driver.
+    return value.astimezone(UTC)
+
+
+def id_key(raw: str) -> int:
+    """A database id or sequence number (what change cursors carry): 0 or more, within BIGINT."""
+    if not raw.isascii() or not raw.isdigit():
+        raise ValueError("cursor id is not a number")
+    value = int(raw)
+    if value > MAX_ID:
+        raise ValueError("cursor id is out of range")
     return value
+
+
+def text_key(raw: str) -> str:
+    """A text sort key, refused when no database could compare it (NUL, lone surrogates)."""
+    if (problem := text_problem(raw)) is not None:
+        raise ValueError(problem)
+    return raw
 
 
 def _format(value: Any) -> str:
@@ -91,17 +117,33 @@ def encode_cursor(tag: str, sort: Any, tiebreak: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(raw: str, order: KeysetOrder[Any], argument: str) -> tuple[Any, Any]:
+def _cursor_parts(raw: str) -> list[str] | None:
+    """The three strings inside a cursor, or None when it is not shaped like ours. Checked
+    before decoding: bounded, base64url only, so nothing odd reaches the JSON parser."""
+    if len(raw) > MAX_CURSOR_CHARS or not _CURSOR_ALPHABET.fullmatch(raw):
+        return None
     try:
         padded = raw + "=" * (-len(raw) % 4)
-        tag, sort, tiebreak = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(argument, "not a cursor returned by this API") from exc
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()).decode("utf-8"))
+    except (binascii.Error, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not isinstance(parts, list) or len(parts) != 3:
+        return None
+    if not all(isinstance(part, str) and text_problem(part) is None for part in parts):
+        return None
+    return parts
+
+
+def decode_cursor(raw: str, order: KeysetOrder[Any], argument: str) -> tuple[Any, Any]:
+    parts = _cursor_parts(raw)
+    if parts is None:
+        raise InvalidInput(argument, "not a cursor returned by this API")
+    tag, sort, tiebreak = parts
     if tag != order.tag:
         raise InvalidInput(argument, "cursor belongs to a different listing or ordering")
     try:
         return order.parse_sort(sort), order.parse_tiebreak(tiebreak)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, OverflowError) as exc:  # parsers take str: nothing else to catch
         raise InvalidInput(argument, "not a cursor returned by this API") from exc
 
 

@@ -235,6 +235,14 @@ class InsertBlobInput:
     fields: JSON | None = strawberry.field(
         default=None, description="Metadata to keep with the blob (a JSON object)."
     )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Any 1-128 characters, unique per user: retrying an insert with the same key "
+            "stores nothing and returns the blob first inserted with it (even if this "
+            "request's blob differs), as long as that blob exists."
+        ),
+    )
 
 
 def plain_input(value: Any) -> Any:
@@ -260,6 +268,12 @@ def blob_content(blob: BlobInput) -> tuple[BlobKind, dict[str, Any]]:
 @strawberry.type
 class InsertBlobPayload:
     blob: Blob
+    replayed: bool = strawberry.field(
+        description=(
+            "True when nothing was stored: an earlier insert with the same idempotencyKey "
+            "made this blob."
+        )
+    )
 
 
 @strawberry.type
@@ -298,13 +312,20 @@ class BlobMutation:
         kind, content = blob_content(input.blob)
         try:
             async with ctx.uow() as session:
-                row = await BlobService(session).insert(
-                    ctx.project_id, input.user_id, kind, content, input.fields
+                inserted = await BlobService(session).insert(
+                    ctx.project_id,
+                    input.user_id,
+                    kind,
+                    content,
+                    input.fields,
+                    input.idempotency_key,
                 )
         except DomainError as error:
             return error_result(error)
-        await ctx.resources.flusher.after_insert(row.project_id, row.user_id)
-        return InsertBlobPayload(blob=to_blob(row))
+        row = inserted.blob
+        if not inserted.replayed:
+            await ctx.resources.flusher.after_insert(row.project_id, row.user_id)
+        return InsertBlobPayload(blob=to_blob(row), replayed=inserted.replayed)
 
     @strawberry.mutation
     async def delete_blob(self, info: Info, id: strawberry.ID) -> DeleteBlobResult:

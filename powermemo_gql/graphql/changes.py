@@ -24,8 +24,9 @@ Info = strawberry.Info[Context, None]
 ChangeKind = strawberry.enum(ChangeKindEnum, name="ChangeKind")
 
 
-def change_cursor(change_id: int) -> str:
-    return encode_cursor(CHANGES_IN_ORDER.tag, change_id, change_id)
+def change_cursor(seq: int) -> str:
+    """A cursor at the user's change number `seq`: it tells nothing about other users."""
+    return encode_cursor(CHANGES_IN_ORDER.tag, seq, seq)
 
 
 @strawberry.type(description="One change to a user's memory, in the order it was committed.")
@@ -34,8 +35,8 @@ class ProfileChange:
 
     @strawberry.field(description="Resume after this change with since: / after:.")
     def cursor(self) -> str:
-        assert self.row.id is not None  # rows read back from the database have ids
-        return change_cursor(self.row.id)
+        assert self.row.seq is not None  # rows read back from the database are numbered
+        return change_cursor(self.row.seq)
 
     @strawberry.field
     def kind(self) -> ChangeKind:  # type: ignore[valid-type]

@@ -45,6 +45,7 @@ from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.projects.repository import ProjectRepository
 from powermemo_gql.settings import Settings
+from powermemo_gql.users.repository import UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +302,7 @@ class Flusher:
     async def _commit(self, flush: Flush, items: list[BufferItem], result: PipelineResult) -> None:
         """Write the profile changes, the event and the items' status at once, or nothing."""
         async with unit_of_work(self._sessions) as session:
+            await UserRepository(session).lock(flush.user_id)  # first: one lock order per user
             locks = FlushLockRepository(session)
             if not await locks.renew(flush.user_id, flush.id, utcnow() + self._lease):
                 raise LeaseLost(str(flush.id))

@@ -23,6 +23,7 @@ from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.profiles.service import MAX_IMPORT_CHARS, checked_text
 from powermemo_gql.projects.repository import ProjectRepository
 from powermemo_gql.settings import Settings
+from powermemo_gql.users.repository import UserRepository
 
 
 class ProfileImporter:
@@ -72,6 +73,7 @@ class ProfileImporter:
             await self._record_failure(import_flush, usage, failure.message)
             raise failure from exc
         async with unit_of_work(self._sessions) as session:
+            await UserRepository(session).lock(user_id)  # first: one lock order per user
             finish_flush(import_flush, FlushStatus.DONE, usage)
             session.add(import_flush)
             await session.flush()  # the step usage below refers to it

@@ -79,6 +79,15 @@ class ProfileRepository(Repository[ProfileEntry]):
             )
         )
 
+    async def reload(self, entry: ProfileEntry) -> ProfileEntry | None:
+        """The entry as committed now (None once deleted): read again after taking the user's
+        lock, so that an edit builds on the latest content, not on what it read before."""
+        return await self.session.scalar(
+            select(ProfileEntry)
+            .where(col(ProfileEntry.id) == entry.id)
+            .execution_options(populate_existing=True)
+        )
+
     async def delete_keeping_history(
         self, entry: ProfileEntry, source: str, event_id: uuid.UUID | None = None
     ) -> None:

@@ -15,6 +15,7 @@ from powermemo_gql.errors import Conflict, InvalidInput, NotFound
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision, ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.users.models import User
+from powermemo_gql.users.repository import UserRepository
 
 MAX_LABEL_CHARS = 100
 MAX_CONTENT_CHARS = 5000
@@ -50,6 +51,7 @@ def _most_recent(
 class ProfileService:
     def __init__(self, session: AsyncSession) -> None:
         self.entries = ProfileRepository(session)
+        self.users = UserRepository(session)
 
     async def for_user(
         self,
@@ -88,6 +90,7 @@ class ProfileService:
         topic = checked_text(topic, "topic", MAX_LABEL_CHARS)
         sub_topic = checked_text(sub_topic, "subTopic", MAX_LABEL_CHARS)
         content = checked_text(content, "content", MAX_CONTENT_CHARS)
+        await self.users.lock(user.id)  # first, before any row referring to the user
         if await self.entries.find(user.id, topic, sub_topic) is not None:
             raise Conflict("ProfileEntry", f"{topic}/{sub_topic}")
         try:
@@ -115,7 +118,7 @@ class ProfileService:
 
     async def update(self, project_id: uuid.UUID, entry_id: str, content: str) -> ProfileEntry:
         content = checked_text(content, "content", MAX_CONTENT_CHARS)
-        entry = await self.get(project_id, entry_id)
+        entry = await self._get_locked(project_id, entry_id)
         if content != entry.content:
             previous = entry.content
             await self.entries.update_content(entry, content, ProfileSource.MANUAL.value, None)
@@ -123,10 +126,20 @@ class ProfileService:
         return entry
 
     async def delete(self, project_id: uuid.UUID, entry_id: str) -> ProfileEntry:
-        entry = await self.get(project_id, entry_id)
+        entry = await self._get_locked(project_id, entry_id)
         await self._record(entry, ChangeKind.ENTRY_DELETED, entry.content, None)
         await self.entries.delete_keeping_history(entry, ProfileSource.MANUAL.value)
         return entry
+
+    async def _get_locked(self, project_id: uuid.UUID, entry_id: str) -> ProfileEntry:
+        """The entry, read again once its user's row lock is held: every write of a user
+        takes that lock first (one lock order, so concurrent writes queue, never deadlock)."""
+        entry = await self.get(project_id, entry_id)
+        await self.users.lock(entry.user_id)
+        current = await self.entries.reload(entry)
+        if current is None:  # deleted while we waited for the lock
+            raise NotFound("ProfileEntry", entry_id)
+        return current
 
     async def _record(
         self, entry: ProfileEntry, kind: ChangeKind, old: str | None, new: str | None

@@ -7,7 +7,14 @@ from enum import StrEnum
 from sqlalchemy import delete, func, select
 from sqlmodel import col
 
-from powermemo_gql.core.pagination import KeysetOrder, Page, PageArgs, datetime_key, paginate
+from powermemo_gql.core.pagination import (
+    KeysetOrder,
+    Page,
+    PageArgs,
+    datetime_key,
+    paginate,
+    text_key,
+)
 from powermemo_gql.core.repository import Repository, like_pattern
 from powermemo_gql.users.models import User
 
@@ -29,7 +36,7 @@ def _order(field: UserOrderField, descending: bool) -> KeysetOrder[User]:
             descending=descending,
             sort_value=lambda u: u.external_id,
             tiebreak_value=lambda u: u.id,
-            parse_sort=str,
+            parse_sort=text_key,
             parse_tiebreak=uuid.UUID,
         )
     column = col(User.created_at) if field is UserOrderField.CREATED_AT else col(User.updated_at)
@@ -47,6 +54,17 @@ def _order(field: UserOrderField, descending: bool) -> KeysetOrder[User]:
 
 class UserRepository(Repository[User]):
     model = User
+
+    async def lock(self, user_id: uuid.UUID) -> None:
+        """Take the user's row lock for the rest of the transaction (PostgreSQL; SQLite
+        serializes writers anyway). Every write transaction of a user takes it first, before
+        inserting rows that refer to the user: rows referring to it take FOR KEY SHARE, and
+        two transactions each holding that while asking for a stronger lock deadlock.
+        FOR NO KEY UPDATE queues writers of the user one behind the other, yet lets other
+        transactions keep inserting rows that refer to the user."""
+        await self.session.execute(
+            select(col(User.id)).where(col(User.id) == user_id).with_for_update(key_share=True)
+        )
 
     async def get_by_external_id(self, project_id: uuid.UUID, external_id: str) -> User | None:
         return await self.session.scalar(

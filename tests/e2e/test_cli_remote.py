@@ -163,6 +163,40 @@ def test_imported_history_yields_events_dated_as_said(
     assert "2020-01-05T10:00:00+00:00" in profile.stdout  # last mentioned
 
 
+async def test_importing_a_file_again_stores_nothing_twice(
+    live: LiveServer, tenant: ProjectHandle, tmp_path: Path
+) -> None:
+    await tenant.api.ok('mutation { createUser(input: {id: "bob"}) { __typename } }')
+
+    def line(user: str, said: str) -> str:
+        return json.dumps({"user": user, "messages": [{"role": "user", "content": said}]})
+
+    chats = tmp_path / "chats.jsonl"
+    # The same chat for two users, and one line twice: each is a chat of its own.
+    chats.write_text(
+        "\n".join(
+            [line("alice", "Hi."), line("bob", "Hi."), line("alice", "Ok."), line("alice", "Ok.")]
+        )
+    )
+    remote = ("--url", live.http_url, "--key", tenant.api_key)
+
+    first = _cli("import-chats", str(chats), *remote)
+    again = _cli("import-chats", str(chats), *remote)
+    chats.write_text(chats.read_text() + "\n" + line("alice", "New."))
+    grown = _cli("import-chats", str(chats), *remote)
+
+    assert [first.returncode, again.returncode, grown.returncode] == [0, 0, 0], again.stdout
+    stored = {}
+    for user in ("alice", "bob"):
+        data = await tenant.api.ok(
+            "query($id: ID!) { user(id: $id) { blobs { nodes {"
+            " ... on ChatBlob { messages { content } } } } } }",
+            id=user,
+        )
+        stored[user] = [b["messages"][0]["content"] for b in data["user"]["blobs"]["nodes"]]
+    assert stored == {"alice": ["Hi.", "Ok.", "Ok.", "New."], "bob": ["Hi."]}
+
+
 def test_operator_commands(live: LiveServer, tenant: ProjectHandle, database_url: str) -> None:
     env = _env(POWERMEMO_DATABASE_URL=database_url)
     projects = _cli("projects", env=env)

@@ -56,9 +56,9 @@ class CountingFeed(Feed):
         super().__init__(*args)
         self.reads = 0
 
-    async def read(self, user_id: uuid.UUID, after_id: int) -> AsyncIterator[Change]:
+    async def read(self, user_id: uuid.UUID, after_seq: int) -> AsyncIterator[Change]:
         self.reads += 1
-        async for change in super().read(user_id, after_id):
+        async for change in super().read(user_id, after_seq):
             yield change
 
 

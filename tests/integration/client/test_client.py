@@ -167,6 +167,35 @@ async def test_chat_flush_profile_and_context(
         assert small.tokens <= 25
 
 
+async def test_inserts_with_an_idempotency_key_store_once(
+    live: LiveServer, tenant: ProjectHandle
+) -> None:
+    async with AsyncPowermemo(live.http_url, tenant.api_key) as client:
+        chat = await client.insert_chat("alice", [("user", "Hi")], idempotency_key="c-1")
+        retried = await client.insert_chat("alice", [("user", "Hi")], idempotency_key="c-1")
+        document = await client.insert_document("alice", "notes", idempotency_key="d-1")
+        again = await client.insert_document("alice", "notes", idempotency_key="d-1")
+        plain = await client.insert_document("alice", "notes")
+
+    assert retried.id == chat.id
+    assert again.id == document.id
+    assert len({chat.id, document.id, plain.id}) == 3
+    blobs = await tenant.api.ok('{ user(id: "alice") { blobs { nodes { id } } } }')
+    assert len(blobs["user"]["blobs"]["nodes"]) == 3
+
+
+def test_sync_inserts_with_an_idempotency_key_store_once(sync_client: Powermemo) -> None:
+    sync_client.create_user("erin")
+    chat = sync_client.insert_chat("erin", [("user", "Hi")], idempotency_key="c-1")
+    retried = sync_client.insert_chat("erin", [("user", "Hi")], idempotency_key="c-1")
+    document = sync_client.insert_document("erin", "notes", idempotency_key="d-1")
+    again = sync_client.insert_document("erin", "notes", idempotency_key="d-1")
+
+    assert retried.id == chat.id
+    assert again.id == document.id
+    assert chat.id != document.id
+
+
 def test_document_flush_and_profile_sync(sync_client: Powermemo, llm: ScriptedLLM) -> None:
     llm.responder = memory_responder()
     sync_client.create_user("dana")

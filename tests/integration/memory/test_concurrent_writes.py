@@ -1,0 +1,171 @@
+"""Concurrent writes to one user queue behind the user's row lock and never deadlock.
+
+PostgreSQL only: SQLite lets one writer in at a time, so nothing there can deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from powermemo_gql.settings import Settings
+from tests.integration.memory.conftest import memory_responder
+from tests.llm_server import ScriptedLLM
+from tests.support import Api, GraphQLResponse, ProjectHandle
+
+ROUNDS = 50
+ADD = """
+mutation($sub: String!, $content: String!) {
+  addProfileEntry(input: {userId: "alice", topic: "work", subTopic: $sub, content: $content}) {
+    __typename
+    ... on AddProfileEntryPayload { entry { id } }
+  }
+}
+"""
+ADD_FOR = """
+mutation($user: ID!) {
+  addProfileEntry(input: {userId: $user, topic: "work", subTopic: "title", content: "x"}) {
+    ... on AddProfileEntryPayload { entry { id } }
+  }
+}
+"""
+UPDATE = """
+mutation($id: ID!, $content: String!) {
+  updateProfileEntry(input: {id: $id, content: $content}) { __typename }
+}
+"""
+DELETE = "mutation($id: ID!) { deleteProfileEntry(id: $id) { __typename } }"
+INSERT_CHAT = """
+mutation($text: String!) {
+  insertBlob(input: {userId: "alice", blob: {chat: {messages: [{role: USER, content: $text}]}}}) {
+    __typename
+  }
+}
+"""
+FLUSH = """
+mutation {
+  flushBuffer(userId: "alice", wait: true) {
+    __typename
+    ... on FlushBufferPayload { outcome flush { status error } }
+  }
+}
+"""
+FEED = """
+query($after: String) {
+  user(id: "alice") {
+    changes(first: 100, after: $after) {
+      nodes { cursor kind }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(settings: Settings) -> None:
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite serializes writers: there is no deadlock to avoid")
+
+
+@pytest.fixture
+async def api(project: ProjectHandle) -> Api:
+    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    return project.api
+
+
+async def _add(api: Api, sub: str) -> str:
+    data = await api.ok(ADD, sub=sub, content="first")
+    assert data["addProfileEntry"]["__typename"] == "AddProfileEntryPayload", data
+    entry_id: str = data["addProfileEntry"]["entry"]["id"]
+    return entry_id
+
+
+def _typename(response: GraphQLResponse) -> str:
+    """The mutation's result type, or the error codes when the request failed."""
+    if response.errors or response.data is None:
+        return f"errors {response.error_codes()}"
+    (result,) = response.data.values()
+    typename: str = result["__typename"]
+    return typename
+
+
+async def _cursors(api: Api) -> list[str]:
+    cursors: list[str] = []
+    after = None
+    while True:
+        page = (await api.ok(FEED, after=after))["user"]["changes"]
+        cursors += [node["cursor"] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return cursors
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_concurrent_edits_of_one_user_all_succeed(api: Api) -> None:
+    first, second = await _add(api, "a"), await _add(api, "b")
+
+    outcomes: list[str] = []
+    for n in range(ROUNDS):
+        pair = await asyncio.gather(
+            api.run(UPDATE, id=first, content=f"a{n}"),
+            api.run(UPDATE, id=second, content=f"b{n}"),
+        )
+        outcomes += [_typename(response) for response in pair]
+
+    assert outcomes == ["UpdateProfileEntryPayload"] * (2 * ROUNDS)
+    # Every edit is in the feed once, numbered without gaps or repeats.
+    assert len(set(await _cursors(api))) == 2 + 2 * ROUNDS
+
+
+async def test_concurrent_edit_and_delete_of_one_user_all_succeed(api: Api) -> None:
+    outcomes: list[str] = []
+    for n in range(ROUNDS):
+        edited, deleted = await _add(api, f"edit{n}"), await _add(api, f"delete{n}")
+        pair = await asyncio.gather(
+            api.run(UPDATE, id=edited, content=f"changed {n}"),
+            api.run(DELETE, id=deleted),
+        )
+        outcomes += [_typename(response) for response in pair]
+
+    assert outcomes == ["UpdateProfileEntryPayload", "DeleteProfileEntryPayload"] * ROUNDS
+
+
+async def test_edits_racing_the_deletion_of_their_user_end_cleanly(api: Api) -> None:
+    edits: list[str] = []
+    deletions: list[str] = []
+    for n in range(ROUNDS):
+        user = f"leaving{n}"
+        await api.ok("mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }", id=user)
+        entry = (await api.ok(ADD_FOR, user=user))["addProfileEntry"]["entry"]["id"]
+        edit, deletion = await asyncio.gather(
+            api.run(UPDATE, id=entry, content="changed"),
+            api.run("mutation($id: ID!) { deleteUser(id: $id) { __typename } }", id=user),
+        )
+        edits.append(_typename(edit))
+        deletions.append(_typename(deletion))
+
+    # The edit went first, or found the entry gone with its user: never an error.
+    assert set(edits) <= {"UpdateProfileEntryPayload", "ProfileEntryNotFound"}, edits
+    assert deletions == ["DeleteUserPayload"] * ROUNDS
+
+
+async def test_edits_racing_a_flush_commit_all_succeed(api: Api, llm: ScriptedLLM) -> None:
+    llm.responder = memory_responder()
+    entry = await _add(api, "racing")
+
+    edits: list[str] = []
+    flushes: list[Any] = []
+    for n in range(ROUNDS):
+        await api.ok(INSERT_CHAT, text=f"I teach chemistry, lesson {n}.")
+        flush = asyncio.ensure_future(api.run(FLUSH))
+        count = 0
+        # Edit again and again while the flush runs, so that some edit meets its commit.
+        while not flush.done() or count == 0:
+            edits.append(_typename(await api.run(UPDATE, id=entry, content=f"{n}.{count}")))
+            count += 1
+        flushes.append((await flush).data)
+
+    assert set(edits) == {"UpdateProfileEntryPayload"}
+    assert all(f["flushBuffer"]["flush"]["status"] == "DONE" for f in flushes), flushes
