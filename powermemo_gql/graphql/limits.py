@@ -31,6 +31,8 @@ OVERLAP_PER_FIELD = 5
 # Fragments spread inside fragments inside ...: graphql-core recurses once per level and gives
 # up ("Validation aborted.") past the interpreter's recursion limit, so refuse it plainly.
 MAX_FRAGMENT_NESTING = 100
+# Over HTTP one operation runs; graphql-core's rules walk each operation again (variables).
+MAX_OPERATIONS = 50
 MAX_REPORTED = 10  # errors of one kind named in a refusal (each one is logged, too)
 
 
@@ -206,6 +208,14 @@ def document_errors(document: DocumentNode, limits: QueryLimits) -> list[GraphQL
     if measure.cycle is not None:
         path = " -> ".join(measure.cycle)
         return [refusal(f"fragments spread each other in a cycle: {path}", "fragment_cycle")]
+    if len(measure.operations) > MAX_OPERATIONS:
+        return [
+            refusal(
+                f"the document holds {len(measure.operations)} operations; "
+                f"at most {MAX_OPERATIONS} are allowed",
+                "operations",
+            )
+        ]
     unused = measure.unused_fragments()
     if unused:  # as NoUnusedFragments would, but before a walk of each of them
         return [

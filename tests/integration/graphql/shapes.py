@@ -147,10 +147,15 @@ SHAPES: dict[str, tuple[str, str | None, str | None]] = {
         None,
         "QUERY_TOO_COMPLEX",
     ),
+    "operations up to their limit": (
+        " ".join(f"query Q{i} {{ __typename }}" for i in range(50)),
+        "Q0",
+        None,
+    ),
     "many operations": (
         largest(lambda n: " ".join(f"query Q{i} {{ __typename }}" for i in range(n))),
         "Q0",
-        None,
+        "QUERY_TOO_COMPLEX",
     ),
     "many unused fragments": (
         largest(
