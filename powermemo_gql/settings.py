@@ -188,10 +188,25 @@ class Settings(BaseSettings):
         default=30, ge=1, le=1000, description="Aliases one document may use."
     )
     max_query_tokens: int = Field(
-        default=5000, ge=100, le=1_000_000, description="GraphQL tokens one document may have."
+        default=2000, ge=100, le=1_000_000, description="GraphQL tokens one document may have."
     )
     max_query_directives: int = Field(
         default=20, ge=0, le=1000, description="Directives one document may use."
+    )
+    max_query_fields: int = Field(
+        default=2000,
+        ge=10,
+        le=100_000,
+        description=(
+            "Fields one operation may select once its fragments are expanded (each spread "
+            "counted every time); validation work grows with it."
+        ),
+    )
+    max_query_length: int = Field(
+        default=100_000,
+        ge=1000,
+        le=10_000_000,
+        description="Characters one GraphQL document may have (the body limit is for variables).",
     )
     max_batch_operations: int = Field(
         default=0,

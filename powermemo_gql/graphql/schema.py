@@ -5,24 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import strawberry
-from graphql import (
-    ASTValidationRule,
-    DirectiveNode,
-    GraphQLError,
-    NoSchemaIntrospectionCustomRule,
-    ValidationContext,
-    ValidationRule,
-)
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 from powermemo_gql.core.db import database_trouble
@@ -32,12 +16,14 @@ from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import is_unexpected
 from powermemo_gql.graphql.events import EventMutation
 from powermemo_gql.graphql.health import HealthQuery
+from powermemo_gql.graphql.limits import QueryLimits
 from powermemo_gql.graphql.memory import MemoryMutation, MemoryQuery
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
 from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
 from powermemo_gql.graphql.storable import StorableText
 from powermemo_gql.graphql.users import UserMutation, UserQuery
+from powermemo_gql.graphql.validation import BoundedValidation, HideSuggestions
 from powermemo_gql.settings import Settings
 
 
@@ -96,42 +82,30 @@ class PerOperationLoaders(SchemaExtension):
         yield
 
 
-def max_directives_rule(limit: int) -> type[ValidationRule]:
-    class MaxDirectives(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            self.count = 0
-
-        def enter_directive(self, node: DirectiveNode, *_args: object) -> None:
-            self.count += 1
-            if self.count == limit + 1:
-                self.report_error(
-                    GraphQLError(
-                        f"'{node.name.value}' exceeds the {limit} directives allowed", node
-                    )
-                )
-
-    return MaxDirectives
-
-
 def _guard_rails(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """The limits of a running server (the exported SDL does not depend on them).
 
-    The rule classes are made once, here: the validation cache is keyed by the rules, so
-    classes made afresh for every operation (as the stock limiter extensions do when built
-    per operation) would make every validation a miss.
+    The limits and rules are made once, here: validation verdicts are cached by them, so
+    values made afresh for every operation would make every validation a miss.
     """
-    rules: list[type[ASTValidationRule]] = [
-        depth_rule(settings.max_query_depth, None),
-        aliases_rule(settings.max_query_aliases),
-        max_directives_rule(settings.max_query_directives),
-    ]
+    limits = QueryLimits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_query_aliases,
+        max_directives=settings.max_query_directives,
+        max_fields=settings.max_query_fields,
+    )
+    rules: list[type[ASTValidationRule]] = []
     if not settings.introspection_enabled:
         rules.append(NoSchemaIntrospectionCustomRule)
-    return [
+    guards: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: AddValidationRules(rules),
+        lambda: BoundedValidation(
+            limits, settings.max_query_length, rules, hide_suggestions=settings.is_production
+        ),
     ]
+    if settings.is_production:  # "Did you mean ...?" tells strangers what the schema holds
+        guards.append(HideSuggestions)
+    return guards
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
@@ -139,10 +113,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         MaskUnexpectedErrors,
         PerOperationLoaders,
         StorableText,
+        # The limits come first: the query's length is checked before ParserCache parses.
+        # Validation, cached too, comes with them (without settings: graphql-core's own).
         *(_guard_rails(settings) if settings is not None else []),
-        # Factories, not instances: the LRU caches themselves are shared module-wide.
+        # A factory, not an instance: the LRU cache itself is shared module-wide.
         lambda: ParserCache(maxsize=1000),
-        lambda: ValidationCache(maxsize=1000),
     ]
     batch = settings.max_batch_operations if settings is not None else 0
     return strawberry.Schema(
@@ -153,7 +128,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=extensions,
         config=StrawberryConfig(
             auto_camel_case=True,
-            # "Did you mean ...?" tells strangers what the schema holds.
             disable_field_suggestions=settings is not None and settings.is_production,
             batching_config={"max_operations": batch} if batch else None,
         ),

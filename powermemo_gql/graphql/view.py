@@ -6,18 +6,33 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from powermemo_gql.core.db import database_trouble
 from powermemo_gql.core.ratelimit import create_failure_throttle
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.http_body import (
+    GRAPHQL_RESPONSE,
+    INVALID_REQUEST,
+    JSON,
+    METHOD_NOT_ALLOWED,
+    SUBSCRIPTION_OVER_HTTP,
+    RequestRefused,
+    graphql_requests,
+    response_media_type,
+)
 from powermemo_gql.graphql.websockets import (
     CLOSE_THROTTLED,
     ConnectionRegistry,
@@ -32,6 +47,8 @@ from powermemo_gql.resources import Resources
 logger = logging.getLogger(__name__)
 
 _PRINCIPAL_KEY = "powermemo.principal"
+_SUB_RESPONSE_KEY = "powermemo.sub_response"
+_OVER_HTTP = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 
 def _refusal(
@@ -63,6 +80,15 @@ def _capped(receive: Receive, limit: int) -> Receive:
         return message
 
     return wrapped
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """Nothing executed: errors, but no data and none at a field's path."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or [])
+    )
 
 
 def _wants_graphiql(request: Request) -> bool:
@@ -108,22 +134,106 @@ class GraphQLView(GraphQL[Context, None]):
         await self.authenticator.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            if not _wants_graphiql(request):  # the GraphiQL page itself holds no data
-                refusal = await self._admit(request, scope)
-                if refusal is not None:
-                    await refusal(scope, receive, send)
-                    return
-            limit = self.resources.settings.max_request_bytes
-            try:
-                await super().__call__(scope, _capped(receive, limit), send)
-            except _BodyTooLarge:
-                await _refusal(413, "PAYLOAD_TOO_LARGE", f"body over {limit} bytes")(
-                    scope, receive, send
-                )
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        request = Request(scope, receive)
+        if not _wants_graphiql(request):  # the GraphiQL page itself holds no data
+            refusal = await self._admit(request, scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        limit = self.resources.settings.max_request_bytes
+        try:
+            # strawberry's own __call__ would answer its refusals in plain text.
+            response = await self.run(Request(scope, _capped(receive, limit)))
+        except _BodyTooLarge:
+            response = _refusal(413, "PAYLOAD_TOO_LARGE", f"body over {limit} bytes")
+        except RequestRefused as refused:  # a client mistake: no traceback
+            logger.info("request refused: %s: %s", refused.code, refused.message)
+            response = _refusal(refused.status, refused.code, refused.message)
+        except HTTPException as refused:  # strawberry's own (an unknown operationName, ...)
+            logger.info("request refused: %s %s", refused.status_code, refused.reason)
+            code = {404: "NOT_FOUND", 405: METHOD_NOT_ALLOWED}.get(refused.status_code)
+            response = _refusal(refused.status_code, code or INVALID_REQUEST, refused.reason)
+        await response(scope, receive, send)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Read strictly (see http_body); _admit has checked the media type already."""
+        if request.method != "POST":
+            raise RequestRefused(METHOD_NOT_ALLOWED, "POST a JSON body (GET queries are off)", 405)
+        batching = self.schema.config.batching_config
+        return graphql_requests(
+            await request.get_body(), batching["max_operations"] if batching else 0
+        )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Queries and mutations; a subscription gets a plain refusal, not an attempt."""
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=_OVER_HTTP,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError:  # the only type left out over HTTP: subscriptions
+            raise RequestRefused(
+                SUBSCRIPTION_OVER_HTTP,
+                "subscriptions run over the websocket at /graphql (graphql-transport-ws), "
+                "not over HTTP",
+            ) from None
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from error
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept", ""))
+        request.scope[_SUB_RESPONSE_KEY] = sub_response
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """A request error (nothing executed: parse, validation, variables) has no `data`
+        entry, and with application/graphql-response+json it is a 400 (the spec's rules)."""
+        processed = await super().process_result(request, result)
+        if not _is_request_error(result):
+            return processed
+        processed.pop("data", None)
+        sub_response = request.scope.get(_SUB_RESPONSE_KEY)
+        if sub_response is not None and sub_response.media_type == GRAPHQL_RESPONSE:
+            sub_response.status_code = 400
+        return processed
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=sub_response.media_type or JSON,
+        )
+        response.headers.raw.extend(
+            (name, value) for name, value in sub_response.headers.raw if name != b"content-type"
+        )
+        if sub_response.background:
+            response.background = sub_response.background
+        return response
 
     async def _admit(self, request: Request, scope: Scope) -> Response | None:
         """Checks before GraphQL: body size, JSON, credentials, rate. None admits."""

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
 from powermemo_gql.core.ratelimit import RedisRateLimiter
+from powermemo_gql.graphql.validation import verdict_cache_hits
 from powermemo_gql.projects.service import ProjectService
 from tests.conftest import make_settings
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
@@ -164,18 +165,17 @@ async def test_rate_limit_lets_requests_through_when_redis_is_down() -> None:
 
 async def test_parser_and_validation_caches_are_used(project: ProjectHandle) -> None:
     from strawberry.extensions.parser_cache import _get_parse_cache
-    from strawberry.extensions.validation_cache import _get_validate_cache
 
     def hits(cache: Any) -> int:  # an functools.lru_cache wrapper
         return int(cache.cache_info().hits)
 
     parse_hits = hits(_get_parse_cache(1000))
-    validate_hits = hits(_get_validate_cache(1000))
+    validate_hits = verdict_cache_hits()  # our validation (with the limits) has its own cache
     query = {"query": "{ health { ok database } }"}
     for _ in range(3):
         assert (await project.api.post(query)).status_code == 200
     assert hits(_get_parse_cache(1000)) >= parse_hits + 2
-    assert hits(_get_validate_cache(1000)) >= validate_hits + 2
+    assert verdict_cache_hits() >= validate_hits + 2
 
 
 UNSTORABLE = ["a\x00b", "\ud800"]  # NUL (PostgreSQL text cannot hold it); a lone surrogate
