@@ -52,6 +52,10 @@ async def _warn_if_schema_behind(resources: Resources) -> None:
         logger.warning("database schema is behind; run `powermemo-gql migrate`")
 
 
+def _up(answered: bool) -> str:
+    return "ok" if answered else "down"
+
+
 def create_app(settings: Settings) -> Starlette:
     check_startable(settings)
     resources = Resources.create(settings)
@@ -82,19 +86,17 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def readyz(_request: Request) -> Response:
-        checks = {
-            "database": await resources.database_ok(),
-            "pubsub": await resources.pubsub.ping(),
-        }
-        llm = await resources.llm_ok()
-        ready = all(checks.values())
+        # A busy database (every request-pool connection in use) still answers: ready, so a
+        # load balancer does not drain every instance during a spike. Down is 503.
+        database, pubsub, llm = await asyncio.gather(
+            resources.database_status(), resources.pubsub_ok(), resources.llm_ok()
+        )
+        ready = database != "down" and pubsub
         # Without the LLM the API still serves reads and writes (flushes wait and retry):
         # reported, "degraded", but not taken out of service.
         status = ("ready" if llm else "degraded") if ready else "unavailable"
-        return JSONResponse(
-            {"status": status, "checks": {**checks, "llm": llm}},
-            status_code=200 if ready else 503,
-        )
+        checks = {"database": database, "pubsub": _up(pubsub), "llm": _up(llm)}
+        return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         if not metrics_authorized(settings, request.headers.get("authorization")):

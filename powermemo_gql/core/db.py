@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool, QueuePool
 
 from powermemo_gql.settings import Settings
 
@@ -32,11 +33,47 @@ def create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=settings.database_pool_timeout,
             pool_pre_ping=True,
+            connect_args=_asyncpg_timeouts(
+                settings.database_connect_timeout, settings.database_statement_timeout
+            ),
         )
     raise ValueError(
         "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
         f"(got {url.split(':', 1)[0]}://...)"
     )
+
+
+def create_probe_engine(settings: Settings) -> AsyncEngine:
+    """For readiness checks: no pool (a fresh connection each time, never one a request
+    needs, so a busy pool is not taken for an outage) and the short readiness timeouts."""
+    url = settings.database_url
+    timeout = settings.readiness_timeout
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": timeout})
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+    return create_async_engine(
+        url, poolclass=NullPool, connect_args=_asyncpg_timeouts(timeout, timeout)
+    )
+
+
+def _asyncpg_timeouts(connect: float, statement: float) -> dict[str, Any]:
+    # The server cancels a long statement (a clean error, the connection stays usable); the
+    # client stops waiting a second later, for a server that went silent and cancels nothing.
+    return {
+        "timeout": connect,
+        "command_timeout": statement + 1,
+        "server_settings": {"statement_timeout": str(max(1, round(statement * 1000)))},
+    }
+
+
+def pool_exhausted(engine: AsyncEngine) -> bool:
+    """Every connection of the request pool is in use (PostgreSQL: the pool has no overflow;
+    SQLite opens connections as needed and is never reported busy)."""
+    pool = engine.pool
+    if engine.dialect.name != "postgresql" or not isinstance(pool, QueuePool):
+        return False
+    return pool.checkedout() >= pool.size()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
