@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from powermemo_gql import __version__
 from powermemo_gql.core import migrations
+from powermemo_gql.core.db import create_migration_engine
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
 from powermemo_gql.observability.logs import RequestIdMiddleware
@@ -52,6 +53,14 @@ async def _warn_if_schema_behind(resources: Resources) -> None:
         logger.warning("database schema is behind; run `powermemo-gql migrate`")
 
 
+async def _migrate(settings: Settings) -> None:
+    engine = create_migration_engine(settings)
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
 def _up(answered: bool) -> str:
     return "ok" if answered else "down"
 
@@ -63,7 +72,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if settings.migrate_on_startup:
-            await migrations.upgrade(resources.engine)  # cannot start on an unmigrated schema
+            await _migrate(settings)  # cannot start on an unmigrated schema
         else:
             await _warn_if_schema_behind(resources)
         scheduler = (

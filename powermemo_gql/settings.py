@@ -89,8 +89,8 @@ class Settings(BaseSettings):
         le=3600,
         description=(
             "Seconds one PostgreSQL statement may take: the server cancels it "
-            "(statement_timeout) and the client stops waiting for an answer (a server that "
-            "went silent); the request fails with the code DATABASE_UNAVAILABLE."
+            "(statement_timeout; the request fails with DATABASE_BUSY), and a second later "
+            "the client stops waiting on a server gone silent (DATABASE_UNAVAILABLE)."
         ),
     )
     readiness_timeout: float = Field(

@@ -19,6 +19,9 @@ from powermemo_gql.settings import Settings
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
+# SQLSTATE query_canceled: what statement_timeout raises.
+STATEMENT_CANCELLED = "57014"
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
@@ -57,9 +60,23 @@ def create_probe_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def _asyncpg_timeouts(connect: float, statement: float) -> dict[str, Any]:
+def create_migration_engine(settings: Settings) -> AsyncEngine:
+    """For schema migrations: no statement timeout (building an index on a large table may
+    take longer than any request should), the connect timeout all the same."""
+    if not settings.database_url.startswith("postgresql+asyncpg"):
+        return create_engine(settings)
+    return create_async_engine(
+        settings.database_url,
+        poolclass=NullPool,
+        connect_args=_asyncpg_timeouts(settings.database_connect_timeout, None),
+    )
+
+
+def _asyncpg_timeouts(connect: float, statement: float | None) -> dict[str, Any]:
     # The server cancels a long statement (a clean error, the connection stays usable); the
     # client stops waiting a second later, for a server that went silent and cancels nothing.
+    if statement is None:
+        return {"timeout": connect, "server_settings": {"statement_timeout": "0"}}
     return {
         "timeout": connect,
         "command_timeout": statement + 1,
@@ -88,7 +105,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def database_trouble(error: BaseException | None) -> tuple[str, str] | None:
     """(code, message) for failures of the database itself, which a retry may cure:
     no free connection in the pool, or the server unreachable or restarting."""
-    if isinstance(error, PoolTimeout):
+    if isinstance(error, PoolTimeout) or (
+        # The server cancelled a statement that ran past database_statement_timeout: it
+        # answers, but too slowly (load or locks).
+        isinstance(error, DBAPIError) and _sqlstate(error.orig) == STATEMENT_CANCELLED
+    ):
         return "DATABASE_BUSY", "The database is busy; try again shortly."
     if isinstance(error, DBAPIError) and (
         error.connection_invalidated
@@ -109,10 +130,15 @@ def _server_unavailable(driver_error: BaseException | None) -> bool:
     for candidate in (driver_error, getattr(driver_error, "__cause__", None)):
         if isinstance(candidate, OSError):
             return True
-        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(state, str) and (state.startswith("08") or state.startswith("57P")):
+        state = _sqlstate(candidate)
+        if state is not None and (state.startswith("08") or state.startswith("57P")):
             return True
     return False
+
+
+def _sqlstate(driver_error: BaseException | None) -> str | None:
+    state = getattr(driver_error, "sqlstate", None) or getattr(driver_error, "pgcode", None)
+    return state if isinstance(state, str) else None
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

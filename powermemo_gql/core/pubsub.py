@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisSubscriber
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 Message = dict[str, Any]
@@ -310,13 +311,13 @@ class RedisPubSub:
         self, url: str, max_queued: int = 1000, timeouts: RedisTimeouts | None = None
     ) -> None:
         self._timeouts = timeouts or RedisTimeouts()
-        # One quick retry (a pooled connection the server closed) and no more: a frozen Redis
-        # costs a publish at most twice the command timeout.
+        # One retry after a broken connection (a pooled one the server closed), none after a
+        # timeout: a frozen Redis costs a publish one command timeout.
         self._redis: Redis = Redis.from_url(
             url,
             socket_connect_timeout=self._timeouts.connect,
             socket_timeout=self._timeouts.command,
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         # The subscriber must never reconnect quietly: what was published while it was away
         # would be lost without a word. Errors surface, and the link is replaced.

@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from powermemo_gql.core.db import pool_exhausted
+from powermemo_gql.core.db import (
+    create_engine,
+    create_migration_engine,
+    database_trouble,
+    pool_exhausted,
+)
 from powermemo_gql.resources import Resources
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import TEST_DATABASE_URL, make_settings
 from tests.integration.faults.common import eventually, get, running_app, target_of, through, timed
 from tests.proxy import FreezableProxy
 from tests.support import ROOT_TOKEN, Api, create_project
@@ -123,3 +130,37 @@ async def test_readiness_says_busy_not_down_while_the_request_pool_is_full(
 
 async def _is(value: bool) -> bool:
     return value
+
+
+async def test_a_statement_over_the_statement_timeout_is_cancelled_with_a_code(
+    database_url: str,
+) -> None:
+    engine = create_engine(make_settings(database_url, database_statement_timeout=0.5))
+    try:
+        async with engine.connect() as connection:
+            started = time.perf_counter()
+            with pytest.raises(DBAPIError) as raised:
+                await connection.execute(text("SELECT pg_sleep(30)"))
+            seconds = time.perf_counter() - started
+    finally:
+        await engine.dispose()
+    # The server cancelled it (SQLSTATE 57014), before the client's own limit: it answers,
+    # too slowly, so busy rather than unavailable.
+    assert getattr(raised.value.orig, "sqlstate", None) == "57014"
+    assert database_trouble(raised.value) == (
+        "DATABASE_BUSY",
+        "The database is busy; try again shortly.",
+    )
+    assert seconds < 10
+
+
+async def test_requests_have_the_statement_timeout_and_migrations_none(database_url: str) -> None:
+    settings = make_settings(database_url, database_statement_timeout=12.5)
+    shown = []
+    for engine in (create_engine(settings), create_migration_engine(settings)):
+        try:
+            async with engine.connect() as connection:
+                shown.append((await connection.execute(text("SHOW statement_timeout"))).scalar())
+        finally:
+            await engine.dispose()
+    assert shown == ["12500ms", "0"]
