@@ -322,12 +322,14 @@ class RedisPubSub:
         # The subscriber must never reconnect quietly: what was published while it was away
         # would be lost without a word. Errors surface, and the link is replaced.
         # Named, so that CLIENT LIST tells an instance's subscriber connection apart.
-        # No socket timeout: it waits for messages; its PINGs detect a silent Redis.
+        # The socket timeout bounds the handshake; waiting for messages has its own timeout,
+        # and the PINGs after silence detect a Redis that froze.
         self.subscriber_name = f"powermemo-subscriber-{uuid.uuid4().hex[:12]}"
         self._subscriber_client: Redis = Redis.from_url(
             url,
             client_name=self.subscriber_name,
             socket_connect_timeout=self._timeouts.connect,
+            socket_timeout=self._timeouts.command,
             socket_keepalive=True,
             socket_keepalive_options=_KEEPALIVE,
             retry=Retry(NoBackoff(), 0),
