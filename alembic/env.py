@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 import powermemo_gql.all_models  # noqa: F401  (registers every table)
 from alembic import context
-from powermemo_gql.core.db import create_engine
+from powermemo_gql.core.db import create_migration_engine
 from powermemo_gql.core.migrations import include_object
 
 config = context.config
@@ -38,7 +38,7 @@ def _run(connection: Connection) -> None:
 async def _run_from_settings() -> None:
     from powermemo_gql.settings import load_settings
 
-    engine = create_engine(load_settings())
+    engine = create_migration_engine(load_settings())
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from powermemo_gql import __version__
 from powermemo_gql.core import migrations
+from powermemo_gql.core.db import create_migration_engine
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
 from powermemo_gql.observability.logs import RequestIdMiddleware
@@ -53,6 +54,18 @@ async def _warn_if_schema_behind(resources: Resources) -> None:
         logger.warning("database schema is behind; run `powermemo-gql migrate`")
 
 
+async def _migrate(settings: Settings) -> None:
+    engine = create_migration_engine(settings)
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _up(answered: bool) -> str:
+    return "ok" if answered else "down"
+
+
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
     """`embedder`: a test's own, instead of the configured provider."""
     check_startable(settings)
@@ -61,7 +74,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starl
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if settings.migrate_on_startup:
-            await migrations.upgrade(resources.engine)  # cannot start on an unmigrated schema
+            await _migrate(settings)  # cannot start on an unmigrated schema
         else:
             await _warn_if_schema_behind(resources)
         scheduler = (
@@ -89,19 +102,17 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starl
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def readyz(_request: Request) -> Response:
-        checks = {
-            "database": await resources.database_ok(),
-            "pubsub": await resources.pubsub.ping(),
-        }
-        llm = await resources.llm_ok()
-        ready = all(checks.values())
+        # A busy database (every request-pool connection in use) still answers: ready, so a
+        # load balancer does not drain every instance during a spike. Down is 503.
+        database, pubsub, llm = await asyncio.gather(
+            resources.database_status(), resources.pubsub_ok(), resources.llm_ok()
+        )
+        ready = database != "down" and pubsub
         # Without the LLM the API still serves reads and writes (flushes wait and retry):
         # reported, "degraded", but not taken out of service.
         status = ("ready" if llm else "degraded") if ready else "unavailable"
-        return JSONResponse(
-            {"status": status, "checks": {**checks, "llm": llm}},
-            status_code=200 if ready else 503,
-        )
+        checks = {"database": database, "pubsub": _up(pubsub), "llm": _up(llm)}
+        return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         if not metrics_authorized(settings, request.headers.get("authorization")):

@@ -24,7 +24,7 @@ from powermemo_gql.cli_remote import (
     run_remote,
 )
 from powermemo_gql.core import migrations
-from powermemo_gql.core.db import create_engine, create_session_factory
+from powermemo_gql.core.db import create_engine, create_migration_engine, create_session_factory
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE, PageArgs
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import DomainError
@@ -205,7 +205,7 @@ async def _worker(settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> None:
-    engine = create_engine(settings)
+    engine = create_migration_engine(settings)
     try:
         await migrations.upgrade(engine)
     finally:

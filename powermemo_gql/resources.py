@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from powermemo_gql.changes.feed import Feed
-from powermemo_gql.core.db import SessionFactory, create_engine, create_session_factory
-from powermemo_gql.core.pubsub import PubSub, create_pubsub
+from powermemo_gql.core.db import (
+    SessionFactory,
+    create_engine,
+    create_probe_engine,
+    create_session_factory,
+    pool_exhausted,
+)
+from powermemo_gql.core.pubsub import PubSub, RedisTimeouts, create_pubsub
 from powermemo_gql.core.ratelimit import RateLimiter, create_rate_limiter
 from powermemo_gql.memory.client import OpenAILLMClient
 from powermemo_gql.memory.flush import Flusher
@@ -23,6 +31,9 @@ from powermemo_gql.recall.vectors import VectorCache
 from powermemo_gql.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# busy: the database answers but every request-pool connection is in use (still ready).
+DatabaseStatus = Literal["ok", "busy", "down"]
 
 
 @dataclass
@@ -39,6 +50,8 @@ class Resources:
     rate_limiter: RateLimiter
     metrics: Metrics
     indexer: Indexer
+    # Readiness checks connect here, never through the request pool.
+    probe_engine: AsyncEngine
     # The users' vectors search compares, kept between requests (recall/vectors.py).
     vectors: VectorCache = field(default_factory=VectorCache)
     started_at: float = field(default_factory=time.monotonic)
@@ -55,7 +68,12 @@ class Resources:
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         llm = OpenAILLMClient(settings, metrics)
-        pubsub = create_pubsub(settings.redis_url)
+        pubsub = create_pubsub(
+            settings.redis_url,
+            RedisTimeouts(
+                settings.redis_connect_timeout, settings.redis_timeout, settings.redis_ping_interval
+            ),
+        )
         feed = Feed(sessions, pubsub)
         indexer = Indexer(sessions, embedder)
         feed.listeners.append(indexer.poke)  # every committed memory write gets indexed
@@ -69,19 +87,33 @@ class Resources:
             feed=feed,
             flusher=Flusher(sessions, llm, feed, settings, metrics),
             importer=ProfileImporter(sessions, llm, feed, settings),
-            rate_limiter=create_rate_limiter(settings.rate_limit_per_minute, settings.redis_url),
+            rate_limiter=create_rate_limiter(
+                settings.rate_limit_per_minute, settings.redis_url, settings.redis_timeout
+            ),
             metrics=metrics,
             indexer=indexer,
+            probe_engine=create_probe_engine(settings),
         )
 
-    async def database_ok(self) -> bool:
+    async def database_status(self) -> DatabaseStatus:
+        timeout = self.settings.readiness_timeout
         try:
-            async with self.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            # The driver's own timeouts come first; this bounds whatever they do not cover.
+            async with asyncio.timeout(timeout + 1):
+                async with self.probe_engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
         except Exception:  # any failure means "not ready"
             logger.warning("database ping failed", exc_info=True)
+            return "down"
+        return "busy" if pool_exhausted(self.engine) else "ok"
+
+    async def pubsub_ok(self) -> bool:
+        try:
+            async with asyncio.timeout(self.settings.readiness_timeout):
+                return await self.pubsub.ping()
+        except TimeoutError:
+            logger.warning("the pub/sub broker did not answer a ping in time")
             return False
-        return True
 
     async def llm_ok(self, max_age: float = 10.0) -> bool:
         checked_at, answer = self._llm_checked
@@ -99,3 +131,4 @@ class Resources:
         await self.feed.close()
         await self.pubsub.close()
         await self.engine.dispose()
+        await self.probe_engine.dispose()

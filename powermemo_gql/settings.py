@@ -74,11 +74,64 @@ class Settings(BaseSettings):
             "with the code DATABASE_BUSY."
         ),
     )
+    database_connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description=(
+            "Seconds to open a PostgreSQL connection (TCP, TLS and login) before the request "
+            "fails with the code DATABASE_UNAVAILABLE."
+        ),
+    )
+    database_statement_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds one PostgreSQL statement may take: the server cancels it "
+            "(statement_timeout; the request fails with DATABASE_BUSY), and a second later "
+            "the client stops waiting on a server gone silent (DATABASE_UNAVAILABLE)."
+        ),
+    )
+    readiness_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description=(
+            "Seconds /readyz and the health query wait for the database and Redis, on a "
+            "connection of their own, before reporting them down."
+        ),
+    )
     redis_url: str | None = Field(
         default=None,
         description=(
             "redis://host:6379/0 to carry pub/sub between server instances; "
             "empty means the in-process broker (single instance)."
+        ),
+    )
+    redis_connect_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds to open a Redis connection before the attempt counts as failed.",
+    )
+    redis_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description=(
+            "Seconds one Redis command (publish, rate-limit count) may take, and how long the "
+            "subscriber connection waits for the answer to its PING before it counts as broken."
+        ),
+    )
+    redis_ping_interval: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description=(
+            "Seconds of silence after which the subscriber connection sends a PING: a Redis "
+            "that froze is found within this plus redis_timeout, and subscriptions end "
+            "with an error rather than wait forever."
         ),
     )
     migrate_on_startup: bool = Field(

@@ -13,10 +13,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool, QueuePool
 
 from powermemo_gql.settings import Settings
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+# SQLSTATE query_canceled: what statement_timeout raises.
+STATEMENT_CANCELLED = "57014"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -32,11 +36,61 @@ def create_engine(settings: Settings) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=settings.database_pool_timeout,
             pool_pre_ping=True,
+            connect_args=_asyncpg_timeouts(
+                settings.database_connect_timeout, settings.database_statement_timeout
+            ),
         )
     raise ValueError(
         "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
         f"(got {url.split(':', 1)[0]}://...)"
     )
+
+
+def create_probe_engine(settings: Settings) -> AsyncEngine:
+    """For readiness checks: no pool (a fresh connection each time, never one a request
+    needs, so a busy pool is not taken for an outage) and the short readiness timeouts."""
+    url = settings.database_url
+    timeout = settings.readiness_timeout
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": timeout})
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        return engine
+    return create_async_engine(
+        url, poolclass=NullPool, connect_args=_asyncpg_timeouts(timeout, timeout)
+    )
+
+
+def create_migration_engine(settings: Settings) -> AsyncEngine:
+    """For schema migrations: no statement timeout (building an index on a large table may
+    take longer than any request should), the connect timeout all the same."""
+    if not settings.database_url.startswith("postgresql+asyncpg"):
+        return create_engine(settings)
+    return create_async_engine(
+        settings.database_url,
+        poolclass=NullPool,
+        connect_args=_asyncpg_timeouts(settings.database_connect_timeout, None),
+    )
+
+
+def _asyncpg_timeouts(connect: float, statement: float | None) -> dict[str, Any]:
+    # The server cancels a long statement (a clean error, the connection stays usable); the
+    # client stops waiting a second later, for a server that went silent and cancels nothing.
+    if statement is None:
+        return {"timeout": connect, "server_settings": {"statement_timeout": "0"}}
+    return {
+        "timeout": connect,
+        "command_timeout": statement + 1,
+        "server_settings": {"statement_timeout": str(max(1, round(statement * 1000)))},
+    }
+
+
+def pool_exhausted(engine: AsyncEngine) -> bool:
+    """Every connection of the request pool is in use (PostgreSQL: the pool has no overflow;
+    SQLite opens connections as needed and is never reported busy)."""
+    pool = engine.pool
+    if engine.dialect.name != "postgresql" or not isinstance(pool, QueuePool):
+        return False
+    return pool.checkedout() >= pool.size()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -51,7 +105,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def database_trouble(error: BaseException | None) -> tuple[str, str] | None:
     """(code, message) for failures of the database itself, which a retry may cure:
     no free connection in the pool, or the server unreachable or restarting."""
-    if isinstance(error, PoolTimeout):
+    if isinstance(error, PoolTimeout) or (
+        # The server cancelled a statement that ran past database_statement_timeout: it
+        # answers, but too slowly (load or locks).
+        isinstance(error, DBAPIError) and _sqlstate(error.orig) == STATEMENT_CANCELLED
+    ):
         return "DATABASE_BUSY", "The database is busy; try again shortly."
     if isinstance(error, DBAPIError) and (
         error.connection_invalidated
@@ -72,10 +130,15 @@ def _server_unavailable(driver_error: BaseException | None) -> bool:
     for candidate in (driver_error, getattr(driver_error, "__cause__", None)):
         if isinstance(candidate, OSError):
             return True
-        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(state, str) and (state.startswith("08") or state.startswith("57P")):
+        state = _sqlstate(candidate)
+        if state is not None and (state.startswith("08") or state.startswith("57P")):
             return True
     return False
+
+
+def _sqlstate(driver_error: BaseException | None) -> str | None:
+    state = getattr(driver_error, "sqlstate", None) or getattr(driver_error, "pgcode", None)
+    return state if isinstance(state, str) else None
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -15,12 +15,14 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub as RedisSubscriber
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 Message = dict[str, Any]
@@ -30,6 +32,13 @@ Queued = Message | BaseException
 CONFIRM_SECONDS = 10.0
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RedisTimeouts:
+    connect: float = 2.0  # seconds to open a connection
+    command: float = 2.0  # seconds one command (or the subscriber's PING) may take
+    ping_interval: float = 10.0  # seconds of subscriber silence before it sends a PING
 
 
 class BrokerLost(ConnectionError):
@@ -135,8 +144,11 @@ class _RedisLink:
     breaks the whole link; its listeners get `BrokerLost` and the next listen opens a new one.
     """
 
-    def __init__(self, subscriber: RedisSubscriber, max_queued: int) -> None:
+    def __init__(
+        self, subscriber: RedisSubscriber, max_queued: int, timeouts: RedisTimeouts
+    ) -> None:
         self._subscriber = subscriber
+        self._timeouts = timeouts
         self._listeners = _Listeners(max_queued)
         self._live: set[str] = set()
         self._latest: dict[str, asyncio.Future[BaseException | None]] = {}
@@ -206,11 +218,28 @@ class _RedisLink:
         return acknowledged
 
     async def _read(self) -> None:
+        # Keepalive alone takes minutes to notice a Redis that froze with the socket open:
+        # after ping_interval of silence send a PING, and break the link when nothing at all
+        # (the PONG or any message) comes back within the command timeout.
+        loop = asyncio.get_running_loop()
+        interval, timeout = self._timeouts.ping_interval, self._timeouts.command
+        heard_at, pinged_at = loop.time(), None
         try:
             while True:
-                message = await self._subscriber.get_message(timeout=None)
+                wait = (
+                    interval if pinged_at is None else max(0.0, pinged_at + timeout - loop.time())
+                )
+                message = await self._subscriber.get_message(timeout=wait)
+                now = loop.time()
                 if message is not None:
+                    heard_at, pinged_at = now, None
                     self._dispatch(message)
+                elif pinged_at is not None and now >= pinged_at + timeout:
+                    raise TimeoutError(f"Redis did not answer a PING within {timeout} s")
+                if pinged_at is None and now - heard_at >= interval:
+                    async with self._commands:
+                        await self._subscriber.ping()
+                    pinged_at = loop.time()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -219,6 +248,8 @@ class _RedisLink:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
+        if kind == "pong":  # the answer to a liveness PING: hearing it was the point
+            return
         channel = _text(message["channel"])
         if kind == "message":
             try:
@@ -276,16 +307,29 @@ _KEEPALIVE = {
 
 
 class RedisPubSub:
-    def __init__(self, url: str, max_queued: int = 1000) -> None:
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=5)
+    def __init__(
+        self, url: str, max_queued: int = 1000, timeouts: RedisTimeouts | None = None
+    ) -> None:
+        self._timeouts = timeouts or RedisTimeouts()
+        # One retry after a broken connection (a pooled one the server closed), none after a
+        # timeout: a frozen Redis costs a publish one command timeout.
+        self._redis: Redis = Redis.from_url(
+            url,
+            socket_connect_timeout=self._timeouts.connect,
+            socket_timeout=self._timeouts.command,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        )
         # The subscriber must never reconnect quietly: what was published while it was away
         # would be lost without a word. Errors surface, and the link is replaced.
         # Named, so that CLIENT LIST tells an instance's subscriber connection apart.
+        # The socket timeout bounds the handshake; waiting for messages has its own timeout,
+        # and the PINGs after silence detect a Redis that froze.
         self.subscriber_name = f"powermemo-subscriber-{uuid.uuid4().hex[:12]}"
         self._subscriber_client: Redis = Redis.from_url(
             url,
             client_name=self.subscriber_name,
-            socket_connect_timeout=5,
+            socket_connect_timeout=self._timeouts.connect,
+            socket_timeout=self._timeouts.command,
             socket_keepalive=True,
             socket_keepalive_options=_KEEPALIVE,
             retry=Retry(NoBackoff(), 0),
@@ -299,7 +343,9 @@ class RedisPubSub:
     @asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
         if self._link is None or self._link.broken:
-            self._link = _RedisLink(self._subscriber_client.pubsub(), self._max_queued)
+            self._link = _RedisLink(
+                self._subscriber_client.pubsub(), self._max_queued, self._timeouts
+            )
         link = self._link
         queue = await link.join(channel)
         try:
@@ -320,5 +366,5 @@ class RedisPubSub:
         await self._subscriber_client.aclose()
 
 
-def create_pubsub(redis_url: str | None) -> PubSub:
-    return RedisPubSub(redis_url) if redis_url else InMemoryPubSub()
+def create_pubsub(redis_url: str | None, timeouts: RedisTimeouts | None = None) -> PubSub:
+    return RedisPubSub(redis_url, timeouts=timeouts) if redis_url else InMemoryPubSub()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -63,8 +65,14 @@ class RedisRateLimiter:
     # After a failure, Redis is left alone this long: requests must not each wait for it.
     PAUSE_AFTER_FAILURE = 5.0
 
-    def __init__(self, url: str, limit: int) -> None:
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    def __init__(self, url: str, limit: int, timeout: float = 1.0) -> None:
+        # No retry: a frozen Redis costs a request one timeout, then PAUSE_AFTER_FAILURE none.
+        self._redis: Redis = Redis.from_url(
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
         self._limit = limit
         self._paused_until = 0.0
 
@@ -96,10 +104,12 @@ class NoRateLimit:
         return None
 
 
-def create_rate_limiter(limit: int, redis_url: str | None) -> RateLimiter:
+def create_rate_limiter(limit: int, redis_url: str | None, timeout: float = 1.0) -> RateLimiter:
     if limit <= 0:
         return NoRateLimit()
-    return RedisRateLimiter(redis_url, limit) if redis_url else InMemoryRateLimiter(limit)
+    if redis_url:
+        return RedisRateLimiter(redis_url, limit, timeout)
+    return InMemoryRateLimiter(limit)
 
 
 class FailureThrottle:

@@ -31,15 +31,16 @@ async def test_readiness_checks_database_and_pubsub(app: Starlette) -> None:
     # The suite's LLM is a closed port: reported, "degraded", yet still in service.
     assert response.json() == {
         "status": "degraded",
-        "checks": {"database": True, "pubsub": True, "llm": False},
+        "checks": {"database": "ok", "pubsub": "ok", "llm": "down"},
     }
 
 
 async def test_health_query(root: Api) -> None:
-    data = await root.ok("{ health { ok database pubsub version uptimeSeconds } }")
+    data = await root.ok("{ health { ok database databaseStatus pubsub version uptimeSeconds } }")
     health = data["health"]
     assert health["ok"]
     assert health["database"]
+    assert health["databaseStatus"] == "OK"
     assert health["pubsub"]
     assert health["uptimeSeconds"] >= 0
 
@@ -56,7 +57,9 @@ async def test_readiness_fails_when_database_is_down(tmp_path: Path) -> None:
     async for app in _unreachable_database_app(tmp_path):
         response = await _get(app, "/readyz")
         assert response.status_code == 503
-        assert response.json()["checks"]["database"] is False
+        assert response.json()["checks"]["database"] == "down"
         assert (await _get(app, "/healthz")).status_code == 200
-        data = await Api(app, "test-root-token-0123456789").ok("{ health { ok database } }")
-        assert data["health"] == {"ok": False, "database": False}
+        data = await Api(app, "test-root-token-0123456789").ok(
+            "{ health { ok database databaseStatus } }"
+        )
+        assert data["health"] == {"ok": False, "database": False, "databaseStatus": "DOWN"}

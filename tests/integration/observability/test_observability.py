@@ -94,4 +94,4 @@ async def test_metrics_count_requests_flushes_llm_calls_and_tokens(
     assert "powermemo_http_request_seconds_bucket" in text
     assert "powermemo_buffer_backlog_items" in text
     # The scripted LLM lists its models: readiness sees it.
-    assert ready == {"status": "ready", "checks": {"database": True, "pubsub": True, "llm": True}}
+    assert ready == {"status": "ready", "checks": {"database": "ok", "pubsub": "ok", "llm": "ok"}}
