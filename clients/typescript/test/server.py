@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -114,7 +115,7 @@ class Server:
             self.process.kill()
             self.process.wait()
 
-    def root(self, query: str, variables: dict[str, str]) -> dict[str, dict[str, str]]:
+    def root(self, query: str, variables: dict[str, str]) -> dict[str, Any]:
         response = httpx.post(
             f"{self.url}/graphql",
             json={"query": query, "variables": variables},
@@ -125,13 +126,13 @@ class Server:
         body = response.json()
         if body.get("errors"):
             raise RuntimeError(body["errors"])
-        data: dict[str, dict[str, str]] = body["data"]
+        data: dict[str, Any] = body["data"]
         return data
 
     def new_api_key(self, name: str) -> str:
         project = self.root(CREATE_PROJECT, {"name": name})["createProject"]["project"]
-        issued = self.root(CREATE_KEY, {"projectId": project["id"]})  # type: ignore[index]
-        return issued["createApiKey"]["secret"]
+        issued = self.root(CREATE_KEY, {"projectId": project["id"]})
+        return str(issued["createApiKey"]["secret"])
 
 
 def say(message: dict[str, object]) -> None:
@@ -144,7 +145,13 @@ def main() -> None:
         server = Server(Path(workdir), llm.base_url)
         try:
             server.start()
-            say({"url": server.url, "apiKey": server.new_api_key("ts-client"), "rootToken": server.root_token})
+            say(
+                {
+                    "url": server.url,
+                    "apiKey": server.new_api_key("ts-client"),
+                    "rootToken": server.root_token,
+                }
+            )
             for line in sys.stdin:
                 command = line.strip()
                 if command == "stop":
