@@ -1,7 +1,7 @@
 // profileUpdated over graphql-transport-ws (graphql-ws), resuming from the last cursor after
 // a drop, as powermemo_gql/client/subscriptions.py does.
 
-import { createClient, type Client } from "graphql-ws";
+import { createClient } from "graphql-ws";
 
 import {
   AuthenticationError,
@@ -71,7 +71,6 @@ export class ProfileUpdates implements AsyncIterable<ProfileChange> {
   private readonly retry: Required<RetryOptions>;
   private readonly stopped = new AbortController();
   private iterator: AsyncGenerator<ProfileChange, void, undefined> | null = null;
-  private socket: Client | null = null;
 
   constructor(options: ProfileUpdatesOptions) {
     this.options = options;
@@ -93,10 +92,9 @@ export class ProfileUpdates implements AsyncIterable<ProfileChange> {
     return this.cursor;
   }
 
-  /** Close the socket and end the iteration. */
+  /** Close the socket and end the iteration (a waiting `next()` resolves as done). */
   async close(): Promise<void> {
-    this.stopped.abort();
-    await this.socket?.dispose();
+    this.stopped.abort(); // the open connection disposes of its socket on this
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<ProfileChange, void, undefined> {
@@ -118,7 +116,7 @@ export class ProfileUpdates implements AsyncIterable<ProfileChange> {
           }
           reason = new Error("the server ended the subscription");
         } catch (error) {
-          if (FINAL.some((kind) => error instanceof kind) || this.stopped.signal.aborted) {
+          if (FINAL.some((kind) => error instanceof kind)) {
             throw error;
           }
           reason = error;
@@ -163,7 +161,12 @@ export class ProfileUpdates implements AsyncIterable<ProfileChange> {
         return authHeaders(this.options.apiKey);
       },
     });
-    this.socket = socket;
+    const dispose = (): void => void socket.dispose();
+    this.stopped.signal.addEventListener("abort", dispose, { once: true });
+    if (this.stopped.signal.aborted) {
+      dispose();
+      return;
+    }
     const variables: ProfileUpdatedSubscriptionVariables = {
       userId: this.userId,
       since,
@@ -182,11 +185,9 @@ export class ProfileUpdates implements AsyncIterable<ProfileChange> {
     } catch (error) {
       throw refusedReconnect ? new ConnectionFailedError("CONNECTION_FAILED", "the socket closed") : translate(error);
     } finally {
+      this.stopped.signal.removeEventListener("abort", dispose);
       await results.return?.();
       await socket.dispose();
-      if (this.socket === socket) {
-        this.socket = null;
-      }
     }
   }
 }

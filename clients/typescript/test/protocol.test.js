@@ -34,8 +34,10 @@ async function scriptedPeer(script) {
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols: () => "graphql-transport-ws" });
   await once(server, "listening");
   const seen = []; // per connection: {init payload, subscribe variables}
+  const sockets = []; // the server's side of each connection
   let subscribes = 0;
   server.on("connection", (socket) => {
+    sockets.push(socket);
     const connection = { init: null, variables: null };
     seen.push(connection);
     socket.on("message", (raw) => {
@@ -55,6 +57,7 @@ async function scriptedPeer(script) {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     seen,
+    sockets,
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }
@@ -155,4 +158,28 @@ test("a request slower than timeoutMs is ConnectionFailedError TIMEOUT", async (
     });
   const memory = new Powermemo("http://127.0.0.1:9", "pm_key", { timeoutMs: 50, fetch: never });
   await assert.rejects(memory.getUser("alice"), (error) => error instanceof ConnectionFailedError && error.code === "TIMEOUT");
+});
+
+test("close() ends a waiting iteration and closes its socket; a closed one never connects", async () => {
+  const peer = await scriptedPeer(() => {}); // subscribed, and nothing ever changes
+  const memory = new Powermemo(peer.url, "pm_key", { retry: fast });
+  const updates = memory.profileUpdates("alice", { since: "cursor-0" });
+  const iterator = updates[Symbol.asyncIterator]();
+  const waiting = iterator.next();
+  while (peer.seen.every((connection) => connection.variables === null)) {
+    await new Promise((resolve) => setTimeout(resolve, 10)); // until it has subscribed
+  }
+  const [socket] = peer.sockets;
+  const closed = once(socket, "close");
+  await updates.close();
+  assert.deepEqual(await within(waiting, 5_000, "end"), { done: true, value: undefined });
+  await within(closed, 5_000, "closed socket");
+
+  const never = memory.profileUpdates("alice", { since: "cursor-0" });
+  await never.close();
+  for await (const _change of never) {
+    assert.fail("a closed subscription delivered a change");
+  }
+  assert.equal(peer.seen.length, 1);
+  await peer.close();
 });
