@@ -20,7 +20,18 @@ import httpx
 
 from bench.common import free_port, powermemo_command
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def postgres_bin() -> Path:
+    """The newest Debian PostgreSQL server binaries (initdb, pg_ctl), else initdb's on PATH."""
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
+    )
+    if installed:
+        return installed[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        raise SystemExit("no PostgreSQL server binaries (initdb) found")
+    return Path(initdb).parent
 
 
 def binary(name: str) -> str:
@@ -97,7 +108,7 @@ class Postgres:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         log = str(self.root / "postgres.log")
         self._run(
-            str(PG_BIN / "pg_ctl"),
+            str(postgres_bin() / "pg_ctl"),
             "-D",
             str(self.data),
             "-l",
@@ -115,7 +126,7 @@ class Postgres:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres")
         self._run(
-            str(PG_BIN / "initdb"),
+            str(postgres_bin() / "initdb"),
             "-D",
             str(self.data),
             "-U",
@@ -126,7 +137,7 @@ class Postgres:
         )
         self._pg_ctl("start")
         self._run(
-            str(PG_BIN / "createdb"),
+            str(postgres_bin() / "createdb"),
             "-h",
             "127.0.0.1",
             "-p",
