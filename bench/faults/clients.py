@@ -67,7 +67,6 @@ class ResumeCounter(logging.Handler):
 @dataclass
 class Clients:
     urls: list[str]  # the API instances' /graphql
-    base_urls: list[str]
     api_key: str
     users: list[str]
     record: ClientRecord

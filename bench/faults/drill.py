@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as `python bench/faults/drill.py`
     sys.path.insert(0, str(REPO))
@@ -93,8 +95,6 @@ def settings_env(pg: Postgres, redis: Redis, llm_url: str, root_token: str) -> d
 
 
 async def create_project(url: str, root_token: str) -> str:
-    import httpx
-
     async with httpx.AsyncClient(timeout=30) as http:
         created = await graphql(http, url, root_token, CREATE_PROJECT, name="drill")
         project_id = created["createProject"]["project"]["id"]
@@ -210,7 +210,7 @@ async def main_async(args: argparse.Namespace, tmp: Path, stack: contextlib.Exit
     resumes.install()
     urls = [f"{api.base_url}/graphql" for api in apis]
     key = await create_project(urls[0], root_token)
-    clients = Clients(urls, [a.base_url for a in apis], key, USERS, record, seed=args.seed)
+    clients = Clients(urls, key, USERS, record, seed=args.seed)
     await clients.create_users()
     drill = Drill(pg, redis, apis, worker, responder, clients, args.freeze)
 
