@@ -1,0 +1,1 @@
+"""The fault drill: bench/faults/drill.py, with its helpers (servers, LLM, audit)."""
