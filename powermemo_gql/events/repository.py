@@ -31,6 +31,15 @@ EVENTS_NEWEST_FIRST: KeysetOrder[Event] = KeysetOrder(
 class EventRepository(Repository[Event]):
     model = Event
 
+    async def of_user(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Event]:
+        """These events of this user (ids of other users' events are left out)."""
+        if not ids:
+            return []
+        rows = await self.session.scalars(
+            select(Event).where(col(Event.user_id) == user_id, col(Event.id).in_(ids))
+        )
+        return list(rows.all())
+
     async def list_for_user(
         self,
         user_id: uuid.UUID,

@@ -35,7 +35,9 @@ from powermemo_gql.graphql.pagination import (
 )
 from powermemo_gql.graphql.profiles import ProfileEntry
 from powermemo_gql.graphql.search import SearchKind, SearchModeType, SearchResult, search_user
-from powermemo_gql.memory.context import ContextRequest, ContextService
+from powermemo_gql.graphql.turn import TurnChats, TurnQuery, UserContext
+from powermemo_gql.memory.context import ContextRequest
+from powermemo_gql.recall.context import TurnContextService
 from powermemo_gql.recall.search import SearchMode
 from powermemo_gql.users.models import User as UserRow
 from powermemo_gql.users.repository import UserOrderField as OrderField
@@ -238,6 +240,8 @@ class User:
         only_topics: list[str] | None = None,
         profile_event_ratio: float = 0.6,
         include_buffer: bool = False,
+        query: TurnQuery = None,
+        chats: TurnChats = None,
     ) -> UserContext:
         request = ContextRequest(
             max_tokens=max_tokens,
@@ -246,24 +250,27 @@ class User:
             profile_event_ratio=profile_event_ratio,
             include_buffer=include_buffer,
         )
+        resources = info.context.resources
         with query_input_errors():
             async with info.context.uow() as session:
-                zone = ZoneInfo(info.context.resources.settings.timezone)
-                packed = await ContextService(session, zone).build(self.row.id, request)
+                packed = await TurnContextService(
+                    session,
+                    resources.embedder,
+                    resources.vectors,
+                    ZoneInfo(resources.settings.timezone),
+                ).build(
+                    self.row.project_id,
+                    self.row.id,
+                    request,
+                    query=query,
+                    chats=[m.content for m in chats or ()],
+                )
         return UserContext(
             text=packed.text,
             tokens=packed.tokens,
             profile_entries=packed.profile_entries,
             events=packed.events,
         )
-
-
-@strawberry.type
-class UserContext:
-    text: str
-    tokens: int = strawberry.field(description="Tokens of `text`, at most maxTokens.")
-    profile_entries: int = strawberry.field(description="Profile entries that fit.")
-    events: int = strawberry.field(description="Events that fit.")
 
 
 @strawberry.input

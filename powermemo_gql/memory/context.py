@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,8 @@ from powermemo_gql.events.repository import EventRepository
 from powermemo_gql.profiles.models import ProfileEntry
 from powermemo_gql.profiles.repository import ProfileRepository
 
+R = TypeVar("R", ProfileEntry, Event)
+
 UTC_ZONE = ZoneInfo("UTC")
 MAX_CONTEXT_TOKENS = 100_000
 RECENT_EVENTS = 50
@@ -37,12 +40,21 @@ BUFFER_TITLE = "# Recent messages, not yet in memory\n"
 
 
 @dataclass(frozen=True)
+class Relevance:
+    """What a search found relevant to the turn, best first: packed before the rest."""
+
+    entry_ids: Sequence[uuid.UUID] = ()
+    event_ids: Sequence[uuid.UUID] = ()
+
+
+@dataclass(frozen=True)
 class ContextRequest:
     max_tokens: int = 1000
     prefer_topics: Sequence[str] = ()
     only_topics: Sequence[str] | None = None
     profile_event_ratio: float = 0.6
     include_buffer: bool = False
+    relevance: Relevance | None = None
 
     def checked(self) -> ContextRequest:
         if not 1 <= self.max_tokens <= MAX_CONTEXT_TOKENS:
@@ -94,6 +106,12 @@ def _notes(summary: str) -> str:
     return "\n  ".join(n for n in notes if n)
 
 
+def _first(rows: list[R], ids: Sequence[uuid.UUID]) -> list[R]:
+    """`rows` with those whose id is in `ids` first, in the order of `ids`; the rest after."""
+    rank = {row_id: i for i, row_id in enumerate(ids)}
+    return sorted(rows, key=lambda row: rank.get(row.id, len(rank)))
+
+
 def pack_context(
     request: ContextRequest,
     profile: list[ProfileEntry],
@@ -109,6 +127,10 @@ def pack_context(
     # Preferred topics first (in the order given), then the most recently updated.
     profile = sorted(profile, key=lambda e: -e.updated_at.timestamp())
     profile = sorted(profile, key=lambda e: preferred.get(e.topic, len(preferred)))
+    if request.relevance is not None:
+        # What is relevant to the turn before all of that, in the order it ranked.
+        profile = _first(profile, request.relevance.entry_ids)
+        events = _first(events, request.relevance.event_ids)
 
     budget = request.max_tokens - count_tokens(HEAD + TAIL)
     if budget <= 0:
@@ -151,9 +173,14 @@ class ContextService:
     async def build(self, user_id: uuid.UUID, request: ContextRequest) -> PackedContext:
         request = request.checked()
         profile = await ProfileRepository(self.session).list_for_user(user_id)
-        page = await EventRepository(self.session).list_for_user(
-            user_id, PageArgs(first=RECENT_EVENTS)
-        )
+        events_repository = EventRepository(self.session)
+        page = await events_repository.list_for_user(user_id, PageArgs(first=RECENT_EVENTS))
+        events = list(page.items)
+        if request.relevance is not None:
+            # Relevant events older than the recent ones are read too.
+            recent = {e.id for e in events}
+            missing = [i for i in request.relevance.event_ids if i not in recent]
+            events += await events_repository.of_user(user_id, missing)
         buffer_texts: list[str] = []
         if request.include_buffer:
             items = [
@@ -170,4 +197,4 @@ class ContextService:
                 for i in items
                 if i.blob_id in blobs
             ]
-        return pack_context(request, profile, page.items, buffer_texts, self.zone)
+        return pack_context(request, profile, events, buffer_texts, self.zone)
