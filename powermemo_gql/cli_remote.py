@@ -67,7 +67,16 @@ def add_remote_commands(commands: Any) -> None:
     events.add_argument("--first", type=int, default=20, help="how many (at most 100)")
     events.add_argument("--search", help="only events holding every word")
 
+    search = remote("search", "search a user's memory by meaning and words")
+    search.add_argument("user")
+    search.add_argument("query")
+    search.add_argument("--first", type=int, default=10, help="how many hits (at most 100)")
+    search.add_argument(
+        "--mode", choices=["hybrid", "keyword", "vector"], default="hybrid", help="how to rank"
+    )
+
     context = remote("context", "print a user's context string for a prompt")
+    context.add_argument("--query", help="what the turn is about: relevant memory comes first")
     context.add_argument("user")
     context.add_argument("--max-tokens", type=int, default=1000)
 
@@ -86,6 +95,7 @@ REMOTE_COMMANDS = frozenset(
         "create-user",
         "users",
         "delete-user",
+        "search",
     }
 )
 
@@ -146,11 +156,14 @@ def _dispatch(client: Powermemo, args: argparse.Namespace, console: Console) -> 
         return 0
     if args.command in ("create-user", "users", "delete-user"):
         return _users(client, args, console)
+    if args.command == "search":
+        _show_search(client, args, console)
+        return 0
     if args.command == "events":
         _show_events(client, args.user, args.first, args.search, console)
         return 0
     if args.command == "context":
-        context = client.context(args.user, max_tokens=args.max_tokens)
+        context = client.context(args.user, max_tokens=args.max_tokens, query=args.query)
         sys.stdout.write(context.text + "\n")
         console.print(f"[dim]{context.tokens} tokens[/dim]", highlight=False)
         return 0
@@ -218,6 +231,23 @@ def _show_profile(client: Powermemo, user: str, topics: list[str] | None, consol
             mentioned.isoformat(timespec="seconds") if mentioned else "",
         )
     console.print(table)
+
+
+def _show_search(client: Powermemo, args: argparse.Namespace, console: Console) -> None:
+    found = client.search(args.user, args.query, args.first, mode=args.mode)
+    table = Table("score", "kind", "what", "vector rank", "keyword rank")
+    for hit in found.hits:
+        where = f"{hit.entry.topic}::{hit.entry.sub_topic}: " if hit.entry else ""
+        table.add_row(
+            f"{hit.score:.4f}",
+            hit.kind.lower(),
+            where + hit.text,
+            str(hit.vector_rank or ""),
+            str(hit.keyword_rank or ""),
+        )
+    console.print(table)
+    if found.reason:
+        console.print(f"[dim]{found.mode.lower()} search: {found.reason}[/dim]", highlight=False)
 
 
 def _show_events(

@@ -27,6 +27,8 @@ from powermemo_gql.client.models import (
     ProfileChange,
     ProfileEntry,
     ProfileRevision,
+    SearchHit,
+    SearchResults,
     User,
 )
 from powermemo_gql.client.subscriptions import ProfileUpdates, Retry
@@ -59,5 +61,7 @@ __all__ = [
     "ProfileUpdates",
     "RateLimitedError",
     "Retry",
+    "SearchHit",
+    "SearchResults",
     "User",
 ]

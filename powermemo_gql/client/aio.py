@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from gql import GraphQLRequest
 from gql.client import AsyncClientSession
 
-from powermemo_gql.client import operations
+from powermemo_gql.client import operations, recall_ops
 from powermemo_gql.client.connection import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
@@ -28,9 +28,10 @@ from powermemo_gql.client.models import (
     FlushResult,
     ProfileChange,
     ProfileEntry,
+    SearchResults,
     User,
 )
-from powermemo_gql.client.operations import ChatMessage, Operation
+from powermemo_gql.client.ops_base import ChatMessage, Operation
 from powermemo_gql.client.subscriptions import ProfileUpdates, Retry
 from powermemo_gql.client.transport import AsyncHTTPTransport
 
@@ -203,12 +204,36 @@ class AsyncPowermemo:
         only_topics: Sequence[str] | None = None,
         profile_event_ratio: float = 0.6,
         include_buffer: bool = False,
+        query: str | None = None,
+        chats: Sequence[ChatMessage] | None = None,
     ) -> Context:
         """Profile and recent events as one prompt-ready string of at most `max_tokens`."""
-        operation = operations.context(
-            user_id, max_tokens, prefer_topics, only_topics, profile_event_ratio, include_buffer
+        operation = recall_ops.context(
+            user_id,
+            max_tokens,
+            prefer_topics,
+            only_topics,
+            profile_event_ratio,
+            include_buffer,
+            query,
+            chats,
         )
         return await self._run(operation)
+
+    async def search(
+        self,
+        user_id: str,
+        query: str,
+        first: int = 10,
+        *,
+        kinds: Sequence[str] | None = None,
+        topics: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResults:
+        """The user's memory ranked by meaning and words (mode hybrid, keyword or vector);
+        kinds: profile, event, fact. InvalidInputError names the argument at fault."""
+        return await self._run(recall_ops.search(user_id, query, first, kinds, topics, tags, mode))
 
     async def add_profile_entry(
         self, user_id: str, topic: str, sub_topic: str, content: str
@@ -238,7 +263,7 @@ class AsyncPowermemo:
         search: str | None = None,
     ) -> list[Event]:
         """The user's events, by when they happened, newest first; `search`: every word."""
-        return await self._run(operations.events(user_id, first, after, search))
+        return await self._run(recall_ops.events(user_id, first, after, search))
 
     async def changes_cursor(self, user_id: str) -> str:
         """A cursor at the current end of the user's change feed."""

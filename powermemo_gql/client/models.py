@@ -265,3 +265,66 @@ class ProfileChange:
             event_id=raw["eventId"],
             error=raw["error"],
         )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: `kind` PROFILE, EVENT or FACT; `text` what it says (the entry's
+    content, the event's summary or the fact); `id` its id (an event's for EVENT and FACT
+    hits in `event_id`)."""
+
+    kind: str
+    score: float
+    text: str
+    id: str
+    vector_rank: int | None
+    keyword_rank: int | None
+    entry: ProfileEntryRef | None = None
+    event_id: str | None = None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> SearchHit:
+        entry, event, fact = raw.get("entry"), raw.get("event"), raw.get("fact")
+        if entry:
+            text, id_, event_id = entry["content"], entry["id"], None
+        elif event:
+            text, id_, event_id = event["summary"], event["id"], event["id"]
+        else:
+            assert fact is not None  # exactly one of the three is set
+            text, id_, event_id = fact["content"], fact["id"], fact["eventId"]
+        return cls(
+            kind=raw["kind"],
+            score=raw["score"],
+            text=text,
+            id=id_,
+            vector_rank=raw["vectorRank"],
+            keyword_rank=raw["keywordRank"],
+            entry=ProfileEntryRef(entry["topic"], entry["subTopic"]) if entry else None,
+            event_id=event_id,
+        )
+
+
+@dataclass(frozen=True)
+class ProfileEntryRef:
+    topic: str
+    sub_topic: str
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """Hits best first; `mode` how it searched (KEYWORD when no embedder), and why in
+    `fallback` / `reason` when that is not what was asked."""
+
+    hits: tuple[SearchHit, ...]
+    mode: str
+    fallback: str | None
+    reason: str | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> SearchResults:
+        return cls(
+            hits=tuple(SearchHit.from_json(h) for h in raw["hits"]),
+            mode=raw["mode"],
+            fallback=raw["fallback"],
+            reason=raw["reason"],
+        )

@@ -6,40 +6,33 @@ mapping of result-union errors exist once, free of any I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Generic, TypeAlias, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gql import GraphQLRequest, gql
 
-from powermemo_gql.client.errors import InvalidInputError, NotFoundError, from_union_member
+from powermemo_gql.client.errors import InvalidInputError
 from powermemo_gql.client.models import (
     Blob,
     ChangeKind,
-    Context,
-    Event,
     FlushResult,
     ProfileChange,
     ProfileEntry,
     User,
 )
+from powermemo_gql.client.ops_base import (
+    ERRORS,
+    INVALID,
+    ChatMessage,
+    Operation,
+    chat_message,
+)
+from powermemo_gql.client.ops_base import as_list as _list
+from powermemo_gql.client.ops_base import payload as _payload
+from powermemo_gql.client.ops_base import request as _request
+from powermemo_gql.client.ops_base import user_of as _user
+from powermemo_gql.client.recall_ops import CONTEXT, EVENTS, SEARCH
 
-T = TypeVar("T")
-
-# A chat message: ("user", "text"), or a mapping with role, content, alias, created_at.
-ChatMessage: TypeAlias = tuple[str, str] | Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Operation(Generic[T]):
-    request: GraphQLRequest
-    parse: Callable[[dict[str, Any]], T]
-
-
-# The error members of a result union; INVALID for the unions that have InvalidInput.
-ERRORS = "... on Error { __typename code message }"
-INVALID = f"{ERRORS} ... on InvalidInput {{ field }}"
 USER = "id data createdAt updatedAt"
 BLOB = "id type createdAt"
 FLUSH = """
@@ -50,7 +43,6 @@ ENTRY = """
     id topic subTopic content source sourceBlobIds sourceEventId createdAt updatedAt
     lastMentionedAt history { content action source createdAt }
 """
-EVENT = "id summary tags { tag value } happenedFrom happenedTo createdAt"
 CHANGE = """
     cursor kind entryId topic subTopic oldValue newValue source flushId eventId error createdAt
 """
@@ -109,18 +101,6 @@ query Profile($userId: ID!, $topics: [String!], $topk: Int, $maxTokens: Int) {{
     profile(topics: $topics, topk: $topk, maxTokens: $maxTokens) {{ {ENTRY} }}
   }}
 }}""")
-CONTEXT = gql("""
-query Context(
-  $userId: ID!, $maxTokens: Int!, $preferTopics: [String!], $onlyTopics: [String!],
-  $profileEventRatio: Float!, $includeBuffer: Boolean!
-) {
-  user(id: $userId) {
-    context(
-      maxTokens: $maxTokens, preferTopics: $preferTopics, onlyTopics: $onlyTopics,
-      profileEventRatio: $profileEventRatio, includeBuffer: $includeBuffer
-    ) { text tokens profileEntries events }
-  }
-}""")
 ADD_ENTRY = gql(f"""
 mutation AddProfileEntry($input: AddProfileEntryInput!) {{
   addProfileEntry(input: $input) {{
@@ -158,12 +138,6 @@ CHANGES = gql(f"""
 query Changes($userId: ID!, $first: Int, $after: String) {{
   user(id: $userId) {{ changes(first: $first, after: $after) {{ nodes {{ {CHANGE} }} }} }}
 }}""")
-EVENTS = gql(f"""
-query Events($userId: ID!, $first: Int, $after: String, $search: String) {{
-  user(id: $userId) {{
-    events(first: $first, after: $after, search: $search) {{ nodes {{ {EVENT} }} }}
-  }}
-}}""")
 PROFILE_UPDATED = gql(f"""
 subscription ProfileUpdated($userId: ID!, $since: String, $kinds: [ChangeKind!]) {{
   profileUpdated(userId: $userId, since: $since, kinds: $kinds) {{ {CHANGE} }}
@@ -186,28 +160,9 @@ DOCUMENTS = (
     CHANGES_CURSOR,
     CHANGES,
     EVENTS,
+    SEARCH,
     PROFILE_UPDATED,
 )
-
-
-def _request(document: GraphQLRequest, **variables: Any) -> GraphQLRequest:
-    return GraphQLRequest(document, variable_values=variables)
-
-
-def _payload(data: Mapping[str, Any], root: str, payload_type: str) -> Mapping[str, Any]:
-    """The payload of a result union, or the typed exception for its error member."""
-    result: Mapping[str, Any] = data[root]
-    if result["__typename"] != payload_type:
-        raise from_union_member(result)
-    return result
-
-
-def _user(data: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
-    """`user(id)` of a query that needs the user: null becomes NotFoundError."""
-    user: Mapping[str, Any] | None = data["user"]
-    if user is None:
-        raise NotFoundError("NOT_FOUND", f"User '{user_id}' not found", typename="UserNotFound")
-    return user
 
 
 def create_user(id: str | None, data: Mapping[str, Any] | None) -> Operation[User]:
@@ -265,41 +220,6 @@ def _insert(
     )
 
 
-_MESSAGE_KEYS = {"role", "content", "alias", "created_at"}
-
-
-def chat_message(message: ChatMessage, index: int) -> dict[str, Any]:
-    """One message as ChatMessageInput; mistakes raise InvalidInputError before any request."""
-    path = f"blob.chat.messages[{index}]"
-    role: Any
-    content: Any
-    if isinstance(message, tuple):
-        if len(message) != 2:
-            raise InvalidInputError("INVALID_INPUT", "expected (role, content)", path)
-        role, content = message
-        alias: Any = None
-        created_at: Any = None
-    elif isinstance(message, Mapping):
-        unknown = set(message) - _MESSAGE_KEYS
-        if unknown:
-            raise InvalidInputError(
-                "INVALID_INPUT",
-                f"unknown keys {sorted(unknown)}; use {sorted(_MESSAGE_KEYS)}",
-                path,
-            )
-        role, content = message.get("role"), message.get("content")
-        alias, created_at = message.get("alias"), message.get("created_at")
-    else:
-        raise InvalidInputError("INVALID_INPUT", "expected a (role, content) tuple or a dict", path)
-    if not isinstance(role, str) or role.upper() not in ("USER", "ASSISTANT"):
-        raise InvalidInputError("INVALID_INPUT", "role is 'user' or 'assistant'", f"{path}.role")
-    if not isinstance(content, str):
-        raise InvalidInputError("INVALID_INPUT", "content is a string", f"{path}.content")
-    if isinstance(created_at, datetime):
-        created_at = created_at.isoformat()
-    return {"role": role.upper(), "content": content, "alias": alias, "createdAt": created_at}
-
-
 def insert_chat(
     user_id: str,
     messages: Sequence[ChatMessage],
@@ -336,26 +256,6 @@ def profile(
 
     variables = {"topics": _list(topics), "topk": topk, "maxTokens": max_tokens}
     return Operation(_request(PROFILE, userId=user_id, **variables), parse)
-
-
-def context(
-    user_id: str,
-    max_tokens: int,
-    prefer_topics: Sequence[str] | None,
-    only_topics: Sequence[str] | None,
-    profile_event_ratio: float,
-    include_buffer: bool,
-) -> Operation[Context]:
-    request = _request(
-        CONTEXT,
-        userId=user_id,
-        maxTokens=max_tokens,
-        preferTopics=_list(prefer_topics),
-        onlyTopics=_list(only_topics),
-        profileEventRatio=profile_event_ratio,
-        includeBuffer=include_buffer,
-    )
-    return Operation(request, lambda d: Context.from_json(_user(d, user_id)["context"]))
 
 
 def add_profile_entry(
@@ -409,17 +309,6 @@ def changes(user_id: str, after: str | None, first: int | None) -> Operation[lis
     return Operation(_request(CHANGES, userId=user_id, first=first, after=after), parse)
 
 
-def events(
-    user_id: str, first: int | None, after: str | None, search: str | None
-) -> Operation[list[Event]]:
-    def parse(data: dict[str, Any]) -> list[Event]:
-        return [Event.from_json(e) for e in _user(data, user_id)["events"]["nodes"]]
-
-    return Operation(
-        _request(EVENTS, userId=user_id, first=first, after=after, search=search), parse
-    )
-
-
 def profile_updated(
     user_id: str, since: str | None, kinds: Sequence[ChangeKind | str] | None
 ) -> GraphQLRequest:
@@ -428,9 +317,3 @@ def profile_updated(
     except ValueError as error:
         raise InvalidInputError("INVALID_INPUT", str(error), "kinds") from None
     return _request(PROFILE_UPDATED, userId=user_id, since=since, kinds=wanted)
-
-
-def _list(values: Sequence[str] | None) -> list[str] | None:
-    if isinstance(values, str):  # a lone string would be sent as a list of characters
-        return [values]
-    return None if values is None else list(values)

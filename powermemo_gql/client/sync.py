@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from gql import GraphQLRequest
 from gql.client import SyncClientSession
 
-from powermemo_gql.client import operations
+from powermemo_gql.client import operations, recall_ops
 from powermemo_gql.client.connection import (
     DEFAULT_TIMEOUT,
     auth_headers,
@@ -26,9 +26,10 @@ from powermemo_gql.client.models import (
     FlushResult,
     ProfileChange,
     ProfileEntry,
+    SearchResults,
     User,
 )
-from powermemo_gql.client.operations import ChatMessage, Operation
+from powermemo_gql.client.ops_base import ChatMessage, Operation
 from powermemo_gql.client.transport import SyncHTTPTransport
 
 T = TypeVar("T")
@@ -164,11 +165,35 @@ class Powermemo:
         only_topics: Sequence[str] | None = None,
         profile_event_ratio: float = 0.6,
         include_buffer: bool = False,
+        query: str | None = None,
+        chats: Sequence[ChatMessage] | None = None,
     ) -> Context:
-        operation = operations.context(
-            user_id, max_tokens, prefer_topics, only_topics, profile_event_ratio, include_buffer
+        operation = recall_ops.context(
+            user_id,
+            max_tokens,
+            prefer_topics,
+            only_topics,
+            profile_event_ratio,
+            include_buffer,
+            query,
+            chats,
         )
         return self._run(operation)
+
+    def search(
+        self,
+        user_id: str,
+        query: str,
+        first: int = 10,
+        *,
+        kinds: Sequence[str] | None = None,
+        topics: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        mode: str = "hybrid",
+    ) -> SearchResults:
+        """The user's memory ranked by meaning and words (mode hybrid, keyword or vector);
+        kinds: profile, event, fact. InvalidInputError names the argument at fault."""
+        return self._run(recall_ops.search(user_id, query, first, kinds, topics, tags, mode))
 
     def add_profile_entry(
         self, user_id: str, topic: str, sub_topic: str, content: str
@@ -192,7 +217,7 @@ class Powermemo:
         search: str | None = None,
     ) -> list[Event]:
         """The user's events, by when they happened, newest first; `search`: every word."""
-        return self._run(operations.events(user_id, first, after, search))
+        return self._run(recall_ops.events(user_id, first, after, search))
 
     def changes_cursor(self, user_id: str) -> str:
         return self._run(operations.changes_cursor(user_id))

@@ -94,6 +94,17 @@ def test_chat_import_profile_and_context(
     context = _cli("context", "alice", "--max-tokens", "200", *remote)
     assert context.returncode == 0
     assert context.stdout.startswith("<memory>")
+    turn = _cli("context", "alice", "--query", "Where does she live?", *remote)
+    assert turn.returncode == 0, turn.stdout + turn.stderr
+    assert "Lyon" in turn.stdout
+
+    found = _cli("search", "alice", "chemistry", *remote)
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "work::title: chemistry teacher" in found.stdout
+    assert "keyword search" in found.stdout  # no embedder on this server, and it says so
+    empty = _cli("search", "alice", " ", *remote)
+    assert empty.returncode == 1
+    assert "query" in empty.stdout
 
     # Everything is flushed already: the command says so rather than guessing.
     flushed = _cli("flush", "alice", *remote)

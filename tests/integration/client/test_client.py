@@ -479,3 +479,35 @@ async def test_subscription_errors_are_typed(live: LiveServer, tenant: ProjectHa
         with pytest.raises(AuthenticationError):  # closed with 4403 after connection_init
             await next_change(wrong.profile_updates("alice", since=cursor))
     assert bad_since.value.field == "since"
+
+
+async def test_search_and_context_for_the_turn(
+    live: LiveServer, tenant: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    llm.responder = memory_responder()
+    async with AsyncPowermemo(live.http_url, tenant.api_key) as client:
+        await client.insert_chat("alice", [("user", "I teach chemistry in Lyon.")])
+        await client.flush("alice")
+        found = await client.search("alice", "chemistry teacher", kinds=["profile"])
+        # No embedder on this server: keyword search, and it says so.
+        assert (found.mode, found.fallback) == ("KEYWORD", "NO_EMBEDDER")
+        assert found.hits[0].text == "chemistry teacher"
+        assert found.hits[0].entry is not None
+        assert (found.hits[0].entry.topic, found.hits[0].kind) == ("work", "PROFILE")
+        with pytest.raises(InvalidInputError) as caught:
+            await client.search("alice", "   ")
+        assert caught.value.field == "query"
+        turn = await client.context(
+            "alice", max_tokens=200, query="Lyon", chats=[("user", "Where do I live?")]
+        )
+        assert "Lyon" in turn.text
+        assert turn.tokens <= 200
+
+
+def test_search_sync(sync_client: Powermemo, llm: ScriptedLLM) -> None:
+    llm.responder = memory_responder()
+    sync_client.create_user("erin")
+    sync_client.insert_document("erin", "Erin teaches chemistry in Lyon.")
+    sync_client.flush("erin")
+    found = sync_client.search("erin", "Lyon", mode="keyword")
+    assert [h.text for h in found.hits if h.kind == "PROFILE"] == ["Lyon"]
