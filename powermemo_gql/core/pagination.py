@@ -70,12 +70,17 @@ R = TypeVar("R", bound=_Timestamped)
 
 def by_creation(model: type[R], tag: str, descending: bool = False) -> KeysetOrder[R]:
     """The usual listing order: by created_at, ties broken by the UUID primary key."""
+    return by_time(model, "created_at", tag, descending)
+
+
+def by_time(model: type[R], column: str, tag: str, descending: bool = False) -> KeysetOrder[R]:
+    """By one of the model's datetime columns, ties broken by the UUID primary key."""
     return KeysetOrder(
         tag=tag,
-        sort=model.created_at,
+        sort=getattr(model, column),
         tiebreak=model.id,
         descending=descending,
-        sort_value=lambda row: row.created_at,
+        sort_value=lambda row: getattr(row, column),
         tiebreak_value=lambda row: row.id,
         parse_sort=datetime_key,
         parse_tiebreak=uuid.UUID,

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, or_, se
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import col
 
-from powermemo_gql.core.pagination import KeysetOrder, Page, PageArgs, datetime_key, paginate
+from powermemo_gql.core.pagination import Page, PageArgs, by_time, paginate
 from powermemo_gql.core.repository import Repository, like_pattern
 from powermemo_gql.events.models import Event
 
@@ -16,16 +16,7 @@ from powermemo_gql.events.models import Event
 FTS_CONFIG = "simple"
 
 # Timelines: what happened last first (an imported history is dated as it was said).
-EVENTS_NEWEST_FIRST: KeysetOrder[Event] = KeysetOrder(
-    tag="events:happened_from:desc",
-    sort=Event.happened_from,
-    tiebreak=Event.id,
-    descending=True,
-    sort_value=lambda row: row.happened_from,
-    tiebreak_value=lambda row: row.id,
-    parse_sort=datetime_key,
-    parse_tiebreak=uuid.UUID,
-)
+EVENTS_NEWEST_FIRST = by_time(Event, "happened_from", "events:happened_from:desc", descending=True)
 
 
 class EventRepository(Repository[Event]):

@@ -37,9 +37,23 @@ from powermemo_gql.recall.sources import SOURCES, Source
 WORD = re.compile(r"\w+")
 
 
+# Words too common to say what a query is about ("does she eat meat?" is about eating meat):
+# matching them ranks near misses that share only grammar. English; other languages keep all.
+_STOP_TEXT = """a an and any are as at be been but by can could did do does doing for from had has
+have he her hers him his how i if in into is it its me my no not of on or our she so than that
+the their them then there these they this those to too us was we were what when where which
+who whom why will with would you your"""
+STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+
 def words(text: str) -> list[str]:
     """Lower-cased words, as both keyword sides split text (PostgreSQL 'simple' alike)."""
     return WORD.findall(text.lower())
+
+
+def query_terms(text: str) -> list[str]:
+    """The words of a query that say what it is about: its words less the stop words."""
+    return [w for w in words(text) if w not in STOP_WORDS]
 
 
 @dataclass(frozen=True)

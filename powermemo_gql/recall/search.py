@@ -17,7 +17,7 @@ from powermemo_gql.projects.repository import ProjectRepository
 from powermemo_gql.recall.embeddings import Embedder
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.ranking import by_bm25, fused
-from powermemo_gql.recall.repository import Candidate, RecallRepository, Scope, words
+from powermemo_gql.recall.repository import Candidate, RecallRepository, Scope, query_terms
 from powermemo_gql.recall.sources import SOURCES
 from powermemo_gql.recall.vectors import VectorCache, most_similar
 
@@ -123,7 +123,7 @@ class SearchService:
         ]
         allowed = await self._tagged_events(user_id, request.tags)
         result = SearchResult(hits=[], mode=mode, fallback=fallback)
-        terms = words(query) if mode is not SearchMode.VECTOR else []
+        terms = query_terms(query) if mode is not SearchMode.VECTOR else []
         if not kinds:
             return result
         documents = await self.recall.count(kinds, scope) if terms else 0

@@ -164,3 +164,11 @@ async def test_bad_input_is_a_typed_error_naming_the_field(
     assert result["__typename"] == "InvalidInput"
     assert result["code"] == "INVALID_INPUT"
     assert result["field"] == field
+
+
+async def test_stop_words_alone_match_nothing(alice: Memory) -> None:
+    """'in', 'a' stand in many an entry: grammar says nothing about what a query is about."""
+    only_grammar = await alice.search("is it in a", mode="KEYWORD")
+    assert only_grammar["hits"] == []  # "in" (teacher in Lyon) and "a" (has a cat) not matched
+    worded = await alice.search("is a cat in it", mode="KEYWORD")
+    assert [h["entry"]["content"] for h in worded["hits"]] == ["Has a cat named Miso"]
