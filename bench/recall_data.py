@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -151,9 +151,13 @@ def _user_set(user: User, rng: random.Random) -> tuple[list[Memory], list[Query]
     for index, facet in enumerate(PROFILE_FACETS):
         variant = rng.choice(facet.variants)
         entry = Memory(
-            f"u{prefix}-p{index}", user.external_id, "profile", variant.text,
-            facet.topic, facet.sub_topic,
-        )  # fmt: skip
+            f"u{prefix}-p{index}",
+            user.external_id,
+            "profile",
+            variant.text,
+            facet.topic,
+            facet.sub_topic,
+        )
         memories.append(entry)
         items.append((variant, (entry.id,)))
     notes = [_Note(variant.text, variant) for variant in map(rng.choice, _facet_variants())]
@@ -173,16 +177,24 @@ def _user_set(user: User, rng: random.Random) -> tuple[list[Memory], list[Query]
         lines = [f"{note.text} [said {day.date().isoformat()}]" for note in group]
         summary = "\n".join(f"- {line}" for line in lines)
         memories.append(
-            Memory(event_id, user.external_id, "event", summary,
-                   happened_from=start, happened_to=end)
-        )  # fmt: skip
+            Memory(
+                event_id, user.external_id, "event", summary, happened_from=start, happened_to=end
+            )
+        )
         dates[event_id] = day
         for position, (note, line) in enumerate(zip(group, lines, strict=True)):
             fact_id = f"{event_id}.f{position}"
             memories.append(
-                Memory(fact_id, user.external_id, "fact", line, happened_from=start,
-                       happened_to=end, event_id=event_id)
-            )  # fmt: skip
+                Memory(
+                    fact_id,
+                    user.external_id,
+                    "fact",
+                    line,
+                    happened_from=start,
+                    happened_to=end,
+                    event_id=event_id,
+                )
+            )
             where[id(note)] = (fact_id, event_id)
             if note.variant is not None:
                 items.append((note.variant, (fact_id, event_id)))
@@ -197,13 +209,16 @@ def _user_set(user: User, rng: random.Random) -> tuple[list[Memory], list[Query]
         day = dates[where[id(target)][1]]
         queries.append(
             Query(
-                f"u{prefix}-q{len(queries)}", user.external_id,
-                said(TIMED_FACETS[facet_index].question), "timed", where[id(target)],
+                f"u{prefix}-q{len(queries)}",
+                user.external_id,
+                said(TIMED_FACETS[facet_index].question),
+                "timed",
+                where[id(target)],
                 happened_after=day - WINDOW,
                 happened_before=day + timedelta(days=1) + WINDOW,
                 decoys=where[id(decoy)],
             )
-        )  # fmt: skip
+        )
     return memories, queries
 
 
@@ -294,3 +309,61 @@ def in_window(memory: Memory, after: datetime, before: datetime) -> bool:
     assert memory.happened_from is not None
     assert memory.happened_to is not None
     return memory.happened_to >= after and memory.happened_from <= before
+
+
+# Scoring
+
+
+def first_rank(ranking: Sequence[str], targets: Sequence[str]) -> int | None:
+    """The 1-based place of the first target in a ranking, or None."""
+    return next((place for place, doc in enumerate(ranking, 1) if doc in targets), None)
+
+
+def scores(ranks: Sequence[int | None]) -> tuple[float, float, float]:
+    """recall@1, recall@5 and MRR of first-target ranks."""
+    n = max(1, len(ranks))
+    return (
+        sum(1 for r in ranks if r == 1) / n,
+        sum(1 for r in ranks if r is not None and r <= 5) / n,
+        sum(1 / r for r in ranks if r is not None) / n,
+    )
+
+
+# The latency user: many memories of the same shape, made from the set's own words
+
+
+@dataclass(frozen=True)
+class BulkEvent:
+    notes: tuple[str, ...]
+    day: datetime
+
+
+def bulk_memories(
+    count: int, seed: int = 7, event_share: float = 0.1, notes_per_event: int = 4
+) -> tuple[list[tuple[str, str, str]], list[BulkEvent]]:
+    """About `count` memories for one user: profile entries (topic, unique sub-topic,
+    content) and events of `notes_per_event` dated notes (each event and note one memory),
+    worded from the bank's vocabulary. Deterministic for a seed."""
+    rng = random.Random(seed)  # noqa: S311  (benchmark data)
+    vocabulary = sorted(
+        {w for f in PROFILE_FACETS for x in f.variants for w in x.text.lower().split()}
+        | {w for f in NOTE_FACETS for x in f.variants for w in x.text.lower().split()}
+    )
+    topics = sorted({f.topic for f in PROFILE_FACETS})
+
+    def sentence() -> str:
+        return " ".join(rng.sample(vocabulary, rng.randint(5, 11))).capitalize()
+
+    event_count = round(count * event_share / (notes_per_event + 1))
+    events = [
+        BulkEvent(
+            tuple(sentence() for _ in range(notes_per_event)),
+            FIRST_DAY + timedelta(days=rng.randrange(730)),
+        )
+        for _ in range(event_count)
+    ]
+    entries = [
+        (topics[i % len(topics)], f"note_{i:05d}", sentence())
+        for i in range(count - event_count * (notes_per_event + 1))
+    ]
+    return entries, events

@@ -36,8 +36,10 @@ from bench.recall_data import (  # noqa: E402
     Memory,
     Query,
     RecallSet,
+    first_rank,
     generate,
     in_window,
+    scores,
     stem,
 )
 
@@ -66,11 +68,13 @@ def bm25_ranking(query: str, documents: Sequence[Memory]) -> list[str]:
     for doc_id, tf in counted:
         length = sum(tf.values())
         score = sum(
-            idf[t] * tf[t] * (BM25_K1 + 1)
+            idf[t]
+            * tf[t]
+            * (BM25_K1 + 1)
             / (tf[t] + BM25_K1 * (1 - BM25_B + BM25_B * length / average))
             for t in wanted
             if t in tf
-        )  # fmt: skip
+        )
         if score > 0:
             scored.append((-score, doc_id))
     return [doc_id for _, doc_id in sorted(scored)][:CANDIDATES]
@@ -92,21 +96,6 @@ def fuse(*rankings: list[str]) -> list[str]:
         for rank, doc_id in enumerate(ranking, start=1):
             scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (RRF_K + rank)
     return [doc_id for doc_id, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
-def first_rank(ranking: Sequence[str], targets: Sequence[str]) -> int | None:
-    """The 1-based place of the first target in a ranking, or None."""
-    return next((place for place, doc in enumerate(ranking, 1) if doc in targets), None)
-
-
-def scores(ranks: Sequence[int | None]) -> tuple[float, float, float]:
-    """recall@1, recall@5 and MRR of first-target ranks."""
-    n = max(1, len(ranks))
-    return (
-        sum(1 for r in ranks if r == 1) / n,
-        sum(1 for r in ranks if r is not None and r <= 5) / n,
-        sum(1 / r for r in ranks if r is not None) / n,
-    )
 
 
 def scope(query: Query, memories: Sequence[Memory]) -> list[Memory]:
