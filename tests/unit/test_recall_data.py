@@ -6,7 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from bench.recall_data import RecallSet, check, content_words, generate, in_window
+from bench.recall_data import (
+    RecallSet,
+    bulk_memories,
+    check,
+    content_words,
+    first_rank,
+    generate,
+    in_window,
+    scores,
+)
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +104,19 @@ def test_check_rejects_a_decoy_inside_the_window(recall_set: RecallSet) -> None:
     broken = replace(query, decoys=query.targets)
     with pytest.raises(ValueError, match="inside the window"):
         check(replace(recall_set, queries=(broken,)))
+
+
+def test_scores_of_first_target_ranks() -> None:
+    assert first_rank(["a", "b", "c"], ("c", "b")) == 2
+    assert first_rank(["a"], ("z",)) is None
+    recall_at_1, recall_at_5, mrr = scores([1, 2, None, 6])
+    assert (recall_at_1, recall_at_5) == (0.25, 0.5)
+    assert mrr == pytest.approx((1 + 1 / 2 + 1 / 6) / 4)
+
+
+def test_bulk_memories_count_and_unique_slots() -> None:
+    entries, events = bulk_memories(1000, seed=1)
+    assert len(entries) + sum(1 + len(e.notes) for e in events) == 1000
+    assert len({(topic, sub_topic) for topic, sub_topic, _ in entries}) == len(entries)
+    assert events
+    assert bulk_memories(1000, seed=1) == (entries, events)
