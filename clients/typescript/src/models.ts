@@ -49,6 +49,8 @@ const KINDS: Record<ChangeKind, true> = {
   ENTRY_DELETED: true,
   BUFFER_FLUSHED: true,
   FLUSH_FAILED: true,
+  EVENT_UPDATED: true,
+  EVENT_DELETED: true,
 };
 export const CHANGE_KINDS = Object.keys(KINDS) as ChangeKind[];
 
