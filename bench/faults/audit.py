@@ -33,7 +33,8 @@ class ClientRecord:
 
 
 def change_id(cursor: str) -> int:
-    """The feed id in a profileUpdated cursor (base64 of [tag, id, id])."""
+    """The change's number in its user's feed (changes.seq), from a profileUpdated cursor
+    (base64 of [tag, seq, seq])."""
     raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
     return int(json.loads(raw)[1])
 
@@ -60,7 +61,7 @@ async def latest_change_ids(dsn: str) -> dict[str, int]:
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         rows = await conn.fetch(
-            "SELECT u.external_id, max(c.id) AS last FROM changes c "
+            "SELECT u.external_id, max(c.seq) AS last FROM changes c "
             "JOIN users u ON u.id = c.user_id GROUP BY u.external_id"
         )
     finally:
@@ -184,12 +185,12 @@ async def _subscribers(conn: asyncpg.Connection, record: ClientRecord) -> list[C
     checks = []
     for user, start in sorted(record.start_ids.items()):
         rows = await conn.fetch(
-            "SELECT c.id FROM changes c JOIN users u ON u.id = c.user_id "
-            "WHERE u.external_id = $1 AND c.id > $2 ORDER BY c.id",
+            "SELECT c.seq FROM changes c JOIN users u ON u.id = c.user_id "
+            "WHERE u.external_id = $1 AND c.seq > $2 ORDER BY c.seq",
             user,
             start,
         )
-        feed = [int(r["id"]) for r in rows]
+        feed = [int(r["seq"]) for r in rows]
         got = record.received.get(user, [])
         missing = sorted(set(feed) - set(got))
         repeated = len(got) - len(set(got))
