@@ -151,11 +151,16 @@ class FailureThrottle:
         await self._counter.close()
 
 
-def create_failure_throttle(limit: int, redis_url: str | None) -> FailureThrottle:
-    """After `limit` failures in a window the address waits for the next one."""
+def create_failure_throttle(
+    limit: int, redis_url: str | None, timeout: float = 1.0
+) -> FailureThrottle:
+    """After `limit` failures in a window the address waits for the next one. `timeout`
+    bounds each Redis call, so a frozen Redis delays a failed login by that at most."""
     if limit <= 0:
         return FailureThrottle(NoRateLimit())
     # The counter refuses the hit past its limit: the limit-th failure must already block.
     allowed = limit - 1
-    counter = RedisRateLimiter(redis_url, allowed) if redis_url else InMemoryRateLimiter(allowed)
+    counter = (
+        RedisRateLimiter(redis_url, allowed, timeout) if redis_url else InMemoryRateLimiter(allowed)
+    )
     return FailureThrottle(counter)

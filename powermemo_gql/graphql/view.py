@@ -118,7 +118,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.authenticator = Authenticator(
             resources.sessions,
             root.get_secret_value() if root else None,
-            create_failure_throttle(settings.auth_failures_per_minute, settings.redis_url),
+            create_failure_throttle(
+                settings.auth_failures_per_minute, settings.redis_url, settings.redis_timeout
+            ),
         )
         self.connections = ConnectionRegistry(
             settings.ws_max_connections, settings.ws_max_connections_per_key

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from powermemo_gql.core.ratelimit import (
     FailureThrottle,
     Verdict,
@@ -74,3 +77,30 @@ async def test_a_limit_of_one_blocks_at_the_first_failure() -> None:
     assert throttle.retry_after("10.0.0.1") is None
     await throttle.failed("10.0.0.1")
     assert throttle.retry_after("10.0.0.1") is not None
+
+
+async def test_a_frozen_redis_delays_a_failed_login_by_the_configured_timeout_only() -> None:
+    # A server that accepts connections and never answers: Redis frozen, not refusing.
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    throttle = create_failure_throttle(3, f"redis://127.0.0.1:{port}/0", timeout=0.2)
+    try:
+        started = time.monotonic()
+        await throttle.failed("10.0.0.9")
+        waited = time.monotonic() - started
+    finally:
+        await throttle.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert accepted, "the throttle never reached the frozen server"
+    # The default is 1 s; the configured 0.2 s must be the bound (generous margin for load).
+    assert waited < 0.9
+    # Failing open: the address is not blocked because Redis could not count.
+    assert throttle.retry_after("10.0.0.9") is None
