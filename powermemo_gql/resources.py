@@ -25,6 +25,7 @@ from powermemo_gql.memory.client import OpenAILLMClient
 from powermemo_gql.memory.flush import Flusher
 from powermemo_gql.memory.importer import ProfileImporter
 from powermemo_gql.observability.metrics import Metrics
+from powermemo_gql.projects.key_cache import KeyCache
 from powermemo_gql.recall.embeddings import Embedder, create_embedder
 from powermemo_gql.recall.index import Indexer
 from powermemo_gql.recall.vectors import VectorCache
@@ -52,6 +53,8 @@ class Resources:
     indexer: Indexer
     # Readiness checks connect here, never through the request pool.
     probe_engine: AsyncEngine
+    # API keys that worked lately (projects/key_cache.py); revocations drop theirs.
+    key_cache: KeyCache
     # The users' vectors search compares, kept between requests (recall/vectors.py).
     vectors: VectorCache = field(default_factory=VectorCache)
     started_at: float = field(default_factory=time.monotonic)
@@ -93,6 +96,7 @@ class Resources:
             metrics=metrics,
             indexer=indexer,
             probe_engine=create_probe_engine(settings),
+            key_cache=KeyCache(settings.api_key_cache_seconds),
         )
 
     async def database_status(self) -> DatabaseStatus:

@@ -310,6 +310,17 @@ class Settings(BaseSettings):
             "closed with 1013 (try again later)."
         ),
     )
+    api_key_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=30,
+        description=(
+            "Seconds an instance remembers an API key that worked, so that requests skip the "
+            "key lookup. Revoking a key drops it at once on every instance told through the "
+            "broker; this bounds how long a revocation nobody announced (the CLI on a "
+            "deployment without Redis) can go unnoticed. 0 looks every key up."
+        ),
+    )
     auth_failures_per_minute: int = Field(
         default=30,
         ge=0,

@@ -197,6 +197,9 @@ class ProjectMutation:
                 row = await ProjectService(session).revoke_api_key(id)
         except DomainError as error:
             return error_result(error)
-        # Committed: every instance closes the websockets this key opened.
-        await announce(info.context.resources.pubsub, Revocation.of_keys([row.id]))
+        # Committed: this instance forgets the key before answering, and every instance
+        # (told through the broker) forgets it too and closes the websockets it opened.
+        revocation = Revocation.of_keys([row.id])
+        info.context.resources.key_cache.forget(revocation)
+        await announce(info.context.resources.pubsub, revocation)
         return RevokeApiKeyPayload(api_key=ApiKey(row=row))

@@ -121,11 +121,14 @@ class GraphQLView(GraphQL[Context, None]):
             create_failure_throttle(
                 settings.auth_failures_per_minute, settings.redis_url, settings.redis_timeout
             ),
+            resources.key_cache,
         )
         self.connections = ConnectionRegistry(
             settings.ws_max_connections, settings.ws_max_connections_per_key
         )
-        self.revocations = RevocationWatch(resources.pubsub, resources.sessions, self.connections)
+        self.revocations = RevocationWatch(
+            resources.pubsub, resources.sessions, self.connections, caches=[resources.key_cache]
+        )
 
     async def start(self) -> None:
         """In the app lifespan: open websockets close when their key is revoked."""

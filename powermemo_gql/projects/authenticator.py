@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.ratelimit import FailureThrottle
 from powermemo_gql.core.uow import unit_of_work
-from powermemo_gql.projects.auth import Principal, authenticate, bearer_token
+from powermemo_gql.projects.auth import (
+    API_KEY_PREFIX,
+    Principal,
+    authenticate,
+    bearer_token,
+    hash_api_key,
+)
+from powermemo_gql.projects.key_cache import KeyCache
 
 
 @dataclass(frozen=True)
@@ -19,11 +26,16 @@ class Throttled:
 
 class Authenticator:
     def __init__(
-        self, sessions: SessionFactory, root_token: str | None, throttle: FailureThrottle
+        self,
+        sessions: SessionFactory,
+        root_token: str | None,
+        throttle: FailureThrottle,
+        cache: KeyCache,
     ) -> None:
         self._sessions = sessions
         self._root_token = root_token
         self._throttle = throttle
+        self._cache = cache
 
     async def __call__(
         self, authorization: str | None, client: str | None
@@ -37,10 +49,19 @@ class Authenticator:
             wait = self._throttle.retry_after(client)
             if wait is not None:
                 return Throttled(wait)
+        key_hash = hash_api_key(token) if token.startswith(API_KEY_PREFIX) else None
+        if key_hash is not None:
+            cached = self._cache.get(key_hash)
+            if cached is not None:
+                return cached
         async with unit_of_work(self._sessions) as session:
             principal = await authenticate(session, token, self._root_token)
-        if principal is None and client is not None:
-            await self._throttle.failed(client)
+        if principal is None:
+            if client is not None:
+                await self._throttle.failed(client)
+        elif key_hash is not None:
+            # Only keys that worked: a wrong key must keep costing the throttle a failure.
+            self._cache.put(key_hash, principal)
         return principal
 
     async def close(self) -> None:

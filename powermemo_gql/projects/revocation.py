@@ -1,6 +1,7 @@
-"""Revocations told to every instance, so that open websockets of a revoked key close.
+"""Revocations told to every instance, so that cached keys and open websockets of a revoked
+key stop working.
 
-HTTP requests authenticate afresh each time; a websocket authenticates once, at
+HTTP requests use the key cache (projects/key_cache.py); a websocket authenticates once, at
 connection_init. So a revocation (or a project's deletion) is published on the broker
 after its commit, and each instance closes the sockets it holds for that key or project.
 A message lost while the broker was away is made up for when the watch resubscribes: it
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,6 +29,8 @@ CHANNEL = "powermemo:revocations"
 RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 10.0
 RECHECK_SECONDS = 60.0
+# Cached keys (HTTP requests) are rechecked more often than sockets: it is one cheap query.
+CACHE_RECHECK_SECONDS = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,16 @@ class RevocationListener(Protocol):
     async def revoked(self, revocation: Revocation) -> None: ...
 
 
+class RevokedKeysCache(Protocol):
+    """What remembers keys that worked (the authenticator's KeyCache)."""
+
+    def forget(self, revocation: Revocation) -> None: ...
+
+    def key_ids(self) -> set[uuid.UUID]: ...
+
+    def clear(self) -> None: ...
+
+
 class RevocationWatch:
     """One subscription per instance, for as long as the server runs."""
 
@@ -95,10 +108,14 @@ class RevocationWatch:
         sessions: SessionFactory,
         listener: RevocationListener,
         recheck_seconds: float = RECHECK_SECONDS,
+        caches: Sequence[RevokedKeysCache] = (),
+        cache_recheck_seconds: float = CACHE_RECHECK_SECONDS,
     ) -> None:
         self._pubsub = pubsub
         self._sessions = sessions
         self._listener = listener
+        self._caches = caches
+        self._cache_recheck_seconds = cache_recheck_seconds
         self._recheck_seconds = recheck_seconds
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()  # set while subscribed
@@ -109,6 +126,10 @@ class RevocationWatch:
                 asyncio.create_task(self._run(), name="revocation-watch"),
                 asyncio.create_task(self._recheck_periodically(), name="revocation-recheck"),
             ]
+            if self._caches:
+                self._tasks.append(
+                    asyncio.create_task(self._recheck_caches(), name="key-cache-recheck")
+                )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -129,16 +150,38 @@ class RevocationWatch:
             except Exception:  # the database is away: next time
                 logger.warning("could not recheck the keys of open websockets", exc_info=True)
 
+    async def _recheck_caches(self) -> None:
+        while True:
+            await asyncio.sleep(self._cache_recheck_seconds)
+            cached = set().union(*(cache.key_ids() for cache in self._caches))
+            if not cached:
+                continue
+            try:
+                async with unit_of_work(self._sessions) as session:
+                    gone = await ProjectService(session).revoked_among(cached)
+            except Exception:  # the database is away: the requests will say so
+                logger.warning("could not recheck the cached API keys", exc_info=True)
+                continue
+            if gone:
+                for cache in self._caches:
+                    cache.forget(Revocation.of_keys(gone))
+
     async def _run(self) -> None:
         delay = RETRY_SECONDS
         while True:
             try:
                 async with self._pubsub.listen(CHANNEL) as messages:
+                    # Whatever was announced while nobody listened is unknown: start afresh.
+                    for cache in self._caches:
+                        cache.clear()
                     self.listening.set()
                     await self._catch_up()
                     delay = RETRY_SECONDS
                     async for message in messages:
-                        await self._listener.revoked(Revocation.from_message(message))
+                        revocation = Revocation.from_message(message)
+                        for cache in self._caches:
+                            cache.forget(revocation)
+                        await self._listener.revoked(revocation)
             except asyncio.CancelledError:
                 raise
             except Exception:
