@@ -24,7 +24,7 @@ VIEWER = {"query": "{ viewer { isRoot } }"}
 
 
 @pytest.fixture
-async def app(database_url: str) -> AsyncIterator[Starlette]:
+async def app(database_url: str, fresh_rate_window: None) -> AsyncIterator[Starlette]:
     application = create_app(make_settings(database_url, auth_failures_per_minute=LIMIT))
     async with LifespanManager(application):
         yield application

@@ -142,6 +142,7 @@ async def test_request_body_is_capped(app_with: AppFactory) -> None:
     assert small.status_code == 200
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_rate_limit_per_api_key(app_with: AppFactory) -> None:
     async with app_with(rate_limit_per_minute=3) as (app, project):
         other = await create_project(app, Api(app, ROOT_TOKEN), "other")

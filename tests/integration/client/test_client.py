@@ -319,6 +319,7 @@ async def test_forbidden_for_the_root_token_on_project_data(live: LiveServer) ->
     assert forbidden.value.code == "FORBIDDEN"
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_rate_limited_with_retry_after(database_url: str) -> None:
     with live_server(make_settings(database_url, rate_limit_per_minute=2)) as server:
         key = new_project_key(server.http_url)  # the root token is not limited
@@ -332,6 +333,7 @@ async def test_rate_limited_with_retry_after(database_url: str) -> None:
     assert 0 < limited.value.retry_after <= 60
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 def test_rate_limited_sync(database_url: str) -> None:
     with live_server(make_settings(database_url, rate_limit_per_minute=1)) as server:
         key = new_project_key(server.http_url)

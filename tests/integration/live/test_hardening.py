@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 import websockets
 
 from tests.conftest import make_settings
@@ -34,6 +35,7 @@ async def _answer(socket: websockets.ClientConnection) -> dict[str, object]:
     return message
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_subscriptions_count_against_the_rate_limit(database_url: str) -> None:
     with live_server(make_settings(database_url, rate_limit_per_minute=3)) as server:
         # Request 1: createUser over HTTP; 2: the connection; 3: the first subscription.
@@ -56,6 +58,7 @@ async def test_subscriptions_count_against_the_rate_limit(database_url: str) -> 
     assert completed == {"id": "refused", "type": "complete"}
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_invalid_documents_count_against_the_rate_limit_too(database_url: str) -> None:
     with live_server(make_settings(database_url, rate_limit_per_minute=3)) as server:
         project = await _tenant(server)  # request 1
@@ -102,6 +105,7 @@ async def test_connections_per_instance_are_capped_before_authentication(
     assert refused == (1013, "too many connections on this server")
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_failed_websocket_logins_are_throttled_per_address(database_url: str) -> None:
     settings = make_settings(database_url, auth_failures_per_minute=2, redis_url=None)
     with live_server(settings) as server:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 import websockets
 
 from tests.conftest import make_settings
@@ -84,6 +85,7 @@ async def test_legacy_graphql_ws_protocol_is_refused(database_url: str) -> None:
     assert code == 4406  # ...and closed: "Subprotocol not acceptable"
 
 
+@pytest.mark.usefixtures("fresh_rate_window")
 async def test_websocket_operations_count_against_the_rate_limit(database_url: str) -> None:
     with live_server(make_settings(database_url, rate_limit_per_minute=4)) as server:
         # Request 1: createUser over HTTP; request 2: the connection itself.
