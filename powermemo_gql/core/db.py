@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -30,16 +30,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
     if url.startswith("postgresql+asyncpg"):
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             pool_size=settings.database_pool_size,
             max_overflow=0,
             pool_timeout=settings.database_pool_timeout,
-            pool_pre_ping=True,
+            # No pre-ping: it costs every checkout a round trip. _drop_if_closed catches the
+            # connections the server closed; one that died silently fails its request with
+            # DATABASE_UNAVAILABLE and is invalidated, so the next request gets a fresh one.
+            pool_pre_ping=False,
             connect_args=_asyncpg_timeouts(
                 settings.database_connect_timeout, settings.database_statement_timeout
             ),
         )
+        event.listen(engine.sync_engine.pool, "checkout", _drop_if_closed)
+        return engine
     raise ValueError(
         "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
         f"(got {url.split(':', 1)[0]}://...)"
@@ -91,6 +96,16 @@ def pool_exhausted(engine: AsyncEngine) -> bool:
     if engine.dialect.name != "postgresql" or not isinstance(pool, QueuePool):
         return False
     return pool.checkedout() >= pool.size()
+
+
+def _drop_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection whose socket the server closed (a restart, a terminated backend,
+    idle_session_timeout) is known closed to asyncpg without a round trip; raising here
+    makes the pool discard it and hand out another (SQLAlchemy retries checkout)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if callable(is_closed) and is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs PostgreSQL"
 STATEMENT_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 1.0
 READINESS_TIMEOUT = 1.0
-# A frozen pooled connection costs its pre-ping (statement timeout + 1 s on the client),
+# A frozen pooled connection costs its statement (statement timeout + 1 s on the client),
 # the reconnect (connect timeout) and the rollback on the way out: bounded, with slack
 # for a loaded machine.
 REQUEST_BOUND = 3 * (STATEMENT_TIMEOUT + 1) + CONNECT_TIMEOUT + 10
