@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from powermemo_gql.buffers.models import (
@@ -49,6 +50,23 @@ class BufferRepository(Repository[BufferItem]):
             .order_by(col(BufferItem.created_at), col(BufferItem.id))
         )
         return list(rows.all())
+
+    async def pending_for_users(
+        self, user_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[BufferItem]]:
+        """pending_for_user for many users in one query."""
+        found: dict[uuid.UUID, list[BufferItem]] = {user_id: [] for user_id in user_ids}
+        rows = await self.session.scalars(
+            select(BufferItem)
+            .where(
+                col(BufferItem.user_id).in_(user_ids),
+                col(BufferItem.status) != BufferStatus.DONE.value,
+            )
+            .order_by(col(BufferItem.created_at), col(BufferItem.id))
+        )
+        for row in rows.all():
+            found[row.user_id].append(row)
+        return found
 
     async def claim_idle(self, user_id: uuid.UUID, flush_id: uuid.UUID) -> list[BufferItem]:
         """Atomically move every idle item of the user to processing under this flush."""
@@ -174,6 +192,29 @@ class FlushRepository(Repository[Flush]):
             .limit(limit)
         )
         return list(rows.all())
+
+    async def recent_for_users(
+        self, user_ids: Sequence[uuid.UUID], limit: int
+    ) -> dict[uuid.UUID, list[Flush]]:
+        """recent_for_user for many users in one query."""
+        newest_first = (col(Flush.started_at).desc(), col(Flush.id).desc())
+        position = (
+            func.row_number()
+            .over(partition_by=col(Flush.user_id), order_by=newest_first)
+            .label("position")
+        )
+        inner = select(Flush).add_columns(position).where(col(Flush.user_id).in_(user_ids))
+        ranked = inner.subquery()
+        row = aliased(Flush, ranked)
+        stmt = (
+            select(row)
+            .where(ranked.c.position <= limit)
+            .order_by(ranked.c.user_id, ranked.c.position)
+        )
+        found: dict[uuid.UUID, list[Flush]] = {user_id: [] for user_id in user_ids}
+        for flush in (await self.session.scalars(stmt)).all():
+            found[flush.user_id].append(flush)
+        return found
 
     async def usage_for_project(self, project_id: uuid.UUID) -> tuple[int, int, int, int]:
         """(flushes, LLM calls, input tokens, output tokens) of every flush of a project."""

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from powermemo_gql.changes.models import Change
-from powermemo_gql.core.pagination import KeysetOrder, Page, PageArgs, id_key, paginate
+from powermemo_gql.core.pagination import (
+    KeysetOrder,
+    Page,
+    PageArgs,
+    first_pages,
+    id_key,
+    paginate,
+)
 from powermemo_gql.core.repository import Repository
 from powermemo_gql.users.models import User
 
@@ -66,3 +74,10 @@ class ChangeRepository(Repository[Change]):
     async def list_for_user(self, user_id: uuid.UUID, args: PageArgs) -> Page[Change]:
         stmt = select(Change).where(col(Change.user_id) == user_id)
         return await paginate(self.session, stmt, CHANGES_IN_ORDER, args)
+
+    async def first_pages_for_users(
+        self, user_ids: Sequence[uuid.UUID], size: int
+    ) -> dict[uuid.UUID, Page[Change]]:
+        stmt = select(Change).where(col(Change.user_id).in_(user_ids))
+        user = col(Change.user_id)
+        return await first_pages(self.session, Change, stmt, user, CHANGES_IN_ORDER, size, user_ids)

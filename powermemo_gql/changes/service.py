@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,3 +16,9 @@ class ChangeService:
 
     async def for_user(self, user_id: uuid.UUID, args: PageArgs) -> Page[Change]:
         return await self.changes.list_for_user(user_id, args)
+
+    async def first_pages(
+        self, user_ids: Sequence[uuid.UUID], size: int
+    ) -> dict[uuid.UUID, Page[Change]]:
+        """for_user's first page for many users at once."""
+        return await self.changes.first_pages_for_users(user_ids, size)

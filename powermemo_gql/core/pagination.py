@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from powermemo_gql.core.validation import text_problem
 from powermemo_gql.errors import InvalidInput
@@ -233,3 +234,53 @@ async def paginate(
         has_next_page=has_behind if backward else has_more,
         has_previous_page=has_more if backward else has_behind,
     )
+
+
+def plain_first_page(args: PageArgs) -> int | None:
+    """The page size when `args` ask for a first page and nothing else (no cursor, no last,
+    a valid size): the case many parents can share one query for. None otherwise."""
+    if args.after is not None or args.before is not None or args.last is not None:
+        return None
+    size = DEFAULT_PAGE_SIZE if args.first is None else args.first
+    return size if 0 <= size <= MAX_PAGE_SIZE else None
+
+
+async def first_pages(
+    session: AsyncSession,
+    model: type[T],
+    stmt: Select[T],
+    partition: Any,
+    order: KeysetOrder[T],
+    size: int,
+    parents: Sequence[Any],
+) -> dict[Any, Page[T]]:
+    """The first page of each parent's rows in one query: `stmt` selects the rows of every
+    parent, `partition` is the column naming the parent. Each parent gets `size` rows in
+    `order`, plus one more read to tell whether a next page exists."""
+    if order.descending:
+        ordering = (order.sort.desc(), order.tiebreak.desc())
+    else:
+        ordering = (order.sort.asc(), order.tiebreak.asc())
+    position = func.row_number().over(partition_by=partition, order_by=ordering).label("position")
+    inner = stmt.add_columns(position).subquery()
+    row = aliased(model, inner)
+    ranked = (
+        select(row)
+        .where(inner.c.position <= size + 1)
+        .order_by(inner.c[partition.key], inner.c.position)
+    )
+    grouped: dict[Any, list[T]] = {parent: [] for parent in parents}
+    for item in (await session.scalars(ranked)).all():
+        grouped[getattr(item, partition.key)].append(item)
+    return {
+        parent: Page(
+            items=rows[:size],
+            cursors=[
+                encode_cursor(order.tag, order.sort_value(r), order.tiebreak_value(r))
+                for r in rows[:size]
+            ],
+            has_next_page=len(rows) > size,
+            has_previous_page=False,
+        )
+        for parent, rows in grouped.items()
+    }

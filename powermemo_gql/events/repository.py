@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, cast, exists, func, literal, or_, se
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import col
 
-from powermemo_gql.core.pagination import Page, PageArgs, by_time, paginate
+from powermemo_gql.core.pagination import Page, PageArgs, by_time, first_pages, paginate
 from powermemo_gql.core.repository import Repository, like_pattern
 from powermemo_gql.events.models import Event
 
@@ -44,6 +44,16 @@ class EventRepository(Repository[Event]):
         if tags is not None:
             stmt = stmt.where(or_(*(self._tagged(tag) for tag in tags)))
         return await paginate(self.session, stmt, EVENTS_NEWEST_FIRST, args)
+
+    async def first_pages_for_users(
+        self, user_ids: Sequence[uuid.UUID], size: int
+    ) -> dict[uuid.UUID, Page[Event]]:
+        """The first page of each user's timeline, in one query."""
+        stmt = select(Event).where(col(Event.user_id).in_(user_ids))
+        user = col(Event.user_id)
+        return await first_pages(
+            self.session, Event, stmt, user, EVENTS_NEWEST_FIRST, size, user_ids
+        )
 
     def _tagged(self, wanted: str) -> ColumnElement[bool]:
         """Events with a tag of that name ("activity"), or that tag and value

@@ -50,6 +50,12 @@ class EventService:
         self.events = EventRepository(session)
         self.session = session
 
+    async def first_pages(
+        self, user_ids: Sequence[uuid.UUID], size: int
+    ) -> dict[uuid.UUID, Page[Event]]:
+        """for_user's first page (no filter) for many users at once."""
+        return await self.events.first_pages_for_users(user_ids, size)
+
     async def for_user(
         self,
         user_id: uuid.UUID,

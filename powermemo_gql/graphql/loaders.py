@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
@@ -22,6 +23,7 @@ from powermemo_gql.core.pagination import (
     encode_cursor,
 )
 from powermemo_gql.errors import InvalidInput
+from powermemo_gql.graphql import nested_loaders as nested
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
 from powermemo_gql.profiles.service import ProfileService
 from powermemo_gql.users.models import User as UserRow
@@ -62,6 +64,12 @@ class Loaders:
         self.user_by_row_id = DataLoader(load_fn=self._load_users)
         self.blob_pages = DataLoader(load_fn=self._load_blob_pages)
         self.profiles = DataLoader(load_fn=self._load_profiles)
+        self.histories = DataLoader(load_fn=partial(nested.histories, context))
+        self.buffers = DataLoader(load_fn=partial(nested.buffers, context))
+        self.flushes = DataLoader(load_fn=partial(nested.flushes, context))
+        self.event_pages = DataLoader(load_fn=partial(nested.event_pages, context))
+        self.change_pages = DataLoader(load_fn=partial(nested.change_pages, context))
+        self.api_keys = DataLoader(load_fn=partial(nested.api_keys, context))
 
     async def _load_profiles(
         self, keys: Sequence[ProfileKey]

@@ -83,8 +83,7 @@ class ProfileEntry:
 
     @strawberry.field(description="Previous values, oldest first.")
     async def history(self, info: Info) -> list[ProfileRevision]:
-        async with info.context.uow() as session:
-            rows = await ProfileService(session).history(self.row.id)
+        rows = await info.context.loaders.histories.load(self.row.id)
         return [
             ProfileRevision(
                 content=r.content, action=r.action, source=r.source, created_at=r.created_at

@@ -76,8 +76,7 @@ class Project:
     @strawberry.field(description="Root only.")
     async def api_keys(self, info: Info) -> list[ApiKey]:
         info.context.require_root()
-        async with info.context.uow() as session:
-            rows = await ProjectService(session).list_api_keys(self.row.id)
+        rows = await info.context.loaders.api_keys.load(self.row.id)
         return [ApiKey(row=row) for row in rows]
 
 

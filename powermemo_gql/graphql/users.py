@@ -10,12 +10,9 @@ from zoneinfo import ZoneInfo
 import strawberry
 from strawberry.scalars import JSON
 
-from powermemo_gql.buffers.service import BufferService
-from powermemo_gql.changes.service import ChangeService
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE
 from powermemo_gql.errors import DomainError, NotFound
 from powermemo_gql.errors import InvalidInput as InvalidInputError
-from powermemo_gql.events.service import EventService
 from powermemo_gql.graphql.blobs import Blob, BlobType, to_blob
 from powermemo_gql.graphql.changes import ProfileChange, change_cursor
 from powermemo_gql.graphql.context import Context
@@ -27,6 +24,7 @@ from powermemo_gql.graphql.errors import (
 )
 from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
 from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
+from powermemo_gql.graphql.nested_loaders import ChangePageKey, EventPageKey, FlushesKey
 from powermemo_gql.graphql.pagination import (
     Connection,
     page_args,
@@ -97,8 +95,7 @@ class User:
 
     @strawberry.field(description="Items not yet in memory: idle, processing or failed.")
     async def buffer(self, info: Info) -> Buffer:
-        async with info.context.uow() as session:
-            rows = await BufferService(session).pending(self.row.id)
+        rows = await info.context.loaders.buffers.load(self.row.id)
         return Buffer(items=[BufferItem(row=r) for r in rows])
 
     @strawberry.field(description="The most recent flushes of this user, newest first.")
@@ -106,8 +103,7 @@ class User:
         with query_input_errors():
             if not 0 <= last <= MAX_PAGE_SIZE:
                 raise InvalidInputError("last", f"must be between 0 and {MAX_PAGE_SIZE}")
-            async with info.context.uow() as session:
-                rows = await BufferService(session).recent_flushes(self.row.id, last)
+            rows = await info.context.loaders.flushes.load(FlushesKey(self.row.id, last))
         return [Flush(row=r) for r in rows]
 
     @strawberry.field(
@@ -152,11 +148,14 @@ class User:
             ),
         ] = None,
     ) -> Connection[Event]:
+        key = EventPageKey(
+            self.row.id,
+            page_args(first, after, last, before),
+            search,
+            tuple(tags) if tags is not None else None,
+        )
         with query_input_errors():
-            async with info.context.uow() as session:
-                page = await EventService(session).for_user(
-                    self.row.id, page_args(first, after, last, before), search, tags
-                )
+            page = await info.context.loaders.event_pages.load(key)
         return to_connection(page, lambda row: Event(row=row))
 
     @strawberry.field(
@@ -219,11 +218,9 @@ class User:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[ProfileChange]:
+        key = ChangePageKey(self.row.id, page_args(first, after, last, before))
         with query_input_errors():
-            async with info.context.uow() as session:
-                page = await ChangeService(session).for_user(
-                    self.row.id, page_args(first, after, last, before)
-                )
+            page = await info.context.loaders.change_pages.load(key)
         return to_connection(page, lambda row: ProfileChange(row=row))
 
     @strawberry.field(

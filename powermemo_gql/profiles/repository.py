@@ -112,6 +112,20 @@ class ProfileRepository(Repository[ProfileEntry]):
             )
         )
 
+    async def revisions_of_entries(
+        self, entry_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[ProfileRevision]]:
+        """revisions for many entries in one query."""
+        found: dict[uuid.UUID, list[ProfileRevision]] = {entry_id: [] for entry_id in entry_ids}
+        rows = await self.session.scalars(
+            select(ProfileRevision)
+            .where(col(ProfileRevision.entry_id).in_(entry_ids))
+            .order_by(col(ProfileRevision.created_at), col(ProfileRevision.id))
+        )
+        for row in rows.all():
+            found[row.entry_id].append(row)
+        return found
+
     async def revisions(self, entry_id: uuid.UUID) -> list[ProfileRevision]:
         rows = await self.session.scalars(
             select(ProfileRevision)

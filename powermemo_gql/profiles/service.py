@@ -162,3 +162,9 @@ class ProfileService:
 
     async def history(self, entry_id: uuid.UUID) -> list[ProfileRevision]:
         return await self.entries.revisions(entry_id)
+
+    async def histories(
+        self, entry_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[ProfileRevision]]:
+        """history of many entries at once."""
+        return await self.entries.revisions_of_entries(entry_ids)

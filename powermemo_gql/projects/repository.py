@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -37,6 +38,19 @@ class ApiKeyRepository(Repository[ApiKey]):
             .order_by(col(ApiKey.created_at), col(ApiKey.id))
         )
         return list(rows.all())
+
+    async def list_for_projects(
+        self, project_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[ApiKey]]:
+        found: dict[uuid.UUID, list[ApiKey]] = {project_id: [] for project_id in project_ids}
+        rows = await self.session.scalars(
+            select(ApiKey)
+            .where(col(ApiKey.project_id).in_(project_ids))
+            .order_by(col(ApiKey.created_at), col(ApiKey.id))
+        )
+        for row in rows.all():
+            found[row.project_id].append(row)
+        return found
 
     async def active_ids(self, ids: set[uuid.UUID]) -> set[uuid.UUID]:
         """Those of `ids` that name a key still active (not revoked, project not gone)."""

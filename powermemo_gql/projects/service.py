@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,11 @@ class ProjectService:
 
     async def list_api_keys(self, project_id: uuid.UUID) -> list[ApiKey]:
         return await self.keys.list_for_project(project_id)
+
+    async def api_keys_of_projects(
+        self, project_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[ApiKey]]:
+        return await self.keys.list_for_projects(project_ids)
 
     async def create_api_key(self, project_id: str, name: str) -> IssuedApiKey:
         project = await self.get_project(project_id)
