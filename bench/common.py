@@ -426,7 +426,7 @@ def running_server(database: str, **settings: object) -> Iterator[Server]:
         log_path=log_path,
     )
     try:
-        _wait_ready(server, timeout=30)
+        _wait_ready(server, timeout=120)  # a loaded 2-core machine took over 30 s
         yield server
     finally:
         _stop(process)

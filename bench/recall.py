@@ -13,7 +13,8 @@ Then latency: one user with 1k and one with 10k memories (--sizes): a tenth of t
 events of four notes through flushes, the rest profile entries by addProfileEntry one at a
 time (the API has no bulk path), or with --bulk written straight into the database, where
 the indexer's loop finds and embeds them. --latency-queries searches per mode, one at a
-time: p50 / p99 of the HTTP round trip. The query embedding is timed apart, with the
+time: p50 / p99 of the HTTP round trip, and of a round trip asking only for the user's id
+(the server's floor). The query embedding is timed apart, with the
 project's own embedder (create_embedder, local) on the same texts in this process; "search
 without embedding" is each query's round trip minus its text's embedding time (an estimate:
 the two are measured in different processes, on a shared CPU).
@@ -84,6 +85,8 @@ query($id: ID!, $q: String!, $first: Int!, $mode: SearchMode!,
   }
 }
 """
+
+USER_ONLY = "query($id: ID!) { user(id: $id) { id } }"
 
 
 @dataclass
@@ -314,6 +317,24 @@ async def report_latency(
                 common.ms(bare.p99),
             ]
         )
+    # The floor under every search: the same round trip asking only for the user's id.
+    floor = []
+    for _ in chosen:
+        began = time.perf_counter()
+        await call(USER_ONLY, id=user)
+        floor.append(time.perf_counter() - began)
+    bare_trip = common.Summary.of(floor)
+    rows.append(
+        [
+            size,
+            "round trip, user id only",
+            bare_trip.count,
+            common.ms(bare_trip.p50),
+            common.ms(bare_trip.p99),
+            "",
+            "",
+        ]
+    )
     embeds = common.Summary.of(embed_times[q.text] for q in chosen)
     rows.append(
         [

@@ -16,6 +16,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 from sqlmodel import col
 
 from powermemo_gql.core.repository import like_pattern
@@ -229,14 +231,25 @@ class RecallRepository:
     ) -> list[Candidate]:
         """Rows in scope holding at least one of the terms, with their text (scored by the
         caller). PostgreSQL: full-text match; SQLite: substring prefilter. One round trip."""
+        rows = await self.session.execute(self.keyword_statement(kinds, scope, terms))
+        return [Candidate(RecallKind(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def keyword_statement(
+        self, kinds: Sequence[RecallKind], scope: Scope, terms: Sequence[str]
+    ) -> Executable:
+        """The statement of keyword_matches (tests read its plan)."""
         selects = []
         for kind in kinds:
             source = SOURCES[kind]
             text = source.keyword_text()
             if self._postgres:
                 query = " | ".join(f"'{term}'" for term in terms)
-                matched: ColumnElement[bool] = func.to_tsvector(FTS_CONFIG, text).bool_op("@@")(
-                    func.to_tsquery(FTS_CONFIG, query)
+                # The configuration as a literal: a bound one matches the expression of the
+                # full-text indexes (migrations) in custom plans only; a generic plan parses
+                # every row of the user.
+                config: ColumnElement[Any] = literal_column(f"'{FTS_CONFIG}'::regconfig")
+                matched: ColumnElement[bool] = func.to_tsvector(config, text).bool_op("@@")(
+                    func.to_tsquery(config, query)
                 )
             else:
                 matched = or_(
@@ -247,8 +260,7 @@ class RecallRepository:
                     *_in_scope(source, scope), matched
                 )
             )
-        rows = await self.session.execute(union_all(*selects))
-        return [Candidate(RecallKind(r[0]), r[1], r[2], r[3]) for r in rows]
+        return union_all(*selects)
 
     async def event_tags(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, list[dict[str, Any]]]]:
         stmt = select(col(Event.id), col(Event.tags)).where(col(Event.user_id) == user_id)
@@ -267,7 +279,10 @@ class RecallRepository:
 
 
 def _stale(source: Source, model: str) -> ColumnElement[bool]:
-    return or_(source.embedded_model.is_(None), source.embedded_model != model)
+    # `< model OR > model`, not `!= model`: ranges the embedded_model index can read, so
+    # finding the few stale rows does not scan all of a user's rows (both databases).
+    column = source.embedded_model
+    return or_(column.is_(None), column < model, column > model)
 
 
 def _event_of(source: Source) -> Any:

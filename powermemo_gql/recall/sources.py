@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, String, literal_column
 from sqlmodel import col
 
 from powermemo_gql.events.models import Event
@@ -46,7 +46,10 @@ class Source:
         """What the keyword side searches (and the vector side embeds, see text_of)."""
         content: ColumnElement[str] = self.content
         if self.kind is RecallKind.PROFILE:
-            return col(ProfileEntry.topic) + " " + col(ProfileEntry.sub_topic) + " " + content
+            # A literal space, not a bound one: PostgreSQL's full-text index on profile
+            # entries is on this very expression, and only a literal matches it.
+            space = literal_column("' '", String)
+            return col(ProfileEntry.topic) + space + col(ProfileEntry.sub_topic) + space + content
         return content
 
 
