@@ -38,6 +38,8 @@ CATCH_UP_CHUNK = 500
 # Users waiting for their notification: past this, the oldest are dropped; the catch-up
 # check finds their changes anyway.
 MAX_UNPUBLISHED = 100_000
+# How long closing waits for the notifications not published yet.
+CLOSE_SECONDS = 1.0
 
 logger = logging.getLogger(__name__)
 
@@ -192,9 +194,13 @@ class Feed:
         self.catch_up_seconds = catch_up_seconds
         self._watches: dict[uuid.UUID, _Watch] = {}
         self._stopping: set[asyncio.Task[None]] = set()
-        # Users whose notification is not published yet, oldest first (a dict keeps order).
-        self._unpublished: dict[uuid.UUID, None] = {}
+        # Users whose notification is not published yet, oldest first (a dict keeps order),
+        # each with the number of its latest notify.
+        self._unpublished: dict[uuid.UUID, int] = {}
+        self._notified = 0
         self._publish_wake = asyncio.Event()
+        self._all_published = asyncio.Event()
+        self._all_published.set()
         self._publisher: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Task[None] | None = None
         # In-process effects of a committed memory change (the recall indexer's poke).
@@ -211,10 +217,12 @@ class Feed:
                 listener(user_id)
             except Exception:
                 logger.warning("a change listener failed for user %s", user_id, exc_info=True)
+        self._notified += 1
         self._unpublished.pop(user_id, None)
-        self._unpublished[user_id] = None
+        self._unpublished[user_id] = self._notified
         if len(self._unpublished) > MAX_UNPUBLISHED:
             del self._unpublished[next(iter(self._unpublished))]
+        self._all_published.clear()
         self._publish_wake.set()
         if self._publisher is None or self._publisher.done():
             self._publisher = asyncio.create_task(self._publish(), name="feed-publisher")
@@ -225,7 +233,7 @@ class Feed:
             await self._publish_wake.wait()
             self._publish_wake.clear()
             while self._unpublished:
-                user_id = next(iter(self._unpublished))
+                user_id, number = next(iter(self._unpublished.items()))
                 try:
                     await self.pubsub.publish(channel(user_id), {"user": str(user_id)})
                 except Exception as exc:
@@ -239,9 +247,11 @@ class Feed:
                     await asyncio.sleep(retry_after)
                     continue
                 retry_after = 0.0
-                # A newer notify for this user while publishing re-queued it at the end.
-                if next(iter(self._unpublished), None) == user_id:
+                # A notify for this user while publishing asks for another publish: the
+                # one sent may have been read before that notify's commit.
+                if self._unpublished.get(user_id) == number:
                     del self._unpublished[user_id]
+            self._all_published.set()
 
     async def _catch_up(self) -> None:
         """While anybody follows: wake each watch whose user's change counter is ahead."""
@@ -297,12 +307,19 @@ class Feed:
             del self._watches[watch.user_id]
 
     async def close(self) -> None:
-        for task in (self._publisher, self._catching_up):
-            if task is not None:
-                task.cancel()
+        publisher = self._publisher
+        if publisher is not None and not publisher.done():
+            # A moment for the last notifications (a CLI run that just wrote); what is left
+            # after it, other instances' catch-up checks find.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_SECONDS):
+                    await self._all_published.wait()
+        tasks = [t for t in (publisher, self._catching_up) if t is not None]
+        for task in tasks:
+            task.cancel()
         for watch in list(self._watches.values()):
             self._stop(watch)
-        await asyncio.gather(*self._stopping, return_exceptions=True)
+        await asyncio.gather(*tasks, *self._stopping, return_exceptions=True)
 
     @contextlib.asynccontextmanager
     async def _following(self, user_id: uuid.UUID) -> AsyncIterator[_Follower]:

@@ -192,3 +192,35 @@ async def test_the_catch_up_check_reads_nothing_when_nobody_is_behind(
     assert await receiving == ["one"]
     await stream.aclose()  # type: ignore[attr-defined]
     await feed.close()
+
+
+class GatedBroker(FaultyBroker):
+    """Each publish waits until the test opens the gate."""
+
+    def __init__(self, inner: PubSub) -> None:
+        super().__init__(inner, failing=0)
+        self.gate = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def publish(self, channel: str, message: Message) -> None:
+        self.started.set()
+        await self.gate.wait()
+        await super().publish(channel, message)
+
+
+async def test_a_notify_during_its_users_publish_is_published_again(
+    app: Starlette, alice: uuid.UUID
+) -> None:
+    broker = GatedBroker(InMemoryPubSub())
+    feed = _feed(app, broker, NEVER)
+    await feed.notify(alice)
+    await asyncio.wait_for(broker.started.wait(), timeout=5)  # the first one is on its way
+    # The reader woken by that first publish may read before this second commit.
+    await feed.notify(alice)
+    broker.gate.set()
+    for _ in range(500):
+        if broker.published == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert broker.published == 2
+    await feed.close()
