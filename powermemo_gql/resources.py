@@ -77,7 +77,7 @@ class Resources:
                 settings.redis_connect_timeout, settings.redis_timeout, settings.redis_ping_interval
             ),
         )
-        feed = Feed(sessions, pubsub)
+        feed = Feed(sessions, pubsub, settings.feed_catch_up_seconds)
         indexer = Indexer(sessions, embedder)
         feed.listeners.append(indexer.poke)  # every committed memory write gets indexed
         return cls(
@@ -116,7 +116,8 @@ class Resources:
             async with asyncio.timeout(self.settings.readiness_timeout):
                 return await self.pubsub.ping()
         except TimeoutError:
-            logger.warning("the pub/sub broker did not answer a ping in time")
+            # /readyz says so; the outage itself is logged once, by the broker.
+            logger.debug("the pub/sub broker did not answer a ping in time")
             return False
 
     async def llm_ok(self, max_age: float = 10.0) -> bool:

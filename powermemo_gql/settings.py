@@ -134,6 +134,16 @@ class Settings(BaseSettings):
             "with an error rather than wait forever."
         ),
     )
+    feed_catch_up_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description=(
+            "Seconds between checks, while anybody follows a user's changes, of every followed "
+            "user's change counter (one query per instance): a notification lost on the "
+            "broker delays a change by at most this long."
+        ),
+    )
     migrate_on_startup: bool = Field(
         default=True,
         description="Apply pending database migrations when the server starts.",

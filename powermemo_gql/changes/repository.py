@@ -71,6 +71,13 @@ class ChangeRepository(Repository[Change]):
         )
         return int(latest or 0)
 
+    async def counters(self, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """Each user's latest change seq, from the counter in its row (by primary key)."""
+        rows = await self.session.execute(
+            select(col(User.id), col(User.change_seq)).where(col(User.id).in_(user_ids))
+        )
+        return {user_id: int(seq or 0) for user_id, seq in rows.all()}
+
     async def list_for_user(self, user_id: uuid.UUID, args: PageArgs) -> Page[Change]:
         stmt = select(Change).where(col(Change.user_id) == user_id)
         return await paginate(self.session, stmt, CHANGES_IN_ORDER, args)

@@ -25,11 +25,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from powermemo_gql.core.broker_health import BrokerHealth
+
 Message = dict[str, Any]
 Queued = Message | BaseException
-
-# How long Redis may take to acknowledge a subscription before the link counts as broken.
-CONFIRM_SECONDS = 10.0
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +144,15 @@ class _RedisLink:
     """
 
     def __init__(
-        self, subscriber: RedisSubscriber, max_queued: int, timeouts: RedisTimeouts
+        self,
+        subscriber: RedisSubscriber,
+        max_queued: int,
+        timeouts: RedisTimeouts,
+        health: BrokerHealth,
     ) -> None:
         self._subscriber = subscriber
         self._timeouts = timeouts
+        self._health = health
         self._listeners = _Listeners(max_queued)
         self._live: set[str] = set()
         self._latest: dict[str, asyncio.Future[BaseException | None]] = {}
@@ -165,7 +169,9 @@ class _RedisLink:
             if channel not in self._live:
                 acknowledged = self._latest.get(channel) or await self._subscribe(channel)
                 if acknowledged is not None:
-                    async with asyncio.timeout(CONFIRM_SECONDS):
+                    # A Redis that does not acknowledge within one command timeout is as
+                    # good as frozen: the subscription fails (BROKER_UNAVAILABLE), not hangs.
+                    async with asyncio.timeout(self._timeouts.command):
                         error = await asyncio.shield(acknowledged)
                     if error is not None:
                         raise BrokerLost("lost the Redis subscription") from error
@@ -243,7 +249,7 @@ class _RedisLink:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.warning("the Redis subscription broke", exc_info=True)
+            logger.debug("the Redis subscription broke", exc_info=True)
             await self.fail(exc)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
@@ -267,12 +273,15 @@ class _RedisLink:
                 self._live.add(channel)
             if not acknowledged.done():
                 acknowledged.set_result(None)
+            self._health.succeeded()
 
     async def fail(self, error: BaseException) -> None:
         """Break the link: every listener's stream ends with `BrokerLost`."""
         if self.broken:
             return
         self.broken = True
+        if not isinstance(error, BrokerLost):  # closing on purpose is no outage
+            self._health.failed("subscription", error)
         self._listeners.fail("lost the Redis subscription")
         for pending in self._acks.values():
             for acknowledged in pending:
@@ -336,15 +345,21 @@ class RedisPubSub:
         )
         self._max_queued = max_queued
         self._link: _RedisLink | None = None
+        self.health = BrokerHealth()
 
     async def publish(self, channel: str, message: Message) -> None:
-        await self._redis.publish(channel, json.dumps(message, separators=(",", ":")))
+        try:
+            await self._redis.publish(channel, json.dumps(message, separators=(",", ":")))
+        except Exception as exc:
+            self.health.failed("publish", exc)
+            raise
+        self.health.succeeded()
 
     @asynccontextmanager
     async def listen(self, channel: str) -> AsyncIterator[AsyncIterator[Message]]:
         if self._link is None or self._link.broken:
             self._link = _RedisLink(
-                self._subscriber_client.pubsub(), self._max_queued, self._timeouts
+                self._subscriber_client.pubsub(), self._max_queued, self._timeouts, self.health
             )
         link = self._link
         queue = await link.join(channel)
@@ -355,9 +370,12 @@ class RedisPubSub:
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._redis.ping())
-        except (RedisError, OSError):
+            answered = bool(await self._redis.ping())
+        except (RedisError, OSError) as exc:
+            self.health.failed("ping", exc)
             return False
+        self.health.succeeded()
+        return answered
 
     async def close(self) -> None:
         if self._link is not None:

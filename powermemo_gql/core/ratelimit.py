@@ -15,6 +15,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from powermemo_gql.core.broker_health import BrokerHealth
+
 logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
@@ -75,6 +77,8 @@ class RedisRateLimiter:
         )
         self._limit = limit
         self._paused_until = 0.0
+        # Logged once per outage, not at every retry.
+        self._health = BrokerHealth("Redis for rate limits", "requests are not limited meanwhile")
 
     async def hit(self, key: str) -> Verdict:
         window, retry_after = _window(time.time())
@@ -86,10 +90,11 @@ class RedisRateLimiter:
                 pipe.incr(name)
                 pipe.expire(name, WINDOW_SECONDS * 2)
                 count, _ = await pipe.execute()
-        except (RedisError, OSError):
-            logger.warning("rate limits off for a while: Redis unreachable", exc_info=True)
+        except (RedisError, OSError) as exc:
+            self._health.failed("rate-limit count", exc)
             self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE
             return Verdict(True, retry_after)
+        self._health.succeeded()
         return Verdict(int(count) <= self._limit, retry_after)
 
     async def close(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
-from powermemo_gql.changes.feed import FeedInterrupted
+from powermemo_gql.changes.feed import BrokerUnavailable, FeedInterrupted
 from powermemo_gql.changes.models import Change as ChangeRow
 from powermemo_gql.changes.models import ChangeKind as ChangeKindEnum
 from powermemo_gql.changes.repository import CHANGES_IN_ORDER
@@ -105,6 +105,11 @@ async def _follow(
         async for change in ctx.resources.feed.follow(user.id, after):
             if wanted is None or change.kind in wanted:
                 yield ProfileChange(row=change)
+    except BrokerUnavailable as error:
+        raise GraphQLError(
+            "The message broker is unavailable; subscribe again shortly.",
+            extensions={"code": "BROKER_UNAVAILABLE"},
+        ) from error
     except FeedInterrupted as error:
         raise GraphQLError(
             "Live delivery was interrupted; subscribe again with since: the last cursor.",

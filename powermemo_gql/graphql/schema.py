@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from powermemo_gql.core.db import database_trouble
 from powermemo_gql.graphql.blobs import ALL_BLOB_TYPES, BlobMutation, BlobQuery
@@ -72,6 +74,25 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
+# Typed outcomes a client handles (subscribe again); the broker's outage itself is logged
+# once by the broker, so these are not errors to log with a traceback per subscriber.
+EXPECTED_CODES = frozenset({"FEED_INTERRUPTED", "BROKER_UNAVAILABLE"})
+logger = logging.getLogger(__name__)
+
+
+class PowermemoSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = []
+        for error in errors:
+            if (error.extensions or {}).get("code") in EXPECTED_CODES:
+                logger.debug("operation ended: %s", error.message)
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)
+
+
 class PerOperationLoaders(SchemaExtension):
     """Fresh DataLoaders for every operation, HTTP or websocket alike."""
 
@@ -120,7 +141,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ParserCache(maxsize=1000),
     ]
     batch = settings.max_batch_operations if settings is not None else 0
-    return strawberry.Schema(
+    return PowermemoSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from powermemo_gql.core.db import SessionFactory
-from powermemo_gql.core.pubsub import Message, PubSub
+from powermemo_gql.core.pubsub import BrokerLost, Message, PubSub
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.projects.service import ProjectService
 
@@ -184,6 +184,8 @@ class RevocationWatch:
                         await self._listener.revoked(revocation)
             except asyncio.CancelledError:
                 raise
+            except BrokerLost:  # the broker logs its outage once; this retries quietly
+                logger.debug("revocation watch interrupted; listening again", exc_info=True)
             except Exception:
                 logger.warning("revocation watch interrupted; listening again", exc_info=True)
             self.listening.clear()

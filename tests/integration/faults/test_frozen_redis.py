@@ -4,12 +4,15 @@ and notifications give way), /readyz says pubsub down, subscribers learn it, the
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 
 from powermemo_gql.core.pubsub import BrokerLost, RedisPubSub, RedisTimeouts
+from powermemo_gql.core.ratelimit import RedisRateLimiter
 from tests.conftest import TEST_REDIS_URL
 from tests.integration.faults.common import eventually, get, running_app, target_of, through, timed
 from tests.proxy import FreezableProxy
@@ -100,3 +103,51 @@ async def test_a_subscriber_learns_within_a_bound_that_redis_froze() -> None:
         finally:
             await broker.close()
     assert lost_seconds < PING_INTERVAL + TIMEOUT + 5
+
+
+def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("powermemo_gql")
+    ]
+
+
+async def test_an_outage_is_logged_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
+    assert TEST_REDIS_URL is not None
+    caplog.set_level(logging.DEBUG)
+    async with FreezableProxy(*target_of(TEST_REDIS_URL, 6379)) as proxy:
+        url = through(TEST_REDIS_URL, proxy.port)
+        timeouts = RedisTimeouts(connect=TIMEOUT, command=TIMEOUT, ping_interval=PING_INTERVAL)
+        broker = RedisPubSub(url, timeouts=timeouts)
+        limiter = RedisRateLimiter(url, limit=100, timeout=TIMEOUT)
+        limiter.PAUSE_AFTER_FAILURE = 0  # every hit asks the frozen Redis
+        try:
+            await broker.publish("outage", {"n": 0})
+            proxy.freeze()
+            for n in range(3):  # publishes, subscriptions, pings, counts: all fail
+                with pytest.raises(RedisError):
+                    await broker.publish("outage", {"n": n})
+                with pytest.raises(BrokerLost):
+                    async with broker.listen(f"outage-{n}"):
+                        pass
+                assert not await broker.ping()
+                assert (await limiter.hit("outage")).allowed  # fail-open, by design
+            during = _outage_lines(caplog)
+            proxy.thaw()
+            for n in range(3):
+                await broker.publish("outage", {"n": n})
+                assert (await limiter.hit("outage")).allowed
+        finally:
+            await broker.close()
+            await limiter.close()
+    logged = _outage_lines(caplog)
+    assert [r.getMessage().split(" (")[0] for r in during] == [
+        "the message broker is unavailable",
+        "Redis for rate limits is unavailable",
+    ]
+    assert [r.getMessage() for r in logged[len(during) :]] == [
+        "the message broker is available again",
+        "Redis for rate limits is available again",
+    ]
+    assert not [r for r in logged if r.exc_info]
