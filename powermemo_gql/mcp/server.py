@@ -4,6 +4,7 @@ at start) and over streamable HTTP at /mcp (each request's bearer key picks the 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
@@ -48,6 +49,18 @@ def _from_request(ctx: Context) -> uuid.UUID:
     return project
 
 
+def _quietly_built() -> MCPServer:
+    """The SDK's server, with the root logger as it was: the constructor calls
+    logging.basicConfig, and logging is configured by us (observability/logs.py)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return MCPServer("powermemo", instructions=INSTRUCTIONS, version=__version__)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 def build_server(resources: Resources, project_id: uuid.UUID | None = None) -> MCPServer:
     """`project_id`: the one project of a stdio server; None: each HTTP request's own."""
 
@@ -62,9 +75,7 @@ def build_server(resources: Resources, project_id: uuid.UUID | None = None) -> M
         except DomainError as error:
             raise tool_error(error) from None
 
-    server: MCPServer = MCPServer(
-        "powermemo", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
-    )
+    server = _quietly_built()
     writes = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False)
     reads = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 

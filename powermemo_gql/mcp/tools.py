@@ -44,7 +44,8 @@ class Message(BaseModel):
     )
 
 
-_RENAMED = {"first": "limit"}  # the search's `first` is recall's `limit`
+# The services' names for what the tools call otherwise.
+_RENAMED = {"first": "limit", "id": "user_id"}
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 

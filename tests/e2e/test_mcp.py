@@ -189,7 +189,20 @@ async def test_http_tool_errors_name_the_code_and_the_argument(
         bad_id = error(
             await session.call_tool("remember", {"user_id": "no spaces", "messages": CHAT})
         )
-        assert "INVALID_INPUT" in bad_id
+        assert "INVALID_INPUT: user_id" in bad_id
+        blank = error(
+            await session.call_tool(
+                "remember",
+                {"user_id": "bob", "messages": [{"role": "user", "content": ""}]},
+            )
+        )
+        assert "INVALID_INPUT: messages[0].content" in blank
+        long_key = error(
+            await session.call_tool(
+                "remember", {"user_id": "bob", "messages": CHAT, "idempotency_key": "k" * 200}
+            )
+        )
+        assert "INVALID_INPUT: idempotency_key" in long_key
         no_entry = error(
             await session.call_tool("forget", {"user_id": "bob", "entry_id": "not-an-id"})
         )
