@@ -2,25 +2,33 @@
 
 Stateless: every HTTP request is authenticated on its own (a revoked key is refused at its
 next request, and no session can be carried over to another key) and counts against the
-key's rate limit; any instance can answer any request."""
+key's rate limit; any instance can answer any request.
+
+The SDK is imported and its session manager started at the first /mcp request, not at
+start-up: importing it costs a server that never serves MCP a quarter more start time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from powermemo_gql.core.db import database_trouble
-from powermemo_gql.mcp.server import PROJECT_SCOPE_KEY, build_server
 from powermemo_gql.projects.auth import bearer_token
 from powermemo_gql.projects.authenticator import Authenticator, Throttled
 from powermemo_gql.resources import Resources
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+# Where the endpoint leaves the caller's project for the tools (mcp/server.py reads it).
+PROJECT_SCOPE_KEY = "powermemo.mcp_project"
 
 logger = logging.getLogger(__name__)
 
@@ -36,26 +44,60 @@ def _refusal(
 
 
 class MCPEndpoint:
-    """The ASGI app at /mcp; `lifespan()` must run while it serves (the SDK's task group)."""
+    """The ASGI app at /mcp; `lifespan()` must wrap the time it serves."""
 
     def __init__(self, resources: Resources, authenticator: Authenticator) -> None:
         self.resources = resources
         self.authenticator = authenticator
-        self.server: MCPServer = build_server(resources)
-        # Builds the SDK's session manager, which we call directly (no sub-app to mount).
-        self.server.streamable_http_app(
-            stateless_http=True,
-            json_response=True,
-            max_request_body_size=resources.settings.max_request_bytes,
-            # Rebinding protection guards servers that trust any local caller; this one
-            # needs a bearer key on every request and serves whatever host it is deployed at.
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        )
+        self._server: MCPServer | None = None
+        self._starting = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._running: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
-        async with self.server.session_manager.run():
+        try:
             yield
+        finally:
+            if self._running is not None:
+                self._stop.set()
+                await self._running
+
+    async def _started(self) -> MCPServer:
+        async with self._starting:
+            if self._server is None:
+                from mcp.server.transport_security import TransportSecuritySettings
+
+                from powermemo_gql.mcp.server import build_server
+
+                server = build_server(self.resources)
+                # Builds the SDK's session manager, called directly (no sub-app to mount).
+                server.streamable_http_app(
+                    stateless_http=True,
+                    json_response=True,
+                    max_request_body_size=self.resources.settings.max_request_bytes,
+                    # Rebinding protection guards servers that trust any local caller; this
+                    # one needs a key on every request, at whatever host it is deployed.
+                    transport_security=TransportSecuritySettings(
+                        enable_dns_rebinding_protection=False
+                    ),
+                )
+                running = asyncio.get_running_loop().create_future()
+                self._running = asyncio.create_task(self._run(server, running))
+                await running
+                self._server = server
+            return self._server
+
+    async def _run(self, server: MCPServer, running: asyncio.Future[None]) -> None:
+        """The session manager's task group lives in this task, until the lifespan ends."""
+        try:
+            async with server.session_manager.run():
+                running.set_result(None)
+                await self._stop.wait()
+        except BaseException as exc:
+            if not running.done():
+                running.set_exception(exc)
+            raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -63,7 +105,8 @@ class MCPEndpoint:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        await self.server.session_manager.handle_request(scope, receive, send)
+        server = await self._started()
+        await server.session_manager.handle_request(scope, receive, send)
 
     async def _admit(self, request: Request) -> JSONResponse | None:
         """Key, throttle and rate limit as /graphql checks them; None admits."""

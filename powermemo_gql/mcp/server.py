@@ -15,13 +15,11 @@ from pydantic import Field
 
 from powermemo_gql import __version__
 from powermemo_gql.errors import DomainError
+from powermemo_gql.mcp.http import PROJECT_SCOPE_KEY
 from powermemo_gql.mcp.tools import MemoryTools, Message, tool_error
 from powermemo_gql.memory.context import MAX_CONTEXT_TOKENS
 from powermemo_gql.recall.search import MAX_FIRST, MAX_QUERY_CHARS
 from powermemo_gql.resources import Resources
-
-# Where the /mcp endpoint leaves the caller's project for the tools (see http.py).
-PROJECT_SCOPE_KEY = "powermemo.mcp_project"
 
 INSTRUCTIONS = (
     "Long-term memory about the people you talk with. Call `context` at the start of a turn "
