@@ -37,7 +37,6 @@ UserId = Annotated[
 ]
 
 T = TypeVar("T")
-ProjectOf = Callable[[Context], uuid.UUID]
 
 
 def _from_request(ctx: Context) -> uuid.UUID:
