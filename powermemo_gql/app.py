@@ -21,6 +21,7 @@ from powermemo_gql.core import migrations
 from powermemo_gql.core.db import create_migration_engine
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
+from powermemo_gql.mcp.http import MCPEndpoint
 from powermemo_gql.observability.logs import RequestIdMiddleware
 from powermemo_gql.observability.metrics import MetricsMiddleware, metrics_authorized
 from powermemo_gql.recall.embeddings import Embedder
@@ -86,7 +87,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starl
         # Embeds what after-commit pokes left behind (no-op without an embedder).
         indexing = asyncio.create_task(resources.indexer.run())
         try:
-            yield
+            async with mcp.lifespan():  # the SDK's session manager serves /mcp
+                yield
         finally:
             indexing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,6 +133,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starl
         return HTMLResponse(DASHBOARD_PAGE.read_text(encoding="utf-8"))
 
     graphql = GraphQLView(resources, schema=build_schema(settings))
+    mcp = MCPEndpoint(resources, graphql.authenticator)  # one failure throttle for both
     app = Starlette(
         routes=[
             Route("/", home),
@@ -140,6 +143,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starl
             Route("/dashboard", dashboard),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
         ],
         lifespan=lifespan,
         middleware=[

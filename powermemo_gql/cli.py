@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -59,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply pending database migrations")
 
+    mcp = commands.add_parser(
+        "mcp",
+        help="the MCP server over stdio, for a local agent (on the configured database; "
+        "docs/mcp.md)",
+    )
+    mcp.add_argument(
+        "--key",
+        default=os.environ.get("POWERMEMO_API_KEY"),
+        help="the project's API key (default: $POWERMEMO_API_KEY)",
+    )
+
     commands.add_parser(
         "config-reference", help="print the table of settings in docs/configuration.md"
     )
@@ -107,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "worker":
         return asyncio.run(_worker(settings))
+    if args.command == "mcp":
+        from powermemo_gql.mcp.stdio import run_stdio
+
+        return asyncio.run(run_stdio(settings, args.key))
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is at the newest migration")
