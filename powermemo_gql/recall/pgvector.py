@@ -48,6 +48,10 @@ _DETECT = text(
     "AND table_name = 'memory_vectors' AND column_name = 'embedding'), "
     "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')"
 )
+_STORE = text(
+    "UPDATE memory_vectors SET embedding = CAST(CAST(:vector AS text) AS vector) "
+    "WHERE kind = :kind AND target_id = :target"
+)
 # Per engine (one database): whether the column is there. Asked once, at start-up or on
 # first use; a database changed under a running process is seen after its restart.
 _known: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
@@ -79,7 +83,8 @@ async def detect(engine: AsyncEngine) -> bool:
     active = installed and column
     _known[engine.sync_engine] = active
     if active:
-        logger.info("pgvector: in use, vector search runs in PostgreSQL")
+        filled = await fill_missing(engine)
+        logger.info("pgvector: in use, vector search runs in PostgreSQL (%d copies made)", filled)
     elif available:
         logger.warning(
             "pgvector: the server has it but this database does not use it (the migration "
@@ -88,6 +93,29 @@ async def detect(engine: AsyncEngine) -> bool:
     else:
         logger.info("pgvector: not on this server; exact per-user scan")
     return active
+
+
+async def fill_missing(engine: AsyncEngine, batch: int = 500) -> int:
+    """Copies the vectors that have none in `embedding` (stored by a process that started
+    before the migration added the column): search in SQL would not see them."""
+    filled = 0
+    while True:
+        async with engine.begin() as connection:
+            rows = list(
+                await connection.execute(
+                    text(
+                        "SELECT kind, target_id, vector FROM memory_vectors "
+                        "WHERE embedding IS NULL LIMIT :batch FOR UPDATE SKIP LOCKED"
+                    ),
+                    {"batch": batch},
+                )
+            )
+            if not rows:
+                return filled
+            await connection.execute(
+                _STORE, [{"vector": literal_of(v), "kind": k, "target": t} for k, t, v in rows]
+            )
+        filled += len(rows)
 
 
 async def available(session: AsyncSession) -> bool:
@@ -108,11 +136,7 @@ async def store(
 ) -> None:
     """The pgvector copy of a vector row just written (same transaction)."""
     await session.execute(
-        text(
-            "UPDATE memory_vectors SET embedding = CAST(CAST(:vector AS text) AS vector) "
-            "WHERE kind = :kind AND target_id = :target"
-        ),
-        {"vector": literal_of(vector), "kind": kind.value, "target": target_id},
+        _STORE, {"vector": literal_of(vector), "kind": kind.value, "target": target_id}
     )
 
 

@@ -180,6 +180,28 @@ async def test_the_migration_copies_vectors_stored_before_it(
     assert len(hits) == 24 + 16 * 3  # every entry, event and fact found through the copies
 
 
+async def test_start_up_copies_vectors_a_process_stored_without_the_column(
+    app: Starlette, project: ProjectHandle
+) -> None:
+    """A process started before the migration added the column stores bytes only: the next
+    start-up's detection copies them, so search in SQL still sees every row."""
+    alice = await _load(app, project, "alice", seed=5)
+    engine = alice.resources.engine
+    _need_pgvector(await pgvector.detect(engine))
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("UPDATE memory_vectors SET embedding = NULL"))
+    assert await pgvector.detect(engine)
+    async with engine.connect() as connection:
+        missing = await connection.scalar(
+            sa.text("SELECT count(*) FROM memory_vectors WHERE embedding IS NULL")
+        )
+    assert missing == 0
+    _, in_sql, _ = await _ranked(alice, REQUESTS[0], use_pgvector=True)
+    _, scanned, _ = await _ranked(alice, REQUESTS[0], use_pgvector=False)
+    assert len(in_sql) == 24 + 16 * 3
+    assert in_sql == scanned
+
+
 async def test_without_the_right_to_create_it_the_migration_succeeds_without_pgvector(
     app: Starlette,
 ) -> None:
