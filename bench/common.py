@@ -36,7 +36,8 @@ if str(REPO) not in sys.path:  # scripts run as `python bench/x.py`: make `tests
     sys.path.insert(0, str(REPO))
 
 PG_HOST = "127.0.0.1"
-PG_PORT = 5432
+# Another server (e.g. scripts/pgvector-server's PostgreSQL with pgvector): POWERMEMO_BENCH_PG_PORT.
+PG_PORT = int(os.environ.get("POWERMEMO_BENCH_PG_PORT", "5432"))
 PG_USER = "postgres"
 DEFAULT_DB = "bench_pm"
 # Databases a benchmark must never drop: the test suite's and PostgreSQL's own.

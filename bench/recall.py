@@ -129,7 +129,22 @@ async def main() -> None:
         backend = await prepare(name, args.database)
         pg_version = await common.postgres_version(args.database) if name == "postgres" else None
         print(f"\n## {name}\n\n{common.machine_summary(pg_version)}\n")
+        if name == "postgres":
+            print(f"vector search: {await vector_path(args.database)}\n")
         await run_backend(backend, recall_set, embed_times, args)
+
+
+async def vector_path(database: str) -> str:
+    """What the server's search uses there (as recall/pgvector.py detects it)."""
+    conn = await asyncpg.connect(common.dsn(database))
+    try:
+        column = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'memory_vectors' AND column_name = 'embedding'"
+        )
+    finally:
+        await conn.close()
+    return "pgvector (in PostgreSQL)" if column else "exact scan (no pgvector on this server)"
 
 
 async def prepare(name: str, database: str) -> Backend:

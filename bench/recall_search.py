@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from powermemo_gql.core.types import utcnow
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.events.models import Event
 from powermemo_gql.projects.models import Project
+from powermemo_gql.recall import pgvector
 from powermemo_gql.recall.models import EventFact, MemoryVector
 from powermemo_gql.recall.search import SearchMode, SearchRequest, SearchService
 from powermemo_gql.recall.vectors import VectorCache, top
@@ -105,6 +107,9 @@ async def main() -> None:
     parser.add_argument("--dimensions", type=int, default=384)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--exact-scan", action="store_true", help="PostgreSQL: the in-process scan, not pgvector"
+    )
     args = parser.parse_args()
     url = args.database_url or f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
     engine = create_engine(Settings(database_url=url, mode="development"))
@@ -113,7 +118,14 @@ async def main() -> None:
     embedder = WordEmbedder(dimensions=args.dimensions)
     project_id, user_id = await seed(sessions, embedder, args.memories)
     cache = VectorCache()
-    print(f"{engine.dialect.name}, {args.memories:,} memories, {args.dimensions} dimensions")
+    # Seeded straight into the table: detection (as at start-up) copies them into `embedding`.
+    in_sql = await pgvector.detect(engine) and not args.exact_scan
+    cache.use_pgvector = not args.exact_scan
+    print(
+        f"{engine.dialect.name}, {args.memories:,} memories, {args.dimensions} dimensions, "
+        f"vector search: {'pgvector' if in_sql else 'exact scan'}, "
+        f"load1 {os.getloadavg()[0]:.1f}"
+    )
     for mode, query in QUERIES:
         request = SearchRequest(query=query, mode=mode)
         timings = []

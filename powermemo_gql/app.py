@@ -24,6 +24,7 @@ from powermemo_gql.graphql.view import GraphQLView
 from powermemo_gql.mcp.http import MCPEndpoint
 from powermemo_gql.observability.logs import RequestIdMiddleware
 from powermemo_gql.observability.metrics import MetricsMiddleware, metrics_authorized
+from powermemo_gql.recall import pgvector
 from powermemo_gql.recall.embeddings import Embedder
 from powermemo_gql.resources import Resources
 from powermemo_gql.settings import Settings
@@ -55,6 +56,13 @@ async def _warn_if_schema_behind(resources: Resources) -> None:
         logger.warning("database schema is behind; run `powermemo-gql migrate`")
 
 
+async def _detect_pgvector(resources: Resources) -> None:
+    try:
+        await pgvector.detect(resources.engine)
+    except Exception:  # unreachable: asked again on first use (recall/pgvector.py)
+        logger.warning("could not check for pgvector at startup", exc_info=True)
+
+
 async def _migrate(settings: Settings) -> None:
     engine = create_migration_engine(settings)
     try:
@@ -78,6 +86,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starl
             await _migrate(settings)  # cannot start on an unmigrated schema
         else:
             await _warn_if_schema_behind(resources)
+        await _detect_pgvector(resources)
         scheduler = (
             asyncio.create_task(resources.flusher.run_scheduler())
             if settings.background_flushes

@@ -22,10 +22,18 @@ DIALECT_ONLY_INDEXES = frozenset(
 )
 
 
+# Columns some databases only have: memory_vectors.embedding where pgvector could be created.
+OPTIONAL_COLUMNS = frozenset({("memory_vectors", "embedding")})
+
+
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
     """alembic's include_object hook, for env.py and the drift test alike."""
+    if type_ == "column" and reflected and compare_to is None:
+        table = getattr(getattr(obj, "table", None), "name", None)
+        if (table, name) in OPTIONAL_COLUMNS:
+            return False
     return not (type_ == "index" and name in DIALECT_ONLY_INDEXES)
 
 

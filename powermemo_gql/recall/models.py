@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Index, LargeBinary, Text
+from sqlalchemy.dialects.postgresql.base import ischema_names
+from sqlalchemy.types import UserDefinedType
 from sqlmodel import Field, SQLModel
 
 from powermemo_gql.core.types import JSONType, UTCDateTime, new_id, utcnow
@@ -58,6 +61,19 @@ class MemoryVector(SQLModel, table=True):
     # float32, little-endian, L2-normalised.
     vector: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VectorType(UserDefinedType[Any]):
+    """pgvector's `vector`, of the optional memory_vectors.embedding (recall/pgvector.py)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector"
+
+
+# Reflecting a database that has the column (the migration drift check) knows its type.
+ischema_names.setdefault("vector", VectorType)
 
 
 class MemoryVectorVersion(SQLModel, table=True):

@@ -138,6 +138,10 @@ class RecallRepository:
                 vector=vector,
             )
         )
+        from powermemo_gql.recall import pgvector  # it builds on this module
+
+        if await pgvector.available(self.session):
+            await pgvector.store(self.session, kind, row.id, vector)
         return True
 
     async def prune(self, user_id: uuid.UUID) -> int:

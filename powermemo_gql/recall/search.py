@@ -14,6 +14,7 @@ from powermemo_gql.core.validation import check_storable
 from powermemo_gql.errors import DomainError, InvalidInput
 from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.projects.repository import ProjectRepository
+from powermemo_gql.recall import pgvector
 from powermemo_gql.recall.embeddings import Embedder
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.ranking import by_bm25, fused
@@ -38,6 +39,13 @@ class Fallback(StrEnum):
 
     NO_EMBEDDER = "no_embedder"
     EMBEDDING_UNAVAILABLE = "embedding_unavailable"
+
+
+class VectorSearch(StrEnum):
+    """Where the vector side ranked: in PostgreSQL with pgvector, or the in-process scan."""
+
+    PGVECTOR = "pgvector"
+    EXACT_SCAN = "exact_scan"
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class SearchResult:
     # Rows in scope the vector side could not see (no vector of the current model yet):
     # found by keyword only. None when vectors were not used.
     keyword_only_rows: int | None = None
+    vector_search: VectorSearch | None = None  # None when vectors were not used
 
 
 def tag_matches(tags: list[dict[str, Any]], wanted: tuple[str, ...]) -> bool:
@@ -137,14 +146,21 @@ class SearchService:
         if query_vector is not None:
             result.model = self.embedder.model
             result.keyword_only_rows = len(stale)
-            cached = await self.vectors.get(
-                self.recall, user_id, self.embedder.model, self.embedder.dimensions
-            )
-            similar = [
-                (Candidate(kind, target, event, None), score)
-                for kind, target, event, score in most_similar(
+            model, dimensions = self.embedder.model, self.embedder.dimensions
+            if self.vectors.use_pgvector and await pgvector.available(self.session):
+                result.vector_search = VectorSearch.PGVECTOR
+                nearest = await pgvector.most_similar(
+                    self.session, query_vector, kinds, scope, allowed, model, dimensions, CANDIDATES
+                )
+            else:
+                result.vector_search = VectorSearch.EXACT_SCAN
+                cached = await self.vectors.get(self.recall, user_id, model, dimensions)
+                nearest = most_similar(
                     cached, query_vector, kinds, scope, allowed, stale, CANDIDATES
                 )
+            similar = [
+                (Candidate(kind, target, event, None), score)
+                for kind, target, event, score in nearest
             ]
         matched = by_bm25(keyword_list, terms, documents, CANDIDATES)
         result.hits = await self._fuse(similar, matched, request)

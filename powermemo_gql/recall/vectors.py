@@ -48,6 +48,8 @@ def _timestamp(value: datetime | None) -> float:
 class VectorCache:
     def __init__(self, max_bytes: int = MAX_CACHED_BYTES) -> None:
         self._max_bytes = max_bytes
+        # Search ranks in PostgreSQL where pgvector is in use (recall/pgvector.py); False: here.
+        self.use_pgvector = True
         self._users: OrderedDict[tuple[uuid.UUID, str, int], UserVectors] = OrderedDict()
 
     async def get(
