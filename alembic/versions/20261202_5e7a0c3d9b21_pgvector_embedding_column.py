@@ -1,7 +1,7 @@
 """pgvector: memory_vectors.embedding where the server has the extension
 
 Revision ID: 5e7a0c3d9b21
-Revises: 10c2a666373c
+Revises: 5e7a1c9d2b40
 Create Date: 2026-12-02 05:00:00.000000
 
 PostgreSQL only, and only where it can be: when the server offers the `vector` extension and
@@ -9,7 +9,7 @@ this role may create it (or it is already created), memory_vectors gets an `embe
 column (no fixed dimensions: models of different sizes share the table, search compares only
 rows of one model and size) filled from the stored float32 bytes. Otherwise nothing changes and
 search keeps the exact per-user scan. To enable it later: install pgvector, then
-`alembic downgrade 10c2a666373c && alembic upgrade head` (see docs/recall.md).
+`alembic downgrade 5e7a1c9d2b40 && alembic upgrade head` (see docs/recall.md).
 """
 
 import logging
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '5e7a0c3d9b21'
-down_revision: str | None = '10c2a666373c'
+down_revision: str | None = '5e7a1c9d2b40'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

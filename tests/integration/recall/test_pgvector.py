@@ -33,7 +33,7 @@ from tests.recall_support import WordEmbedder
 from tests.support import ProjectHandle
 
 REQUIRED = os.environ.get("POWERMEMO_TEST_PGVECTOR") == "required"
-BEFORE_PGVECTOR = "10c2a666373c"
+BEFORE_PGVECTOR = "5e7a1c9d2b40"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 TOPICS = ["interest", "work", "health", "family"]
 WORDS = "hiking cooking chess piano tennis garden travel books cinema running coffee painting"
