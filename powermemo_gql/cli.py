@@ -59,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply pending database migrations")
 
+    reindex = commands.add_parser(
+        "reindex",
+        help="embed every profile entry, event and fact whose vector is missing or was made "
+        "by another model (resumable; safe beside a running server)",
+    )
+    reindex.add_argument("--project", help="only this project (id or name)")
+    reindex.add_argument(
+        "--missing-only",
+        action="store_true",
+        help="only rows without any vector (keep vectors of other models)",
+    )
+
     commands.add_parser(
         "config-reference", help="print the table of settings in docs/configuration.md"
     )
@@ -111,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
         print("database is at the newest migration")
         return 0
+    if args.command == "reindex":
+        from powermemo_gql.cli_reindex import run_reindex
+
+        return asyncio.run(run_reindex(settings, args.project, args.missing_only))
     if args.command == "create-project":
         return asyncio.run(_create_project(settings, args.name))
     if args.command == "create-api-key":

@@ -107,6 +107,64 @@ class RecallRepository:
         )
         return (await self.session.scalars(stmt)).all()
 
+    async def to_reindex(
+        self,
+        kind: RecallKind,
+        project_id: uuid.UUID | None,
+        model: str,
+        missing_only: bool,
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> Sequence[Any]:
+        """The next rows (by id, after `after`) without a vector of `model`; missing_only: only
+        those without any vector. Keyset order: a run never reads a row twice."""
+        source = SOURCES[kind]
+        stmt = select(source.model).where(_to_reindex(source, project_id, model, missing_only))
+        if after is not None:
+            stmt = stmt.where(source.id > after)
+        return (await self.session.scalars(stmt.order_by(source.id).limit(limit))).all()
+
+    async def count_to_reindex(
+        self, kind: RecallKind, project_id: uuid.UUID | None, model: str, missing_only: bool
+    ) -> int:
+        source = SOURCES[kind]
+        stmt = select(func.count()).where(_to_reindex(source, project_id, model, missing_only))
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def unmark_other_dimensions(
+        self,
+        kind: RecallKind,
+        project_id: uuid.UUID | None,
+        model: str,
+        dimensions: int,
+        limit: int,
+    ) -> int:
+        """Marks up to `limit` rows unembedded whose vector has this model's name but another
+        length (embedding_dimensions changed): the indexer then embeds them again."""
+        source = SOURCES[kind]
+        ids = (
+            select(col(MemoryVector.target_id))
+            .join(source.model, source.id == col(MemoryVector.target_id))
+            .where(
+                col(MemoryVector.kind) == kind.value,
+                col(MemoryVector.model) == model,
+                col(MemoryVector.dimensions) != dimensions,
+                source.embedded_model == model,
+            )
+            .limit(limit)
+        )
+        if project_id is not None:
+            ids = ids.where(col(MemoryVector.project_id) == project_id)
+        found = list((await self.session.scalars(ids)).all())
+        if not found:
+            return 0
+        await self.session.execute(
+            update(source.model)
+            .where(source.id.in_(found), source.embedded_model == model)
+            .values(embedded_model=None)
+        )
+        return len(found)
+
     async def store_vector(
         self, kind: RecallKind, row: Any, content: str, model: str, vector: bytes, dimensions: int
     ) -> bool:
@@ -268,6 +326,15 @@ class RecallRepository:
 
 def _stale(source: Source, model: str) -> ColumnElement[bool]:
     return or_(source.embedded_model.is_(None), source.embedded_model != model)
+
+
+def _to_reindex(
+    source: Source, project_id: uuid.UUID | None, model: str, missing_only: bool
+) -> ColumnElement[bool]:
+    clauses = [source.embedded_model.is_(None) if missing_only else _stale(source, model)]
+    if project_id is not None:
+        clauses.append(source.project_id == project_id)
+    return and_(*clauses)
 
 
 def _event_of(source: Source) -> Any:
