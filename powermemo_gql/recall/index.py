@@ -23,7 +23,6 @@ from powermemo_gql.recall.sources import text_of
 logger = logging.getLogger(__name__)
 
 BATCH = 64  # texts per embedding call
-LOOP_SECONDS = 30.0  # how often the loop looks for rows a poke did not embed
 USERS_PER_PASS = 100
 
 
@@ -112,8 +111,9 @@ class Indexer:
                 logger.warning("indexing user %s failed; retried later", user_id, exc_info=True)
         return embedded
 
-    async def run(self, interval: float = LOOP_SECONDS) -> None:
-        """Forever: embed what pokes left behind (failures, restarts, a model change)."""
+    async def run(self, interval: float) -> None:
+        """Forever, every `interval` seconds (embedding_catchup_seconds): embed what pokes
+        left behind (failures, restarts, a model change)."""
         while True:
             # Sleeps first: at startup the pokes of new writes come soon enough.
             await asyncio.sleep(interval)
