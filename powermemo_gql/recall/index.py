@@ -80,6 +80,7 @@ class Indexer:
                 stored = 0
                 async with unit_of_work(self._sessions) as session:
                     recall = RecallRepository(session)
+                    await recall.add_usage(rows[0].project_id, len(texts), result.tokens)
                     for row, vector in zip(rows, result.vectors, strict=True):
                         content = row.summary if kind is RecallKind.EVENT else row.content
                         if await recall.store_vector(

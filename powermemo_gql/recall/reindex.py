@@ -83,11 +83,19 @@ class Reindexer:
 
     async def _store(self, kind: RecallKind, rows: Sequence[Any]) -> int:
         """Embeds and stores one batch; how many were stored (unchanged since read)."""
+        by_project: dict[uuid.UUID, list[Any]] = {}
+        for row in rows:
+            by_project.setdefault(row.project_id, []).append(row)
+        # One call per project: the tokens it reports are that project's.
+        return sum([await self._store_of(kind, p, found) for p, found in by_project.items()])
+
+    async def _store_of(self, kind: RecallKind, project_id: uuid.UUID, rows: list[Any]) -> int:
         result = await self._embedder.embed([text_of(row) for row in rows], "index")
         model, dimensions = self._embedder.model, self._embedder.dimensions
         stored, users = 0, set()
         async with unit_of_work(self._sessions) as session:
             recall = RecallRepository(session)
+            await recall.add_usage(project_id, len(rows), result.tokens)
             for row, vector in zip(rows, result.vectors, strict=True):
                 content = row.summary if kind is RecallKind.EVENT else row.content
                 if await recall.store_vector(kind, row, content, model, pack(vector), dimensions):

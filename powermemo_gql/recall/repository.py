@@ -31,7 +31,13 @@ from powermemo_gql.core.repository import like_pattern
 from powermemo_gql.events.models import Event
 from powermemo_gql.events.repository import FTS_CONFIG
 from powermemo_gql.profiles.models import ProfileEntry
-from powermemo_gql.recall.models import EventFact, MemoryVector, MemoryVectorVersion, RecallKind
+from powermemo_gql.recall.models import (
+    EmbeddingUsage,
+    EventFact,
+    MemoryVector,
+    MemoryVectorVersion,
+    RecallKind,
+)
 from powermemo_gql.recall.sources import SOURCES, Source
 
 WORD = re.compile(r"\w+")
@@ -212,6 +218,33 @@ class RecallRepository:
         if pruned:
             await self.bump(user_id)
         return pruned
+
+    async def add_usage(self, project_id: uuid.UUID, texts: int, tokens: int) -> None:
+        """Counts what one embedding call for this project's rows cost."""
+        dialect = postgresql if self._postgres else sqlite
+        stmt = dialect.insert(EmbeddingUsage).values(
+            project_id=project_id, texts=texts, tokens=tokens
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["project_id"],
+                set_={
+                    "texts": col(EmbeddingUsage.texts) + texts,
+                    "tokens": col(EmbeddingUsage.tokens) + tokens,
+                },
+            )
+        )
+
+    async def usage(self, project_id: uuid.UUID) -> tuple[int, int]:
+        """(texts embedded, tokens) of a project's indexing."""
+        found = (
+            await self.session.execute(
+                select(col(EmbeddingUsage.texts), col(EmbeddingUsage.tokens)).where(
+                    col(EmbeddingUsage.project_id) == project_id
+                )
+            )
+        ).first()
+        return (int(found[0]), int(found[1])) if found else (0, 0)
 
     # Searching
 
