@@ -66,7 +66,7 @@ class Indexer:
         raises (EmbeddingUnavailable): what was stored before stays stored."""
         if not self._embedder.enabled:
             return 0
-        model, dimensions = self._embedder.model, self._embedder.dimensions
+        model = self._embedder.model
         embedded = 0
         for kind in RecallKind:
             while True:
@@ -83,8 +83,10 @@ class Indexer:
                     await recall.add_usage(rows[0].project_id, len(texts), result.tokens)
                     for row, vector in zip(rows, result.vectors, strict=True):
                         content = row.summary if kind is RecallKind.EVENT else row.content
+                        # Its own length: an openai provider without embedding_dimensions
+                        # learns it from its first answer, after this pass began.
                         if await recall.store_vector(
-                            kind, row, content, model, pack(vector), dimensions
+                            kind, row, content, model, pack(vector), len(vector)
                         ):
                             stored += 1
                     if stored:

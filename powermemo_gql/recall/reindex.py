@@ -91,14 +91,14 @@ class Reindexer:
 
     async def _store_of(self, kind: RecallKind, project_id: uuid.UUID, rows: list[Any]) -> int:
         result = await self._embedder.embed([text_of(row) for row in rows], "index")
-        model, dimensions = self._embedder.model, self._embedder.dimensions
+        model = self._embedder.model
         stored, users = 0, set()
         async with unit_of_work(self._sessions) as session:
             recall = RecallRepository(session)
             await recall.add_usage(project_id, len(rows), result.tokens)
             for row, vector in zip(rows, result.vectors, strict=True):
                 content = row.summary if kind is RecallKind.EVENT else row.content
-                if await recall.store_vector(kind, row, content, model, pack(vector), dimensions):
+                if await recall.store_vector(kind, row, content, model, pack(vector), len(vector)):
                     stored += 1
                     users.add(row.user_id)
             for user_id in users:  # searching processes reload these users' vectors

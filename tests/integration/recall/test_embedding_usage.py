@@ -1,5 +1,5 @@
-"""Embedding tokens in llmUsage: what the provider reported for indexing each project's
-memory, by the live indexer and by reindex alike."""
+"""The openai provider's answers as indexing records them: tokens in llmUsage (per project,
+by the live indexer and by reindex alike) and the vectors' length."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import select
+from sqlmodel import col
 
 from powermemo_gql.app import create_app
 from powermemo_gql.cli_reindex import run_reindex
+from powermemo_gql.recall.models import MemoryVector
 from tests.conftest import make_settings
 from tests.integration.recall.conftest import Memory
-from tests.llm_server import ScriptedLLM, running_llm, word_count
+from tests.llm_server import DEFAULT_EMBEDDING_DIMENSIONS, ScriptedLLM, running_llm, word_count
 from tests.support import ROOT_TOKEN, Api, create_project
 
 USAGE = "{ llmUsage { llmCalls embeddingTexts embeddingTokens } }"
@@ -91,3 +94,23 @@ async def test_reindexing_counts_each_projects_tokens_to_it(
             "embeddingTexts": 1,
             "embeddingTokens": word_count(["interest / sport: Runs marathons"]),
         }
+
+
+async def test_the_first_vectors_record_the_length_the_provider_answered(
+    database_url: str, llm: ScriptedLLM
+) -> None:
+    # No embedding_dimensions: the provider's length is learned from its first answer, which
+    # the first indexing pass is waiting for; its vectors must record it (not 0), else search
+    # would skip them without counting them as waiting.
+    options = {**_openai(database_url, llm), "embedding_dimensions": None}
+    app = create_app(make_settings(database_url, **options))
+    async with LifespanManager(app):
+        project = await create_project(app, Api(app, ROOT_TOKEN), "one")
+        alice = Memory(app, project.api, "alice")
+        await _write(alice)
+        async with alice.resources.sessions() as session:
+            lengths = (await session.scalars(select(col(MemoryVector.dimensions)))).all()
+        assert lengths == [DEFAULT_EMBEDDING_DIMENSIONS] * 2
+        result = await alice.search("Ethiopian cuisine", mode="VECTOR")
+        assert result["keywordOnlyRows"] == 0
+        assert len(result["hits"]) == 2
