@@ -6,7 +6,12 @@ from powermemo_gql.changes.models import Change
 from powermemo_gql.events.models import Event
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
 from powermemo_gql.projects.models import ApiKey, Project
-from powermemo_gql.recall.models import EventFact, MemoryVector, MemoryVectorVersion
+from powermemo_gql.recall.models import (
+    EmbeddingUsage,
+    EventFact,
+    MemoryVector,
+    MemoryVectorVersion,
+)
 from powermemo_gql.users.models import User
 
 __all__ = [
@@ -14,6 +19,7 @@ __all__ = [
     "Blob",
     "BufferItem",
     "Change",
+    "EmbeddingUsage",
     "Event",
     "EventFact",
     "Flush",

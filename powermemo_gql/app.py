@@ -94,7 +94,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starl
         )
         await graphql.start()
         # Embeds what after-commit pokes left behind (no-op without an embedder).
-        indexing = asyncio.create_task(resources.indexer.run())
+        indexing = asyncio.create_task(resources.indexer.run(settings.embedding_catchup_seconds))
         try:
             async with mcp.lifespan():  # the SDK's session manager serves /mcp
                 yield

@@ -54,8 +54,8 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "worker",
-        help="run flushes only (size and idle triggers, recovery), for API instances that "
-        "set background_flushes: false",
+        help="run flushes (size and idle triggers, recovery) and the recall indexer's "
+        "catch-up, for API instances that set background_flushes: false",
     )
 
     commands.add_parser("migrate", help="apply pending database migrations")
@@ -69,6 +69,18 @@ def _parser() -> argparse.ArgumentParser:
         "--key",
         default=os.environ.get("POWERMEMO_API_KEY"),
         help="the project's API key (default: $POWERMEMO_API_KEY)",
+    )
+
+    reindex = commands.add_parser(
+        "reindex",
+        help="embed every profile entry, event and fact whose vector is missing or was made "
+        "by another model (resumable; safe beside a running server)",
+    )
+    reindex.add_argument("--project", help="only this project (id or name)")
+    reindex.add_argument(
+        "--missing-only",
+        action="store_true",
+        help="only rows without any vector (keep vectors of other models)",
     )
 
     commands.add_parser(
@@ -127,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
         print("database is at the newest migration")
         return 0
+    if args.command == "reindex":
+        from powermemo_gql.cli_reindex import run_reindex
+
+        return asyncio.run(run_reindex(settings, args.project, args.missing_only))
     if args.command == "create-project":
         return asyncio.run(_create_project(settings, args.name))
     if args.command == "create-api-key":
@@ -193,7 +209,8 @@ def _serve(settings: Settings) -> int:
 
 
 async def _worker(settings: Settings) -> int:
-    """The flush scheduler without the HTTP server; stops cleanly on SIGTERM or SIGINT."""
+    """The flush scheduler and the indexer's catch-up loop without the HTTP server; stops
+    cleanly on SIGTERM or SIGINT."""
     from powermemo_gql.resources import Resources
 
     try:
@@ -208,12 +225,18 @@ async def _worker(settings: Settings) -> int:
     try:
         if settings.migrate_on_startup:
             await migrations.upgrade(resources.engine)
-        scheduler = asyncio.create_task(resources.flusher.run_scheduler())
-        logger.info("worker started: flushing buffers")
+        # As in every server: embeds the rows its own pokes (or anyone's) left behind.
+        loops = [
+            asyncio.create_task(resources.flusher.run_scheduler()),
+            asyncio.create_task(resources.indexer.run(settings.embedding_catchup_seconds)),
+        ]
+        logger.info("worker started: flushing buffers, embedding what waits")
         await stop.wait()
-        scheduler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await scheduler
+        for loop_task in loops:
+            loop_task.cancel()
+        for loop_task in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
     finally:
         await resources.close()  # lets running flushes finish for a while
     logger.info("worker stopped")

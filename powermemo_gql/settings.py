@@ -455,6 +455,15 @@ class Settings(BaseSettings):
         le=256,
         description=("Embedding requests in flight at once, per process (local: encodes at once)."),
     )
+    embedding_catchup_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "How often every server and worker looks for rows left unembedded (a failed or "
+            "lost embedding, a model change) and embeds them (up to 100 users a pass)."
+        ),
+    )
     embedding_api_key: SecretStr | None = Field(
         default=None,
         description=(

@@ -22,6 +22,7 @@ from powermemo_gql.graphql.errors import (
     UserNotFound,
     error_result,
 )
+from powermemo_gql.recall.usage import embedding_cost
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
@@ -211,6 +212,18 @@ class LLMUsage:
     input_tokens: int
     output_tokens: int
     steps: list[LLMStepUsage] = strawberry.field(description="The same, per pipeline step.")
+    embedding_texts: int = strawberry.field(
+        description=(
+            "Texts embedded to index the project's memory (profile entries, events, facts; "
+            "reindexing included). Not counted in llmCalls."
+        )
+    )
+    embedding_tokens: int = strawberry.field(
+        description=(
+            "Tokens the embedding provider reported for those texts (0 for the local model). "
+            "Query embeddings of searches are counted in the metrics only."
+        )
+    )
 
 
 @strawberry.type
@@ -222,6 +235,7 @@ class MemoryQuery:
             service = BufferService(session)
             flushes, calls, tokens_in, tokens_out = await service.project_usage(ctx.project_id)
             steps = await service.project_usage_by_step(ctx.project_id)
+            embedding = await embedding_cost(session, ctx.project_id)
         return LLMUsage(
             flushes=flushes,
             llm_calls=calls,
@@ -233,6 +247,8 @@ class MemoryQuery:
                 )
                 for step, calls, tokens_in, tokens_out in steps
             ],
+            embedding_texts=embedding.texts,
+            embedding_tokens=embedding.tokens,
         )
 
 

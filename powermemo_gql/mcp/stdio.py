@@ -40,7 +40,9 @@ async def run_stdio(settings: Settings, key: str | None) -> int:
             principal = await authenticate(session, key, None)  # never the root token
         if principal is None or principal.project_id is None:
             return _fail("the API key is unknown or revoked")
-        indexing = asyncio.create_task(resources.indexer.run())  # embeds what tools write
+        indexing = asyncio.create_task(
+            resources.indexer.run(settings.embedding_catchup_seconds)
+        )  # embeds what tools write
         try:
             await build_server(resources, principal.project_id).run_stdio_async()
         finally:

@@ -23,7 +23,6 @@ from powermemo_gql.recall.sources import text_of
 logger = logging.getLogger(__name__)
 
 BATCH = 64  # texts per embedding call
-LOOP_SECONDS = 30.0  # how often the loop looks for rows a poke did not embed
 USERS_PER_PASS = 100
 
 
@@ -67,7 +66,7 @@ class Indexer:
         raises (EmbeddingUnavailable): what was stored before stays stored."""
         if not self._embedder.enabled:
             return 0
-        model, dimensions = self._embedder.model, self._embedder.dimensions
+        model = self._embedder.model
         embedded = 0
         for kind in RecallKind:
             while True:
@@ -81,10 +80,13 @@ class Indexer:
                 stored = 0
                 async with unit_of_work(self._sessions) as session:
                     recall = RecallRepository(session)
+                    await recall.add_usage(rows[0].project_id, len(texts), result.tokens)
                     for row, vector in zip(rows, result.vectors, strict=True):
                         content = row.summary if kind is RecallKind.EVENT else row.content
+                        # Its own length: an openai provider without embedding_dimensions
+                        # learns it from its first answer, after this pass began.
                         if await recall.store_vector(
-                            kind, row, content, model, pack(vector), dimensions
+                            kind, row, content, model, pack(vector), len(vector)
                         ):
                             stored += 1
                     if stored:
@@ -112,8 +114,9 @@ class Indexer:
                 logger.warning("indexing user %s failed; retried later", user_id, exc_info=True)
         return embedded
 
-    async def run(self, interval: float = LOOP_SECONDS) -> None:
-        """Forever: embed what pokes left behind (failures, restarts, a model change)."""
+    async def run(self, interval: float) -> None:
+        """Forever, every `interval` seconds (embedding_catchup_seconds): embed what pokes
+        left behind (failures, restarts, a model change)."""
         while True:
             # Sleeps first: at startup the pokes of new writes come soon enough.
             await asyncio.sleep(interval)

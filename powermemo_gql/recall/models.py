@@ -84,3 +84,15 @@ class MemoryVectorVersion(SQLModel, table=True):
 
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
     version: int = 0
+
+
+class EmbeddingUsage(SQLModel, table=True):
+    """What indexing a project's memory has cost: texts embedded and the tokens the provider
+    reported (0 where it reports none, as the local model). Query embeddings are counted in
+    the metrics only: a write per search would cost every search."""
+
+    __tablename__ = "embedding_usage"
+
+    project_id: uuid.UUID = Field(foreign_key="projects.id", ondelete="CASCADE", primary_key=True)
+    texts: int = 0
+    tokens: int = 0

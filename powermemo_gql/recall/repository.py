@@ -33,7 +33,13 @@ from powermemo_gql.core.repository import like_pattern
 from powermemo_gql.events.models import Event
 from powermemo_gql.events.repository import FTS_CONFIG
 from powermemo_gql.profiles.models import ProfileEntry
-from powermemo_gql.recall.models import EventFact, MemoryVector, MemoryVectorVersion, RecallKind
+from powermemo_gql.recall.models import (
+    EmbeddingUsage,
+    EventFact,
+    MemoryVector,
+    MemoryVectorVersion,
+    RecallKind,
+)
 from powermemo_gql.recall.sources import SOURCES, Source
 
 WORD = re.compile(r"\w+")
@@ -109,6 +115,64 @@ class RecallRepository:
         )
         return (await self.session.scalars(stmt)).all()
 
+    async def to_reindex(
+        self,
+        kind: RecallKind,
+        project_id: uuid.UUID | None,
+        model: str,
+        missing_only: bool,
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> Sequence[Any]:
+        """The next rows (by id, after `after`) without a vector of `model`; missing_only: only
+        those without any vector. Keyset order: a run never reads a row twice."""
+        source = SOURCES[kind]
+        stmt = select(source.model).where(_to_reindex(source, project_id, model, missing_only))
+        if after is not None:
+            stmt = stmt.where(source.id > after)
+        return (await self.session.scalars(stmt.order_by(source.id).limit(limit))).all()
+
+    async def count_to_reindex(
+        self, kind: RecallKind, project_id: uuid.UUID | None, model: str, missing_only: bool
+    ) -> int:
+        source = SOURCES[kind]
+        stmt = select(func.count()).where(_to_reindex(source, project_id, model, missing_only))
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def unmark_other_dimensions(
+        self,
+        kind: RecallKind,
+        project_id: uuid.UUID | None,
+        model: str,
+        dimensions: int,
+        limit: int,
+    ) -> int:
+        """Marks up to `limit` rows unembedded whose vector has this model's name but another
+        length (embedding_dimensions changed): the indexer then embeds them again."""
+        source = SOURCES[kind]
+        ids = (
+            select(col(MemoryVector.target_id))
+            .join(source.model, source.id == col(MemoryVector.target_id))
+            .where(
+                col(MemoryVector.kind) == kind.value,
+                col(MemoryVector.model) == model,
+                col(MemoryVector.dimensions) != dimensions,
+                source.embedded_model == model,
+            )
+            .limit(limit)
+        )
+        if project_id is not None:
+            ids = ids.where(col(MemoryVector.project_id) == project_id)
+        found = list((await self.session.scalars(ids)).all())
+        if not found:
+            return 0
+        await self.session.execute(
+            update(source.model)
+            .where(source.id.in_(found), source.embedded_model == model)
+            .values(embedded_model=None)
+        )
+        return len(found)
+
     async def store_vector(
         self, kind: RecallKind, row: Any, content: str, model: str, vector: bytes, dimensions: int
     ) -> bool:
@@ -160,6 +224,33 @@ class RecallRepository:
         if pruned:
             await self.bump(user_id)
         return pruned
+
+    async def add_usage(self, project_id: uuid.UUID, texts: int, tokens: int) -> None:
+        """Counts what one embedding call for this project's rows cost."""
+        dialect = postgresql if self._postgres else sqlite
+        stmt = dialect.insert(EmbeddingUsage).values(
+            project_id=project_id, texts=texts, tokens=tokens
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["project_id"],
+                set_={
+                    "texts": col(EmbeddingUsage.texts) + texts,
+                    "tokens": col(EmbeddingUsage.tokens) + tokens,
+                },
+            )
+        )
+
+    async def usage(self, project_id: uuid.UUID) -> tuple[int, int]:
+        """(texts embedded, tokens) of a project's indexing."""
+        found = (
+            await self.session.execute(
+                select(col(EmbeddingUsage.texts), col(EmbeddingUsage.tokens)).where(
+                    col(EmbeddingUsage.project_id) == project_id
+                )
+            )
+        ).first()
+        return (int(found[0]), int(found[1])) if found else (0, 0)
 
     # Searching
 
@@ -287,6 +378,15 @@ def _stale(source: Source, model: str) -> ColumnElement[bool]:
     # finding the few stale rows does not scan all of a user's rows (both databases).
     column = source.embedded_model
     return or_(column.is_(None), column < model, column > model)
+
+
+def _to_reindex(
+    source: Source, project_id: uuid.UUID | None, model: str, missing_only: bool
+) -> ColumnElement[bool]:
+    clauses = [source.embedded_model.is_(None) if missing_only else _stale(source, model)]
+    if project_id is not None:
+        clauses.append(source.project_id == project_id)
+    return and_(*clauses)
 
 
 def _event_of(source: Source) -> Any:

@@ -1,7 +1,8 @@
 """The live dashboard (/dashboard) in a real headless Chromium, driven over the DevTools protocol.
 
 The page loads a user's profile over POST /graphql, follows `profileUpdated` over
-graphql-transport-ws, and must show every change made through the API while it is open.
+graphql-transport-ws, and must show every change made through the API while it is open; its
+search box ranks the user's memory through user.search.
 Needs Debian's Chromium: `scripts/install-chromium` installs it; without it the test is skipped.
 """
 
@@ -29,6 +30,7 @@ import tests.live
 from powermemo_gql.settings import Settings
 from tests.conftest import make_settings
 from tests.live import LiveServer, live_server
+from tests.llm_server import ScriptedLLM, running_llm
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -73,6 +75,12 @@ def live_settings(database_url: str) -> Settings:
     return make_settings(
         database_url, llm_base_url="http://127.0.0.1:9/v1", background_flushes=False
     )
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    with running_llm() as server:
+        yield server
 
 
 @pytest.fixture
@@ -444,3 +452,72 @@ async def test_dashboard_resumes_from_its_cursor_after_the_server_restarts(
             assert unexpected == []
             shot = await page.call("Page.captureScreenshot", format="png")
             await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard-resumed.png")
+
+
+async def _not_embedded(tenant: ProjectHandle) -> int:
+    """Alice's rows search cannot compare by meaning yet (not embedded)."""
+    data = await tenant.api.ok(
+        'query { user(id: "alice") { search(query: "x") { ... on SearchResults '
+        "{ keywordOnlyRows } } } }"
+    )
+    waiting: int = data["user"]["search"]["keywordOnlyRows"]
+    return waiting
+
+
+def _hits() -> str:
+    """[{kind, score, text}] of the search results shown, best first."""
+    return """[...document.querySelectorAll('#search-results li')].map(li => ({
+        kind: li.dataset.kind, score: li.querySelector('.score').textContent,
+        text: li.querySelector('.text').textContent}))"""
+
+
+async def test_dashboard_searches_the_users_memory(
+    database_url: str, browser: Browser, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        database_url,
+        llm_base_url="http://127.0.0.1:9/v1",
+        background_flushes=False,
+        embedding_provider="openai",
+        embedding_base_url=llm.base_url,
+        embedding_model="scripted-embedder",
+    )
+    with live_server(settings) as server:
+        tenant = await _make_tenant(server.http_url)
+        await _add(tenant, "interest", "hobby", "rowing & <i>chess</i>")
+        await _add(tenant, "contact_info", "city", "Oxford")
+        deadline = time.monotonic() + WAIT_SECONDS
+        while await _not_embedded(tenant):  # both entries embedded, after their commits
+            assert time.monotonic() < deadline, "the entries were not embedded"
+            await asyncio.sleep(0.05)
+
+        query = urlencode({"key": tenant.api_key, "user": "alice"})
+        async with _page(browser) as page:
+            await page.navigate(f"{server.http_url}/dashboard?{query}")
+            await page.wait_for(_status_is("connected"), "connected")
+            await page.evaluate(
+                """document.getElementById("search-input").value = "who plays chess?";
+                document.getElementById("search-form").requestSubmit();"""
+            )
+            hits = await page.wait_for(
+                f"(() => {{ const h = {_hits()}; return h.length ? h : null; }})()", "a hit"
+            )
+            assert hits[0]["kind"] == "PROFILE", hits
+            assert hits[0]["text"] == "interest / hobby: rowing & <i>chess</i>", hits  # not markup
+            assert float(hits[0]["score"]) > 0
+            mode = await page.evaluate("document.getElementById('search-mode').textContent")
+            assert mode == "hybrid"
+            # The key went in a header, never in an address the page asked for.
+            urls = [
+                e["params"]["request"]["url"]
+                for e in page.events
+                if e.get("method") == "Network.requestWillBeSent"
+            ]
+            assert any(url.endswith("/graphql") for url in urls)
+            assert not any(tenant.api_key in url for url in urls[1:])  # [0]: the page's own
+            assert await page.evaluate(
+                "document.querySelectorAll('#search-results li *').length"
+            ) == (3 * len(hits))
+            assert page.problems() == []
+            shot = await page.call("Page.captureScreenshot", format="png")
+            await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard-search.png")

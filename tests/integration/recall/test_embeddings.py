@@ -312,7 +312,7 @@ def test_local_refuses_another_model() -> None:
         create_embedder(Settings(embedding_provider="local", embedding_model="bge-small"))
 
 
-@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize("command", ["serve", "worker", "reindex"])
 def test_the_cli_reports_a_provider_error_in_one_line(
     command: str,
     monkeypatch: pytest.MonkeyPatch,
