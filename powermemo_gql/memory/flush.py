@@ -24,8 +24,8 @@ from powermemo_gql.buffers.repository import BufferRepository, FlushLockReposito
 from powermemo_gql.changes.feed import Feed
 from powermemo_gql.changes.models import Change, ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
+from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import SessionFactory
-from powermemo_gql.core.types import utcnow
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import LLMClient
@@ -56,9 +56,19 @@ PARSE_ATTEMPTS = 2
 DUE_PER_PASS = 100
 
 
-class _Claim(Enum):
+class ClaimRefused(Enum):
+    """Why a claim took nothing."""
+
     NOTHING_IDLE = "nothing idle"
     LEASE_HELD = "another flush holds the lease"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A started flush: it holds the user's lease and its items are processing."""
+
+    flush: Flush
+    items: list[BufferItem]
 
 
 class FlushOutcome(Enum):
@@ -83,9 +93,11 @@ class Flusher:
         llm: LLMClient,
         feed: Feed,
         settings: Settings,
+        clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
+        self._clock = clock
         self._sessions = sessions
         self._feed = feed
         self._settings = settings
@@ -142,13 +154,15 @@ class Flusher:
         while True:
             try:
                 await self.recover()
-                await self._flush_due()
+                await self.flush_due()
             except Exception:  # keep the scheduler alive through a database hiccup
                 logger.exception("buffer scheduler pass failed")
-            await asyncio.sleep(max(tick, 0.05))
+            await self._clock.sleep(max(tick, 0.05))
 
-    async def _flush_due(self) -> None:
-        idle_before = utcnow() - timedelta(seconds=self._settings.buffer_flush_interval)
+    async def flush_due(self) -> list[tuple[uuid.UUID, FlushTrigger]]:
+        """Schedule a background flush of every buffer idle for the flush interval (on the
+        app's clock) or over the size limit; (user, trigger) of each."""
+        idle_before = self._clock.now() - timedelta(seconds=self._settings.buffer_flush_interval)
         async with unit_of_work(self._sessions) as session:
             buffers = BufferRepository(session)
             due = await buffers.users_due(
@@ -158,6 +172,7 @@ class Flusher:
                 self._metrics.buffer_backlog.set(await buffers.idle_count())
         for project_id, user_id, reason in due:
             self.schedule(project_id, user_id, FlushTrigger(reason))
+        return [(user_id, FlushTrigger(reason)) for _project_id, user_id, reason in due]
 
     async def recover(self, user_id: uuid.UUID | None = None) -> int:
         """Flushes whose lease ran out (of all users, or one) are abandoned; their items go
@@ -172,8 +187,9 @@ class Flusher:
             dead = await flushes.running_without_lease(user_id)
             if not dead:
                 return 0
-            released = await BufferRepository(session).release([f for f, _, _ in dead])
-            await flushes.mark_abandoned([f for f, _, _ in dead])
+            now = self._clock.now()
+            released = await BufferRepository(session).release([f for f, _, _ in dead], now)
+            await flushes.mark_abandoned([f for f, _, _ in dead], now)
         logger.warning(
             "recovered %d abandoned flush(es), %d item(s) back to idle", len(dead), released
         )
@@ -195,7 +211,7 @@ class Flusher:
 
     async def retry_failed(self, user_id: uuid.UUID) -> int:
         async with unit_of_work(self._sessions) as session:
-            return await BufferRepository(session).retry_failed(user_id)
+            return await BufferRepository(session).retry_failed(user_id, self._clock.now())
 
     async def flush(
         self,
@@ -205,16 +221,19 @@ class Flusher:
         wait_seconds: float = 0.0,
     ) -> FlushAttempt:
         """Flush the user's idle items, waiting up to `wait_seconds` for another flush of this
-        user to finish first; the attempt says what happened and holds the finished flush."""
+        user to finish first; the attempt says what happened and holds the finished flush.
+
+        The wait is real time, not the app's clock: the other flush's lease runs out on the
+        database's clock."""
         deadline = time.monotonic() + wait_seconds
         while True:
             # A slot is held only while this flush can work: never while it waits for
             # another flush's lease.
             async with self._slots:
-                claimed = await self._claim(project_id, user_id, trigger)
-                if isinstance(claimed, tuple):
-                    return await self._process(*claimed)
-                if claimed is _Claim.NOTHING_IDLE:
+                claimed = await self.claim(project_id, user_id, trigger)
+                if isinstance(claimed, Claim):
+                    return await self._process(claimed.flush, claimed.items)
+                if claimed is ClaimRefused.NOTHING_IDLE:
                     return FlushAttempt(FlushOutcome.NOTHING_TO_FLUSH)
             if time.monotonic() >= deadline:
                 return FlushAttempt(FlushOutcome.BUSY)
@@ -246,31 +265,32 @@ class Flusher:
         outcome = FlushOutcome.FLUSHED if finished else FlushOutcome.INTERRUPTED
         return FlushAttempt(outcome, await self._load(flush.id))
 
-    async def _claim(
+    async def claim(
         self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger
-    ) -> tuple[Flush, list[BufferItem]] | _Claim:
-        """Take the user's lease and idle items, in one transaction."""
+    ) -> Claim | ClaimRefused:
+        """Take the user's lease and idle items, in one transaction. What `flush` does first;
+        on its own (in tests), a flush whose process died right after starting."""
         # A dead flush of this user gives its items back first, whether or not any
         # instance runs the background scheduler.
         await self.recover(user_id)
         flush = Flush(project_id=project_id, user_id=user_id, trigger=trigger.value)
         async with unit_of_work(self._sessions) as session:
             locks = FlushLockRepository(session)
-            if not await locks.acquire(flush, utcnow() + self._lease):
-                return _Claim.LEASE_HELD
+            if not await locks.acquire(flush, self._lease):
+                return ClaimRefused.LEASE_HELD
             # On PostgreSQL the acquire can wait for the previous holder's commit: the flush
             # starts now, not when its row was built.
-            flush.started_at = utcnow()
+            flush.started_at = self._clock.now()
             session.add(flush)
             await session.flush()
-            items = await BufferRepository(session).claim_idle(user_id, flush.id)
+            items = await BufferRepository(session).claim_idle(user_id, flush.id, self._clock.now())
             if items:
                 flush.item_count = len(items)
-                return flush, items
+                return Claim(flush, items)
             # Nothing to do: undo the flush row and the lease together.
             await session.delete(flush)
             await locks.release(user_id, flush.id)
-            return _Claim.NOTHING_IDLE
+            return ClaimRefused.NOTHING_IDLE
 
     async def _run_pipeline(
         self, project_id: uuid.UUID, user_id: uuid.UUID, items: list[BufferItem], usage: Usage
@@ -304,14 +324,18 @@ class Flusher:
         async with unit_of_work(self._sessions) as session:
             await UserRepository(session).lock(flush.user_id)  # first: one lock order per user
             locks = FlushLockRepository(session)
-            if not await locks.renew(flush.user_id, flush.id, utcnow() + self._lease):
+            if not await locks.renew(flush.user_id, flush.id, self._lease):
                 raise LeaseLost(str(flush.id))
-            event = await write_flush_result(session, flush, [i.blob_id for i in items], result)
+            now = self._clock.now()
+            blob_ids = [i.blob_id for i in items]
+            event = await write_flush_result(session, flush, blob_ids, result, now)
             # Every claimed item must still be ours, and the flush still running.
-            if await BufferRepository(session).finish(flush.id, BufferStatus.DONE) != len(items):
+            done = await BufferRepository(session).finish(flush.id, BufferStatus.DONE, now)
+            if done != len(items):
                 raise LeaseLost(str(flush.id))
             if not await FlushRepository(session).finish(
                 flush.id,
+                now,
                 status=FlushStatus.DONE.value,
                 event_id=event.id,
                 **usage_values(result.usage),
@@ -324,15 +348,20 @@ class Flusher:
     async def _fail(self, flush: Flush, reason: str, usage: Usage) -> bool:
         """Mark the flush failed; False when it had been abandoned meanwhile."""
         async with unit_of_work(self._sessions) as session:
+            # First, as every writer of the user does (see UserRepository.lock): a failing
+            # flush that locked its flush row first could deadlock with an edit or a delete.
+            await UserRepository(session).lock(flush.user_id)
+            now = self._clock.now()
             still_running = await FlushRepository(session).finish(
                 flush.id,
+                now,
                 status=FlushStatus.FAILED.value,
                 error=reason,
                 **usage_values(usage),
             )
             if still_running:  # else it was abandoned: its items are already idle again
                 await record_steps(session, flush, usage)
-                await BufferRepository(session).finish(flush.id, BufferStatus.FAILED, reason)
+                await BufferRepository(session).finish(flush.id, BufferStatus.FAILED, now, reason)
                 await ChangeRepository(session).append(
                     [
                         Change(

@@ -160,11 +160,11 @@ async def test_manual_edit_during_a_flush_wins(
     assert memory["user"]["events"]["nodes"][0]["profileDelta"] == []
 
 
+@pytest.mark.settings(flush_lease_seconds=0.5)  # renewed every ~0.17 s
 async def test_a_failed_renewal_does_not_fail_the_flush(
     project: ProjectHandle, llm: ScriptedLLM, app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     resources: Resources = app.state.resources
-    resources.flusher._lease = resources.flusher._lease / 10  # 0.5 s: renewed every ~0.17 s
     real_renew = FlushLockRepository.renew
     calls = 0
 
@@ -185,13 +185,11 @@ async def test_a_failed_renewal_does_not_fail_the_flush(
     assert flush.status == "done"
 
 
+@pytest.mark.settings(flush_timeout_seconds=0.3)
 async def test_flush_timeout_fails_the_flush(
     project: ProjectHandle, llm: ScriptedLLM, app: Starlette
 ) -> None:
     resources: Resources = app.state.resources
-    resources.flusher._settings = resources.settings.model_copy(
-        update={"flush_timeout_seconds": 0.3}
-    )
     llm.responder = _slow(2.0)
     await project.api.ok(SETUP)
     project_id, user_id = await _ids(app)
