@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
 from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrigger
+from powermemo_gql.core.clock import FakeClock
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
 from powermemo_gql.memory.flush import Claim
@@ -314,13 +315,38 @@ async def test_size_trigger_flushes_in_the_background(
     assert flush["trigger"] == "SIZE"
 
 
+async def _asleep(clock: FakeClock) -> None:
+    for _ in range(1000):  # 10 s: CI machines can be slow
+        if clock.sleeping:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the scheduler never went to sleep")
+
+
 async def test_idle_buffer_is_flushed_by_the_timer(llm: ScriptedLLM, database_url: str) -> None:
+    # An hour of idleness on a fake clock: the test takes no longer than the flush.
     llm.responder = memory_responder()
-    settings = make_settings(database_url, llm_base_url=llm.base_url, buffer_flush_interval=0.3)
-    app = create_app(settings)
+    clock = FakeClock()
+    interval = 3600.0
+    settings = make_settings(
+        database_url, llm_base_url=llm.base_url, buffer_flush_interval=interval
+    )
+    app = create_app(settings, clock=clock)
     async with LifespanManager(app):
+        resources: Resources = app.state.resources
         project = await create_project(app, Api(app, ROOT_TOKEN), "timer")
         await _user_with_chat(project.api, "Quiet message.")
+        async with resources.sessions() as session:
+            item = (await session.scalars(select(BufferItem))).one()
+        due_at = item.created_at + timedelta(seconds=interval)
+
+        await _asleep(clock)
+        clock.advance((due_at - clock.now()).total_seconds() - 5)
+        assert await resources.flusher.flush_due() == []  # 5 s short of the interval
+        assert (await _memory(project.api))["flushes"] == []
+
+        await _asleep(clock)
+        clock.advance(10)  # the scheduler wakes past the interval and flushes
         flush = await _newest_flush_once_done(project.api)
         assert flush["trigger"] == "IDLE"
 

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrigger
 from powermemo_gql.buffers.repository import FlushLockRepository
+from powermemo_gql.core.clock import db_now
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
 from powermemo_gql.memory.flush import FlushOutcome
@@ -201,3 +202,37 @@ async def test_flush_timeout_fails_the_flush(
     assert flush.error == "timed out after 0.3 s"
     buffer = await project.api.ok('{ user(id: "alice") { buffer { failedCount } } }')
     assert buffer["user"]["buffer"]["failedCount"] == 1
+
+
+async def test_lease_times_come_from_the_database_clock_and_compare_with_stored_ones(
+    project: ProjectHandle, app: Starlette
+) -> None:
+    """db_now is written in the form each dialect stores times, so leases set by SQL compare
+    correctly with times the app wrote (SQLite compares them as strings)."""
+    resources: Resources = app.state.resources
+    await project.api.ok(SETUP)
+    project_id, user_id = await _ids(app)
+    before = utcnow()
+    async with resources.sessions() as session, session.begin():
+        flush = Flush(project_id=project_id, user_id=user_id, trigger="manual")
+        assert await FlushLockRepository(session).acquire(flush, timedelta(seconds=30))
+    after = utcnow()
+    async with resources.sessions() as session:
+        lock = (await session.scalars(select(FlushLock))).one()
+        stored = await session.scalar(select(db_now(30)))
+    # The test process and the database share one host clock.
+    slack = timedelta(seconds=1)
+    assert (
+        before + timedelta(seconds=30) - slack
+        <= lock.expires_at
+        <= after + timedelta(seconds=30) + slack
+    )
+    assert stored is not None
+    assert stored.tzinfo is not None
+    assert lock.expires_at - slack <= stored
+
+    for expires_at, expired in ((utcnow() + timedelta(seconds=2), 0), (utcnow(), 1)):
+        async with resources.sessions() as session, session.begin():
+            await session.execute(update(FlushLock).values(expires_at=expires_at))
+        async with resources.sessions() as session, session.begin():
+            assert await FlushLockRepository(session).expire() == expired
