@@ -13,7 +13,7 @@ from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import LLMClient
-from powermemo_gql.memory.flush import PARSE_ATTEMPTS
+from powermemo_gql.memory.job import PARSE_ATTEMPTS
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import CurrentEntry, Limits, MemoryPipeline
 from powermemo_gql.memory.steps import instructions_for

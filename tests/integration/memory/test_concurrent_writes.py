@@ -15,7 +15,7 @@ from sqlmodel import col
 from starlette.applications import Starlette
 
 from powermemo_gql.buffers.models import BufferItem, Flush, FlushTrigger
-from powermemo_gql.memory.flush import FlushOutcome
+from powermemo_gql.memory.job import FlushOutcome
 from powermemo_gql.resources import Resources
 from powermemo_gql.settings import Settings
 from powermemo_gql.users.repository import UserRepository

@@ -17,7 +17,7 @@ from powermemo_gql.buffers.repository import FlushLockRepository
 from powermemo_gql.core.clock import db_now
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
-from powermemo_gql.memory.flush import FlushOutcome
+from powermemo_gql.memory.job import FlushOutcome
 from powermemo_gql.resources import Resources
 from tests.integration.memory.conftest import memory_responder
 from tests.llm_server import Reply, ScriptedLLM

@@ -21,7 +21,7 @@ from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrig
 from powermemo_gql.core.clock import FakeClock
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
-from powermemo_gql.memory.flush import Claim, ClaimRefused, FlushOutcome
+from powermemo_gql.memory.job import Claim, ClaimRefused, FlushOutcome
 from powermemo_gql.profiles.models import ProfileEntry
 from powermemo_gql.resources import Resources
 from powermemo_gql.settings import Settings
