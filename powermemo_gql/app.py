@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from powermemo_gql import __version__
 from powermemo_gql.core import migrations
+from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import create_migration_engine
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
@@ -75,10 +76,13 @@ def _up(answered: bool) -> str:
     return "ok" if answered else "down"
 
 
-def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
-    """`embedder`: a test's own, instead of the configured provider."""
+def create_app(
+    settings: Settings, *, embedder: Embedder | None = None, clock: Clock | None = None
+) -> Starlette:
+    """`embedder`, `clock`: a test's own, instead of the configured provider and the system
+    clock."""
     check_startable(settings)
-    resources = Resources.create(settings, embedder)
+    resources = Resources.create(settings, embedder, clock)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

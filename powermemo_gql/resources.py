@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from powermemo_gql.changes.feed import Feed
+from powermemo_gql.core.clock import Clock, SystemClock
 from powermemo_gql.core.db import (
     SessionFactory,
     create_engine,
@@ -50,6 +51,7 @@ class Resources:
     importer: ProfileImporter
     rate_limiter: RateLimiter
     metrics: Metrics
+    clock: Clock
     indexer: Indexer
     # Readiness checks connect here, never through the request pool.
     probe_engine: AsyncEngine
@@ -62,10 +64,14 @@ class Resources:
     _llm_checked: tuple[float, bool] = (float("-inf"), False)
 
     @classmethod
-    def create(cls, settings: Settings, embedder: Embedder | None = None) -> Resources:
-        """`embedder`: one given by a test, else the configured one. Raises SettingsError
-        when the embedding provider cannot be used as configured."""
+    def create(
+        cls, settings: Settings, embedder: Embedder | None = None, clock: Clock | None = None
+    ) -> Resources:
+        """`embedder`, `clock`: ones given by a test, else the configured provider and the
+        system clock. Raises SettingsError when the embedding provider cannot be used as
+        configured."""
         metrics = Metrics()
+        clock = clock or SystemClock()
         # First: a configuration error then leaves nothing open behind it.
         embedder = embedder or create_embedder(settings, metrics)
         engine = create_engine(settings)
@@ -88,12 +94,13 @@ class Resources:
             llm=llm,
             embedder=embedder,
             feed=feed,
-            flusher=Flusher(sessions, llm, feed, settings, metrics),
-            importer=ProfileImporter(sessions, llm, feed, settings),
+            flusher=Flusher(sessions, llm, feed, settings, clock, metrics),
+            importer=ProfileImporter(sessions, llm, feed, settings, clock),
             rate_limiter=create_rate_limiter(
                 settings.rate_limit_per_minute, settings.redis_url, settings.redis_timeout
             ),
             metrics=metrics,
+            clock=clock,
             indexer=indexer,
             probe_engine=create_probe_engine(settings),
             key_cache=KeyCache(settings.api_key_cache_seconds),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -17,8 +17,8 @@ from powermemo_gql.buffers.models import (
     FlushStatus,
     FlushStepUsage,
 )
+from powermemo_gql.core.clock import db_now
 from powermemo_gql.core.repository import Repository
-from powermemo_gql.core.types import utcnow
 
 
 class BufferRepository(Repository[BufferItem]):
@@ -68,7 +68,9 @@ class BufferRepository(Repository[BufferItem]):
             found[row.user_id].append(row)
         return found
 
-    async def claim_idle(self, user_id: uuid.UUID, flush_id: uuid.UUID) -> list[BufferItem]:
+    async def claim_idle(
+        self, user_id: uuid.UUID, flush_id: uuid.UUID, now: datetime
+    ) -> list[BufferItem]:
         """Atomically move every idle item of the user to processing under this flush."""
         await self.session.execute(
             update(BufferItem)
@@ -76,7 +78,7 @@ class BufferRepository(Repository[BufferItem]):
                 col(BufferItem.user_id) == user_id,
                 col(BufferItem.status) == BufferStatus.IDLE.value,
             )
-            .values(status=BufferStatus.PROCESSING.value, flush_id=flush_id, updated_at=utcnow())
+            .values(status=BufferStatus.PROCESSING.value, flush_id=flush_id, updated_at=now)
         )
         rows = await self.session.scalars(
             select(BufferItem)
@@ -90,7 +92,7 @@ class BufferRepository(Repository[BufferItem]):
         return list(rows.all())
 
     async def finish(
-        self, flush_id: uuid.UUID, status: BufferStatus, error: str | None = None
+        self, flush_id: uuid.UUID, status: BufferStatus, now: datetime, error: str | None = None
     ) -> int:
         """Move this flush's processing items to `status`; how many moved."""
         result = await self.session.execute(
@@ -99,11 +101,11 @@ class BufferRepository(Repository[BufferItem]):
                 col(BufferItem.flush_id) == flush_id,
                 col(BufferItem.status) == BufferStatus.PROCESSING.value,
             )
-            .values(status=status.value, error=error, updated_at=utcnow())
+            .values(status=status.value, error=error, updated_at=now)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def release(self, flush_ids: Sequence[uuid.UUID]) -> int:
+    async def release(self, flush_ids: Sequence[uuid.UUID], now: datetime) -> int:
         """Items of dead flushes go back to idle, to be processed again."""
         result = await self.session.execute(
             update(BufferItem)
@@ -111,18 +113,18 @@ class BufferRepository(Repository[BufferItem]):
                 col(BufferItem.flush_id).in_(flush_ids),
                 col(BufferItem.status) == BufferStatus.PROCESSING.value,
             )
-            .values(status=BufferStatus.IDLE.value, updated_at=utcnow())
+            .values(status=BufferStatus.IDLE.value, updated_at=now)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def retry_failed(self, user_id: uuid.UUID) -> int:
+    async def retry_failed(self, user_id: uuid.UUID, now: datetime) -> int:
         result = await self.session.execute(
             update(BufferItem)
             .where(
                 col(BufferItem.user_id) == user_id,
                 col(BufferItem.status) == BufferStatus.FAILED.value,
             )
-            .values(status=BufferStatus.IDLE.value, error=None, updated_at=utcnow())
+            .values(status=BufferStatus.IDLE.value, error=None, updated_at=now)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -175,12 +177,12 @@ class FlushRepository(Repository[Flush]):
             stmt = stmt.where(col(Flush.user_id) == user_id)
         return [(f, p, u) for f, p, u in (await self.session.execute(stmt)).all()]
 
-    async def finish(self, flush_id: uuid.UUID, **values: object) -> bool:
+    async def finish(self, flush_id: uuid.UUID, now: datetime, **values: object) -> bool:
         """End a running flush; False if it is no longer running (e.g. it was abandoned)."""
         result = await self.session.execute(
             update(Flush)
             .where(col(Flush.id) == flush_id, col(Flush.status) == FlushStatus.RUNNING.value)
-            .values(finished_at=utcnow(), **values)
+            .values(finished_at=now, **values)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -258,31 +260,34 @@ class FlushRepository(Repository[Flush]):
             )
         )
 
-    async def mark_abandoned(self, flush_ids: Sequence[uuid.UUID]) -> None:
+    async def mark_abandoned(self, flush_ids: Sequence[uuid.UUID], now: datetime) -> None:
         await self.session.execute(
             update(Flush)
             .where(col(Flush.id).in_(flush_ids), col(Flush.status) == FlushStatus.RUNNING.value)
             .values(
                 status=FlushStatus.ABANDONED.value,
                 error="the process running this flush stopped",
-                finished_at=utcnow(),
+                finished_at=now,
             )
         )
 
 
 class FlushLockRepository(Repository[FlushLock]):
-    """Lease rows: acquire, renew and release are single statements, safe across instances."""
+    """Lease rows: acquire, renew and release are single statements, safe across instances.
+
+    Every expiry is set and compared on the database's clock (`db_now`), never a process's:
+    two instances whose clocks disagree still agree on who holds a lease."""
 
     model = FlushLock
 
-    async def acquire(self, flush: Flush, expires_at: datetime) -> bool:
-        """Take the lease of the flush's user, if free or run out."""
+    async def acquire(self, flush: Flush, lease: timedelta) -> bool:
+        """Take the lease of the flush's user for `lease`, if free or run out."""
         user_id, flush_id = flush.user_id, flush.id
-        now = utcnow()
+        seconds = lease.total_seconds()
         taken = await self.session.execute(
             update(FlushLock)
-            .where(col(FlushLock.user_id) == user_id, col(FlushLock.expires_at) < now)
-            .values(flush_id=flush_id, expires_at=expires_at)
+            .where(col(FlushLock.user_id) == user_id, col(FlushLock.expires_at) < db_now())
+            .values(flush_id=flush_id, expires_at=db_now(seconds))
         )
         if taken.rowcount:  # type: ignore[attr-defined]
             return True
@@ -293,23 +298,24 @@ class FlushLockRepository(Repository[FlushLock]):
                         user_id=user_id,
                         project_id=flush.project_id,
                         flush_id=flush_id,
-                        expires_at=expires_at,
+                        expires_at=db_now(seconds),
                     )
                 )
         except IntegrityError:  # held by a live flush
             return False
         return True
 
-    async def renew(self, user_id: uuid.UUID, flush_id: uuid.UUID, expires_at: datetime) -> bool:
-        """Extend a lease still held and not yet run out; False means it is lost."""
+    async def renew(self, user_id: uuid.UUID, flush_id: uuid.UUID, lease: timedelta) -> bool:
+        """Extend a lease still held and not yet run out to `lease` from now; False means it
+        is lost."""
         result = await self.session.execute(
             update(FlushLock)
             .where(
                 col(FlushLock.user_id) == user_id,
                 col(FlushLock.flush_id) == flush_id,
-                col(FlushLock.expires_at) >= utcnow(),
+                col(FlushLock.expires_at) >= db_now(),
             )
-            .values(expires_at=expires_at)
+            .values(expires_at=db_now(lease.total_seconds()))
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -323,7 +329,7 @@ class FlushLockRepository(Repository[FlushLock]):
     async def expire(self, user_id: uuid.UUID | None = None) -> int:
         """Delete leases that ran out (of all users, or one), so that their flushes count as
         dead from now on."""
-        stmt = delete(FlushLock).where(col(FlushLock.expires_at) < utcnow())
+        stmt = delete(FlushLock).where(col(FlushLock.expires_at) < db_now())
         if user_id is not None:
             stmt = stmt.where(col(FlushLock.user_id) == user_id)
         result = await self.session.execute(stmt)

@@ -1,102 +1,81 @@
-"""Flushing buffers: claim a user's idle items, run the pipeline, write the result at once.
+"""Scheduling flushes: after inserts (size), on a timer (idle buffers), after recovery.
 
-Durability: items move idle -> processing -> done | failed. A flush holds a per-user lease
-(a database row, so it works across server instances) that it renews while it runs; if its
-process dies, the lease runs out, the flush is marked abandoned and its items go back to idle.
-Profile changes, the event, and the items' new status are written in one transaction.
+The flush itself is memory/job.py; its per-user lease is memory/leases.py. The scheduler's
+idle cutoff and ticks run on the app's clock (a fake one in tests); leases on the database's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import Enum
-from zoneinfo import ZoneInfo
 
-from powermemo_gql.blobs.models import BlobType
-from powermemo_gql.blobs.repository import BlobRepository
-from powermemo_gql.buffers.models import BufferItem, BufferStatus, Flush, FlushStatus, FlushTrigger
-from powermemo_gql.buffers.repository import BufferRepository, FlushLockRepository, FlushRepository
+from powermemo_gql.buffers.models import FlushTrigger
+from powermemo_gql.buffers.repository import BufferRepository
 from powermemo_gql.changes.feed import Feed
-from powermemo_gql.changes.models import Change, ChangeKind
-from powermemo_gql.changes.repository import ChangeRepository
+from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import SessionFactory
-from powermemo_gql.core.types import utcnow
 from powermemo_gql.core.uow import unit_of_work
-from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import LLMClient
-from powermemo_gql.memory.leases import LeaseLost, renewing
-from powermemo_gql.memory.parsing import Usage
-from powermemo_gql.memory.pipeline import (
-    CurrentEntry,
-    Limits,
-    MemoryPipeline,
-    PipelineResult,
-)
-from powermemo_gql.memory.steps import instructions_for
-from powermemo_gql.memory.transcript import lines_of
-from powermemo_gql.memory.writes import record_steps, usage_values, write_flush_result
+from powermemo_gql.memory.job import Claim, ClaimRefused, FlushAttempt, FlushJob
 from powermemo_gql.observability.metrics import Metrics
-from powermemo_gql.profiles.config import ProfileConfig
-from powermemo_gql.profiles.repository import ProfileRepository
-from powermemo_gql.projects.repository import ProjectRepository
 from powermemo_gql.settings import Settings
-from powermemo_gql.users.repository import UserRepository
 
 logger = logging.getLogger(__name__)
 
-
-# An unparsable answer is asked again once; transport failures have their own retries.
-PARSE_ATTEMPTS = 2
 # Buffers the scheduler looks at per pass; the rest wait for the next pass.
 DUE_PER_PASS = 100
 
 
-class _Claim(Enum):
-    NOTHING_IDLE = "nothing idle"
-    LEASE_HELD = "another flush holds the lease"
-
-
-class FlushOutcome(Enum):
-    """Why a flush request returned what it did."""
-
-    FLUSHED = "flushed"  # it ran; the flush says whether it succeeded
-    NOTHING_TO_FLUSH = "nothing_to_flush"  # the buffer had no idle item
-    BUSY = "busy"  # another flush of this user still held the lease after waiting
-    INTERRUPTED = "interrupted"  # it lost its lease mid-way; its items are flushed again
-
-
-@dataclass(frozen=True)
-class FlushAttempt:
-    outcome: FlushOutcome
-    flush: Flush | None = None
-
-
 class Flusher:
+    """The flushes of this process: started on request, in the background, or by the timer."""
+
     def __init__(
         self,
         sessions: SessionFactory,
         llm: LLMClient,
         feed: Feed,
         settings: Settings,
+        clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
+        self._clock = clock
         self._sessions = sessions
-        self._feed = feed
         self._settings = settings
-        self._pipeline = MemoryPipeline(
-            llm, attempts=PARSE_ATTEMPTS, limits=Limits.from_settings(settings)
-        )
-        self._lease = timedelta(seconds=settings.flush_lease_seconds)
-        # Flushes run at once by this process; more would only queue for LLM slots while
-        # holding leases.
-        self._slots = asyncio.Semaphore(settings.llm_max_concurrency)
+        self._job = FlushJob(sessions, llm, feed, settings, clock, metrics)
         self._background: dict[uuid.UUID, asyncio.Task[FlushAttempt | None]] = {}
+
+    # The job's own entry points
+
+    async def flush(
+        self,
+        project_id: uuid.UUID,
+        user_id: uuid.UUID,
+        trigger: FlushTrigger,
+        wait_seconds: float = 0.0,
+    ) -> FlushAttempt:
+        """See FlushJob.flush."""
+        return await self._job.flush(project_id, user_id, trigger, wait_seconds)
+
+    async def claim(
+        self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger
+    ) -> Claim | ClaimRefused:
+        """See FlushJob.claim."""
+        return await self._job.claim(project_id, user_id, trigger)
+
+    async def retry_failed(self, user_id: uuid.UUID) -> int:
+        return await self._job.retry_failed(user_id)
+
+    async def recover(self, user_id: uuid.UUID | None = None) -> int:
+        """Abandon flushes whose lease ran out (see FlushJob.recover); with background flushes
+        on, a pass over all users flushes their items again right away. How many."""
+        dead = await self._job.recover(user_id)
+        if self._settings.background_flushes and user_id is None:
+            for project_id, dead_user in dead:
+                self.schedule(project_id, dead_user, FlushTrigger.RECOVERY)
+        return len(dead)
 
     # Triggers
 
@@ -138,17 +117,20 @@ class Flusher:
 
     async def run_scheduler(self) -> None:
         """Forever: recover abandoned flushes, and flush idle or oversized buffers."""
-        tick = min(10.0, self._settings.buffer_flush_interval / 4, self._lease.total_seconds() / 4)
+        lease = self._settings.flush_lease_seconds
+        tick = min(10.0, self._settings.buffer_flush_interval / 4, lease / 4)
         while True:
             try:
                 await self.recover()
-                await self._flush_due()
+                await self.flush_due()
             except Exception:  # keep the scheduler alive through a database hiccup
                 logger.exception("buffer scheduler pass failed")
-            await asyncio.sleep(max(tick, 0.05))
+            await self._clock.sleep(max(tick, 0.05))
 
-    async def _flush_due(self) -> None:
-        idle_before = utcnow() - timedelta(seconds=self._settings.buffer_flush_interval)
+    async def flush_due(self) -> list[tuple[uuid.UUID, FlushTrigger]]:
+        """Schedule a background flush of every buffer idle for the flush interval (on the
+        app's clock) or over the size limit; (user, trigger) of each."""
+        idle_before = self._clock.now() - timedelta(seconds=self._settings.buffer_flush_interval)
         async with unit_of_work(self._sessions) as session:
             buffers = BufferRepository(session)
             due = await buffers.users_due(
@@ -158,29 +140,7 @@ class Flusher:
                 self._metrics.buffer_backlog.set(await buffers.idle_count())
         for project_id, user_id, reason in due:
             self.schedule(project_id, user_id, FlushTrigger(reason))
-
-    async def recover(self, user_id: uuid.UUID | None = None) -> int:
-        """Flushes whose lease ran out (of all users, or one) are abandoned; their items go
-        back to idle and, with background flushes on, are flushed again right away.
-
-        Expired leases are deleted first, in the same transaction: a flush that comes back
-        to commit after this finds its lease gone and writes nothing.
-        """
-        async with unit_of_work(self._sessions) as session:
-            await FlushLockRepository(session).expire(user_id)
-            flushes = FlushRepository(session)
-            dead = await flushes.running_without_lease(user_id)
-            if not dead:
-                return 0
-            released = await BufferRepository(session).release([f for f, _, _ in dead])
-            await flushes.mark_abandoned([f for f, _, _ in dead])
-        logger.warning(
-            "recovered %d abandoned flush(es), %d item(s) back to idle", len(dead), released
-        )
-        if self._settings.background_flushes and user_id is None:
-            for _flush_id, project, user in dead:
-                self.schedule(project, user, FlushTrigger.RECOVERY)
-        return len(dead)
+        return [(user_id, FlushTrigger(reason)) for _project_id, user_id, reason in due]
 
     async def close(self, grace_seconds: float = 10.0) -> None:
         """Let running flushes finish for a while; the rest are recovered by lease later."""
@@ -190,178 +150,3 @@ class Flusher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-
-    # The flush itself
-
-    async def retry_failed(self, user_id: uuid.UUID) -> int:
-        async with unit_of_work(self._sessions) as session:
-            return await BufferRepository(session).retry_failed(user_id)
-
-    async def flush(
-        self,
-        project_id: uuid.UUID,
-        user_id: uuid.UUID,
-        trigger: FlushTrigger,
-        wait_seconds: float = 0.0,
-    ) -> FlushAttempt:
-        """Flush the user's idle items, waiting up to `wait_seconds` for another flush of this
-        user to finish first; the attempt says what happened and holds the finished flush."""
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            # A slot is held only while this flush can work: never while it waits for
-            # another flush's lease.
-            async with self._slots:
-                claimed = await self._claim(project_id, user_id, trigger)
-                if isinstance(claimed, tuple):
-                    return await self._process(*claimed)
-                if claimed is _Claim.NOTHING_IDLE:
-                    return FlushAttempt(FlushOutcome.NOTHING_TO_FLUSH)
-            if time.monotonic() >= deadline:
-                return FlushAttempt(FlushOutcome.BUSY)
-            await asyncio.sleep(0.1)
-
-    async def _process(self, flush: Flush, items: list[BufferItem]) -> FlushAttempt:
-        finished = True  # False once it turns out the flush was abandoned meanwhile
-        usage = Usage()
-        try:
-            async with (
-                renewing(self._sessions, flush.user_id, flush.id, self._lease),
-                asyncio.timeout(self._settings.flush_timeout_seconds),
-            ):
-                result = await self._run_pipeline(flush.project_id, flush.user_id, items, usage)
-            await self._commit(flush, items, result)
-        except LeaseLost:
-            logger.error("flush %s lost its lease; its items are flushed again", flush.id)
-            self._count_flush(FlushStatus.ABANDONED)
-            await self._record_usage(flush, usage)
-            finished = False
-        except LLMUnavailable as exc:
-            finished = await self._fail(flush, exc.message, usage)
-        except TimeoutError:
-            limit = self._settings.flush_timeout_seconds
-            finished = await self._fail(flush, f"timed out after {limit:g} s", usage)
-        except Exception:
-            logger.exception("flush %s failed", flush.id)
-            finished = await self._fail(flush, "internal error (see the server log)", usage)
-        outcome = FlushOutcome.FLUSHED if finished else FlushOutcome.INTERRUPTED
-        return FlushAttempt(outcome, await self._load(flush.id))
-
-    async def _claim(
-        self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger
-    ) -> tuple[Flush, list[BufferItem]] | _Claim:
-        """Take the user's lease and idle items, in one transaction."""
-        # A dead flush of this user gives its items back first, whether or not any
-        # instance runs the background scheduler.
-        await self.recover(user_id)
-        flush = Flush(project_id=project_id, user_id=user_id, trigger=trigger.value)
-        async with unit_of_work(self._sessions) as session:
-            locks = FlushLockRepository(session)
-            if not await locks.acquire(flush, utcnow() + self._lease):
-                return _Claim.LEASE_HELD
-            # On PostgreSQL the acquire can wait for the previous holder's commit: the flush
-            # starts now, not when its row was built.
-            flush.started_at = utcnow()
-            session.add(flush)
-            await session.flush()
-            items = await BufferRepository(session).claim_idle(user_id, flush.id)
-            if items:
-                flush.item_count = len(items)
-                return flush, items
-            # Nothing to do: undo the flush row and the lease together.
-            await session.delete(flush)
-            await locks.release(user_id, flush.id)
-            return _Claim.NOTHING_IDLE
-
-    async def _run_pipeline(
-        self, project_id: uuid.UUID, user_id: uuid.UUID, items: list[BufferItem], usage: Usage
-    ) -> PipelineResult:
-        async with unit_of_work(self._sessions) as session:
-            blobs = {
-                b.id: b for b in await BlobRepository(session).get_many([i.blob_id for i in items])
-            }
-            profile = await ProfileRepository(session).list_for_user(user_id)
-            project = await ProjectRepository(session).get(project_id)
-        per_blob = [
-            lines_of(BlobType(blob.type), blob.payload, blob.created_at)
-            for i in items
-            if (blob := blobs.get(i.blob_id)) is not None
-        ]
-        # In the order things were said (an imported history may arrive in any order).
-        per_blob.sort(key=lambda lines: min(line.said_at for line in lines))
-        config = ProfileConfig.from_stored(project.profile_config if project else {})
-        instructions = instructions_for(config, self._settings)
-        return await self._pipeline.run(
-            [line for lines in per_blob for line in lines],
-            [CurrentEntry(e.id, e.topic, e.sub_topic, e.content) for e in profile],
-            config,
-            instructions,
-            ZoneInfo(self._settings.timezone),
-            usage=usage,
-        )
-
-    async def _commit(self, flush: Flush, items: list[BufferItem], result: PipelineResult) -> None:
-        """Write the profile changes, the event and the items' status at once, or nothing."""
-        async with unit_of_work(self._sessions) as session:
-            await UserRepository(session).lock(flush.user_id)  # first: one lock order per user
-            locks = FlushLockRepository(session)
-            if not await locks.renew(flush.user_id, flush.id, utcnow() + self._lease):
-                raise LeaseLost(str(flush.id))
-            event = await write_flush_result(session, flush, [i.blob_id for i in items], result)
-            # Every claimed item must still be ours, and the flush still running.
-            if await BufferRepository(session).finish(flush.id, BufferStatus.DONE) != len(items):
-                raise LeaseLost(str(flush.id))
-            if not await FlushRepository(session).finish(
-                flush.id,
-                status=FlushStatus.DONE.value,
-                event_id=event.id,
-                **usage_values(result.usage),
-            ):
-                raise LeaseLost(str(flush.id))
-            await locks.release(flush.user_id, flush.id)
-        await self._feed.notify(flush.user_id)
-        self._count_flush(FlushStatus.DONE)
-
-    async def _fail(self, flush: Flush, reason: str, usage: Usage) -> bool:
-        """Mark the flush failed; False when it had been abandoned meanwhile."""
-        async with unit_of_work(self._sessions) as session:
-            still_running = await FlushRepository(session).finish(
-                flush.id,
-                status=FlushStatus.FAILED.value,
-                error=reason,
-                **usage_values(usage),
-            )
-            if still_running:  # else it was abandoned: its items are already idle again
-                await record_steps(session, flush, usage)
-                await BufferRepository(session).finish(flush.id, BufferStatus.FAILED, reason)
-                await ChangeRepository(session).append(
-                    [
-                        Change(
-                            project_id=flush.project_id,
-                            user_id=flush.user_id,
-                            kind=ChangeKind.FLUSH_FAILED.value,
-                            flush_id=flush.id,
-                            error=reason,
-                        )
-                    ]
-                )
-            await FlushLockRepository(session).release(flush.user_id, flush.id)
-        if still_running:
-            await self._feed.notify(flush.user_id)
-            self._count_flush(FlushStatus.FAILED)
-        logger.warning("flush %s failed: %s", flush.id, reason)
-        return still_running
-
-    def _count_flush(self, status: FlushStatus) -> None:
-        if self._metrics is not None:
-            self._metrics.flushes.labels(status.value).inc()
-
-    async def _record_usage(self, flush: Flush, usage: Usage) -> None:
-        """What an abandoned flush spent still counts towards the project's usage."""
-        async with unit_of_work(self._sessions) as session:
-            flushes = FlushRepository(session)
-            await flushes.add_usage(flush.id, usage.calls, usage.input_tokens, usage.output_tokens)
-            await record_steps(session, flush, usage)
-
-    async def _load(self, flush_id: uuid.UUID) -> Flush | None:
-        async with unit_of_work(self._sessions) as session:
-            return await FlushRepository(session).get(flush_id)

@@ -8,11 +8,12 @@ import uuid
 from powermemo_gql.buffers.models import Flush, FlushStatus, FlushTrigger
 from powermemo_gql.changes.feed import Feed
 from powermemo_gql.changes.models import ChangeKind
+from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import LLMClient
-from powermemo_gql.memory.flush import PARSE_ATTEMPTS
+from powermemo_gql.memory.job import PARSE_ATTEMPTS
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import CurrentEntry, Limits, MemoryPipeline
 from powermemo_gql.memory.steps import instructions_for
@@ -28,9 +29,15 @@ from powermemo_gql.users.repository import UserRepository
 
 class ProfileImporter:
     def __init__(
-        self, sessions: SessionFactory, llm: LLMClient, feed: Feed, settings: Settings
+        self,
+        sessions: SessionFactory,
+        llm: LLMClient,
+        feed: Feed,
+        settings: Settings,
+        clock: Clock,
     ) -> None:
         self._sessions = sessions
+        self._clock = clock
         self._feed = feed
         self._settings = settings
         self._pipeline = MemoryPipeline(
@@ -52,7 +59,10 @@ class ProfileImporter:
         limit = self._settings.flush_timeout_seconds
         # Recorded as a flush without buffer items, so that its LLM usage is counted.
         import_flush = Flush(
-            project_id=project_id, user_id=user_id, trigger=FlushTrigger.IMPORT.value
+            project_id=project_id,
+            user_id=user_id,
+            trigger=FlushTrigger.IMPORT.value,
+            started_at=self._clock.now(),
         )
 
         try:
@@ -74,7 +84,7 @@ class ProfileImporter:
             raise failure from exc
         async with unit_of_work(self._sessions) as session:
             await UserRepository(session).lock(user_id)  # first: one lock order per user
-            finish_flush(import_flush, FlushStatus.DONE, usage)
+            finish_flush(import_flush, FlushStatus.DONE, usage, self._clock.now())
             session.add(import_flush)
             await session.flush()  # the step usage below refers to it
             await record_steps(session, import_flush, usage)
@@ -100,7 +110,7 @@ class ProfileImporter:
         return entries, usage
 
     async def _record_failure(self, flush: Flush, usage: Usage, error: str) -> None:
-        finish_flush(flush, FlushStatus.FAILED, usage, error)
+        finish_flush(flush, FlushStatus.FAILED, usage, self._clock.now(), error)
         async with unit_of_work(self._sessions) as session:
             session.add(flush)
             await session.flush()

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from powermemo_gql.buffers.models import Flush, FlushStatus, FlushStepUsage
 from powermemo_gql.changes.models import Change, ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
-from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import PipelineResult, ProfileChange
@@ -142,11 +141,16 @@ async def apply_changes(
 
 
 async def write_flush_result(
-    session: AsyncSession, flush: Flush, blob_ids: Sequence[uuid.UUID], result: PipelineResult
+    session: AsyncSession,
+    flush: Flush,
+    blob_ids: Sequence[uuid.UUID],
+    result: PipelineResult,
+    now: datetime,
 ) -> Event:
     """The event of a flush and its profile changes, with their feed records (the flush
-    row itself is finished by the caller, which checks its lease)."""
-    happened_from, happened_to = result.happened or (utcnow(), utcnow())
+    row itself is finished by the caller, which checks its lease). `now`: when the event
+    happened if the material did not say."""
+    happened_from, happened_to = result.happened or (now, now)
     event = Event(
         project_id=flush.project_id,
         user_id=flush.user_id,
@@ -213,10 +217,12 @@ async def record_steps(session: AsyncSession, flush: Flush, usage: Usage) -> Non
     await session.flush()
 
 
-def finish_flush(flush: Flush, status: FlushStatus, usage: Usage, error: str | None = None) -> None:
-    """Fill in the outcome of a flush row not yet written (imports)."""
+def finish_flush(
+    flush: Flush, status: FlushStatus, usage: Usage, now: datetime, error: str | None = None
+) -> None:
+    """Fill in the outcome of a flush row not yet written (imports), finished `now`."""
     flush.status = status.value
     flush.error = error
     for name, value in usage_values(usage).items():
         setattr(flush, name, value)
-    flush.finished_at = utcnow()
+    flush.finished_at = now

@@ -34,9 +34,10 @@ def memory_settings(database_url: str, llm: ScriptedLLM, **overrides: Any) -> Se
 
 
 @pytest.fixture
-def settings(database_url: str, llm: ScriptedLLM) -> Settings:
-    # Overrides the suite's settings.
-    return memory_settings(database_url, llm)
+def settings(database_url: str, llm: ScriptedLLM, request: pytest.FixtureRequest) -> Settings:
+    # Overrides the suite's settings; a test marked `settings(name=value, ...)` changes some.
+    marker = request.node.get_closest_marker("settings")
+    return memory_settings(database_url, llm, **(marker.kwargs if marker else {}))
 
 
 AppFactory = Callable[..., AbstractAsyncContextManager[Api]]

@@ -1,6 +1,7 @@
 """Concurrent writes to one user queue behind the user's row lock and never deadlock.
 
 PostgreSQL only: SQLite lets one writer in at a time, so nothing there can deadlock.
+The writers: edits, deletions, flush commits and failing flushes.
 """
 
 from __future__ import annotations
@@ -9,10 +10,17 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import select, text
+from sqlmodel import col
+from starlette.applications import Starlette
 
+from powermemo_gql.buffers.models import BufferItem, Flush, FlushTrigger
+from powermemo_gql.memory.job import FlushOutcome
+from powermemo_gql.resources import Resources
 from powermemo_gql.settings import Settings
+from powermemo_gql.users.repository import UserRepository
 from tests.integration.memory.conftest import memory_responder
-from tests.llm_server import ScriptedLLM
+from tests.llm_server import Reply, ScriptedLLM
 from tests.support import Api, GraphQLResponse, ProjectHandle
 
 ROUNDS = 50
@@ -169,3 +177,76 @@ async def test_edits_racing_a_flush_commit_all_succeed(api: Api, llm: ScriptedLL
 
     assert set(edits) == {"UpdateProfileEntryPayload"}
     assert all(f["flushBuffer"]["flush"]["status"] == "DONE" for f in flushes), flushes
+
+
+def _failing(request: dict[str, Any]) -> Reply:
+    return Reply(status=500, content="the model is down")
+
+
+async def test_edits_racing_failing_flushes_all_succeed(api: Api, llm: ScriptedLLM) -> None:
+    llm.responder = _failing
+    entry = await _add(api, "racing")
+
+    edits: list[str] = []
+    flushes: list[Any] = []
+    for n in range(ROUNDS):
+        await api.ok(INSERT_CHAT, text=f"I teach chemistry, lesson {n}.")
+        flush = asyncio.ensure_future(api.run(FLUSH))
+        count = 0
+        while not flush.done() or count == 0:
+            edits.append(_typename(await api.run(UPDATE, id=entry, content=f"{n}.{count}")))
+            count += 1
+        flushes.append((await flush).data)
+
+    assert set(edits) == {"UpdateProfileEntryPayload"}
+    assert all(f["flushBuffer"]["flush"]["status"] == "FAILED" for f in flushes), flushes
+
+
+async def _lock_waiters(resources: Resources) -> int:
+    async with resources.sessions() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return int(waiting or 0)
+
+
+async def test_a_failing_flush_takes_the_user_lock_before_its_flush_row(
+    api: Api, llm: ScriptedLLM, app: Starlette
+) -> None:
+    """The lock order every writer keeps: the user's row first. A writer holding the user's
+    lock (an edit, a deletion of the user) may then lock the user's flushes; had the failing
+    flush locked its flush row first, the two would deadlock."""
+    resources: Resources = app.state.resources
+    llm.responder = _failing
+    await api.ok(INSERT_CHAT, text="I teach chemistry.")
+    async with resources.sessions() as session:
+        item = (await session.scalars(select(BufferItem))).one()
+
+    async with resources.sessions() as holder, holder.begin():
+        await UserRepository(holder).lock(item.user_id)
+        failing = asyncio.create_task(
+            resources.flusher.flush(item.project_id, item.user_id, FlushTrigger.MANUAL)
+        )
+        for _ in range(500):  # 10 s: the flush fails, then queues behind the user's lock
+            if await _lock_waiters(resources):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the failing flush never waited for the user's lock")
+        assert not failing.done()
+        # NOWAIT: had the flush locked its row before queueing, this would fail at once
+        # (and without NOWAIT, deadlock).
+        flush_id = await holder.scalar(
+            select(col(Flush.id))
+            .where(col(Flush.user_id) == item.user_id)
+            .with_for_update(nowait=True)
+        )
+        assert flush_id is not None
+
+    attempt = await asyncio.wait_for(failing, timeout=10)
+    assert attempt.outcome is FlushOutcome.FLUSHED
+    assert attempt.flush is not None
+    assert (attempt.flush.id, attempt.flush.status) == (flush_id, "failed")

@@ -15,8 +15,10 @@ from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
 from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrigger
+from powermemo_gql.core.clock import FakeClock
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
+from powermemo_gql.memory.job import Claim
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.resources import Resources
@@ -303,25 +305,48 @@ async def test_profile_writes_of_a_flush_are_one_transaction(
     assert events == 1
 
 
+@pytest.mark.settings(max_buffer_tokens=5, background_flushes=True)
 async def test_size_trigger_flushes_in_the_background(
-    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+    project: ProjectHandle, llm: ScriptedLLM
 ) -> None:
     llm.responder = memory_responder()
-    app.state.resources.flusher._settings = app.state.resources.settings.model_copy(
-        update={"max_buffer_tokens": 5, "background_flushes": True}
-    )
     await _user_with_chat(project.api, "A long enough message to pass five tokens, surely.")
     flush = await _newest_flush_once_done(project.api)
     assert flush["trigger"] == "SIZE"
 
 
+async def _asleep(clock: FakeClock) -> None:
+    for _ in range(1000):  # 10 s: CI machines can be slow
+        if clock.sleeping:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the scheduler never went to sleep")
+
+
 async def test_idle_buffer_is_flushed_by_the_timer(llm: ScriptedLLM, database_url: str) -> None:
+    # An hour of idleness on a fake clock: the test takes no longer than the flush.
     llm.responder = memory_responder()
-    settings = make_settings(database_url, llm_base_url=llm.base_url, buffer_flush_interval=0.3)
-    app = create_app(settings)
+    clock = FakeClock()
+    interval = 3600.0
+    settings = make_settings(
+        database_url, llm_base_url=llm.base_url, buffer_flush_interval=interval
+    )
+    app = create_app(settings, clock=clock)
     async with LifespanManager(app):
+        resources: Resources = app.state.resources
         project = await create_project(app, Api(app, ROOT_TOKEN), "timer")
         await _user_with_chat(project.api, "Quiet message.")
+        async with resources.sessions() as session:
+            item = (await session.scalars(select(BufferItem))).one()
+        due_at = item.created_at + timedelta(seconds=interval)
+
+        await _asleep(clock)
+        clock.advance((due_at - clock.now()).total_seconds() - 5)
+        assert await resources.flusher.flush_due() == []  # 5 s short of the interval
+        assert (await _memory(project.api))["flushes"] == []
+
+        await _asleep(clock)
+        clock.advance(10)  # the scheduler wakes past the interval and flushes
         flush = await _newest_flush_once_done(project.api)
         assert flush["trigger"] == "IDLE"
 
@@ -361,8 +386,8 @@ async def test_abandoned_flush_is_recovered_and_redone(
     async with resources.sessions() as session:
         item = (await session.scalars(select(BufferItem))).one()
     # A flush claims the items, then its process "dies": nothing renews its lease.
-    claimed = await flusher._claim(item.project_id, item.user_id, FlushTrigger.MANUAL)
-    assert isinstance(claimed, tuple)
+    claimed = await flusher.claim(item.project_id, item.user_id, FlushTrigger.MANUAL)
+    assert isinstance(claimed, Claim)
     processing = (await _memory(project.api))["buffer"]
     assert processing["items"][0]["status"] == "PROCESSING"
     assert processing["status"] == "PROCESSING"
@@ -396,8 +421,8 @@ async def test_flush_buffer_recovers_a_dead_flush_without_the_scheduler(
     await _user_with_chat(project.api)
     async with resources.sessions() as session:
         item = (await session.scalars(select(BufferItem))).one()
-    claimed = await resources.flusher._claim(item.project_id, item.user_id, FlushTrigger.MANUAL)
-    assert isinstance(claimed, tuple)
+    claimed = await resources.flusher.claim(item.project_id, item.user_id, FlushTrigger.MANUAL)
+    assert isinstance(claimed, Claim)
     async with resources.sessions() as session, session.begin():
         lock = await session.get(FlushLock, item.user_id)
         assert lock is not None
@@ -467,9 +492,8 @@ async def test_flush_while_another_holds_the_lease_too_long_is_busy(
         assert (await _memory(project.api))["buffer"]["items"][0]["status"] == "IDLE"
 
 
-async def test_chinese_prompts(project: ProjectHandle, llm: ScriptedLLM, app: Starlette) -> None:
-    resources: Resources = app.state.resources
-    resources.flusher._settings = resources.settings.model_copy(update={"language": "zh"})
+@pytest.mark.settings(language="zh")
+async def test_chinese_prompts(project: ProjectHandle, llm: ScriptedLLM) -> None:
     llm.responder = memory_responder()
     await _user_with_chat(project.api, "我在里昂教化学。")
     assert (await _flush(project.api) or {}).get("status") == "DONE"
@@ -507,18 +531,22 @@ async def test_documents_and_transcripts_are_processed_as_text(
     assert "not memory" not in material
 
 
-async def test_keep_input_language_changes_the_instruction(
-    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+async def test_content_is_written_in_english_by_default(
+    project: ProjectHandle, llm: ScriptedLLM
 ) -> None:
     llm.responder = memory_responder()
     await _user_with_chat(project.api)
     await _flush(project.api)
     assert "Write every content in English." in llm.requests[0]["body"]["messages"][0]["content"]
 
-    resources: Resources = app.state.resources
-    resources.flusher._settings = resources.settings.model_copy(
-        update={"keep_input_language": True}
-    )
+
+@pytest.mark.settings(keep_input_language=True)
+async def test_keep_input_language_changes_the_instruction(
+    project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    await _flush(project.api)
     await project.api.ok(INSERT_CHAT, userId="alice", text="J'habite à Lyon.")
     await _flush(project.api)
     second_flush = llm.requests[llm.purposes().index("summarize", 1) :]
@@ -551,7 +579,7 @@ async def test_delete_user_removes_flushes_leases_and_history(
             await session.scalars(select(BufferItem).where(col(BufferItem.status) == "idle"))
         ).one()
     assert isinstance(
-        await resources.flusher._claim(item.project_id, item.user_id, FlushTrigger.MANUAL), tuple
+        await resources.flusher.claim(item.project_id, item.user_id, FlushTrigger.MANUAL), Claim
     )  # a live lease
 
     async def counts() -> list[int]:

@@ -14,9 +14,10 @@ from starlette.applications import Starlette
 
 from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrigger
 from powermemo_gql.buffers.repository import FlushLockRepository
+from powermemo_gql.core.clock import db_now
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
-from powermemo_gql.memory.flush import FlushOutcome
+from powermemo_gql.memory.job import FlushOutcome
 from powermemo_gql.resources import Resources
 from tests.integration.memory.conftest import memory_responder
 from tests.llm_server import Reply, ScriptedLLM
@@ -160,11 +161,11 @@ async def test_manual_edit_during_a_flush_wins(
     assert memory["user"]["events"]["nodes"][0]["profileDelta"] == []
 
 
+@pytest.mark.settings(flush_lease_seconds=0.5)  # renewed every ~0.17 s
 async def test_a_failed_renewal_does_not_fail_the_flush(
     project: ProjectHandle, llm: ScriptedLLM, app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     resources: Resources = app.state.resources
-    resources.flusher._lease = resources.flusher._lease / 10  # 0.5 s: renewed every ~0.17 s
     real_renew = FlushLockRepository.renew
     calls = 0
 
@@ -185,13 +186,11 @@ async def test_a_failed_renewal_does_not_fail_the_flush(
     assert flush.status == "done"
 
 
+@pytest.mark.settings(flush_timeout_seconds=0.3)
 async def test_flush_timeout_fails_the_flush(
     project: ProjectHandle, llm: ScriptedLLM, app: Starlette
 ) -> None:
     resources: Resources = app.state.resources
-    resources.flusher._settings = resources.settings.model_copy(
-        update={"flush_timeout_seconds": 0.3}
-    )
     llm.responder = _slow(2.0)
     await project.api.ok(SETUP)
     project_id, user_id = await _ids(app)
@@ -203,3 +202,37 @@ async def test_flush_timeout_fails_the_flush(
     assert flush.error == "timed out after 0.3 s"
     buffer = await project.api.ok('{ user(id: "alice") { buffer { failedCount } } }')
     assert buffer["user"]["buffer"]["failedCount"] == 1
+
+
+async def test_lease_times_come_from_the_database_clock_and_compare_with_stored_ones(
+    project: ProjectHandle, app: Starlette
+) -> None:
+    """db_now is written in the form each dialect stores times, so leases set by SQL compare
+    correctly with times the app wrote (SQLite compares them as strings)."""
+    resources: Resources = app.state.resources
+    await project.api.ok(SETUP)
+    project_id, user_id = await _ids(app)
+    before = utcnow()
+    async with resources.sessions() as session, session.begin():
+        flush = Flush(project_id=project_id, user_id=user_id, trigger="manual")
+        assert await FlushLockRepository(session).acquire(flush, timedelta(seconds=30))
+    after = utcnow()
+    async with resources.sessions() as session:
+        lock = (await session.scalars(select(FlushLock))).one()
+        stored = await session.scalar(select(db_now(30)))
+    # The test process and the database share one host clock.
+    slack = timedelta(seconds=1)
+    assert (
+        before + timedelta(seconds=30) - slack
+        <= lock.expires_at
+        <= after + timedelta(seconds=30) + slack
+    )
+    assert stored is not None
+    assert stored.tzinfo is not None
+    assert lock.expires_at - slack <= stored
+
+    for expires_at, expired in ((utcnow() + timedelta(seconds=2), 0), (utcnow(), 1)):
+        async with resources.sessions() as session, session.begin():
+            await session.execute(update(FlushLock).values(expires_at=expires_at))
+        async with resources.sessions() as session, session.begin():
+            assert await FlushLockRepository(session).expire() == expired

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,9 +17,11 @@ from sqlmodel import col
 from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
-from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock
+from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrigger
+from powermemo_gql.core.clock import FakeClock
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
+from powermemo_gql.memory.job import Claim, ClaimRefused, FlushOutcome
 from powermemo_gql.profiles.models import ProfileEntry
 from powermemo_gql.resources import Resources
 from powermemo_gql.settings import Settings
@@ -241,3 +243,70 @@ async def test_a_flush_whose_lease_ran_out_writes_nothing_and_the_other_instance
             sources = (await session.scalars(select(col(ProfileEntry.source_event_id)))).all()
         assert [str(e) for e in events] == [redo["eventId"]]
         assert [str(s) for s in sources] == [redo["eventId"]] * 2
+
+
+@asynccontextmanager
+async def _skewed_instances(
+    settings: Settings, skew: timedelta
+) -> AsyncIterator[tuple[Starlette, Starlette]]:
+    """Two apps whose clocks disagree by twice `skew`: the first is behind, the second ahead."""
+    now = utcnow()
+    first = create_app(settings, clock=FakeClock(now - skew))
+    second = create_app(settings, clock=FakeClock(now + skew))
+    async with LifespanManager(first), LifespanManager(second):
+        yield first, second
+
+
+async def test_an_instance_whose_clock_runs_ahead_cannot_take_a_live_lease(
+    settings: Settings, llm: ScriptedLLM
+) -> None:
+    # The lease is 5 s; the clocks are an hour apart either way. Leases run on the database's
+    # clock, so the instance ahead still sees the other's lease as live.
+    llm.responder = _slow({"summarize": 0.5})
+    async with _skewed_instances(settings, timedelta(hours=1)) as (behind, ahead):
+        api_behind, _api_ahead = await _alice_with_chat(behind, ahead)
+        running = asyncio.create_task(_flush_payload(api_behind))
+        await _until(lambda: "summarize" in llm.purposes())
+
+        other = _resources(ahead).flusher
+        assert await other.recover() == 0  # not abandoned: the lease is live
+        async with _resources(ahead).sessions() as session:
+            item = (await session.scalars(select(BufferItem))).one()
+        refused = await other.claim(item.project_id, item.user_id, FlushTrigger.MANUAL)
+        assert refused is ClaimRefused.LEASE_HELD
+        busy = await other.flush(item.project_id, item.user_id, FlushTrigger.MANUAL)
+        assert busy.outcome is FlushOutcome.BUSY
+
+        ran = await asyncio.wait_for(running, timeout=10)
+        assert (ran["outcome"], ran["flush"]["status"]) == ("FLUSHED", "DONE")
+        assert llm.purposes().count("summarize") == 1
+        assert await _stored(ahead) == (["done"], ["done"], [])
+
+
+@pytest.mark.settings(flush_lease_seconds=0.5)
+async def test_an_instance_whose_clock_runs_behind_sees_a_dead_lease_run_out(
+    settings: Settings, llm: ScriptedLLM
+) -> None:
+    llm.responder = memory_responder()
+    async with _skewed_instances(settings, timedelta(hours=1)) as (behind, ahead):
+        _api_behind, api_ahead = await _alice_with_chat(behind, ahead)
+        async with _resources(ahead).sessions() as session:
+            item = (await session.scalars(select(BufferItem))).one()
+        # The instance ahead starts a flush and dies: nothing renews its 0.5 s lease.
+        claimed = await _resources(ahead).flusher.claim(
+            item.project_id, item.user_id, FlushTrigger.MANUAL
+        )
+        assert isinstance(claimed, Claim)
+
+        # Half a second later on the database's clock, the instance an hour behind sees the
+        # lease gone (on its own clock it would have an hour and a half to go).
+        recovered = 0
+        for _ in range(200):  # 10 s: CI machines can be slow
+            recovered = await _resources(behind).flusher.recover()
+            if recovered:
+                break
+            await asyncio.sleep(0.05)
+        assert recovered == 1
+        redone = await _flush(api_ahead)
+        assert redone is not None
+        assert (redone["status"], redone["itemCount"]) == ("DONE", 1)
