@@ -11,9 +11,11 @@ document whose merged fields repeat a lot is refused here, before it runs.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -60,7 +62,13 @@ class _Shape:
     aliases: int = 0
     selections: int = 0
     directives: int = 0
+    repeated: str | None = None  # the first directive named twice on one selection
     spreads: list[tuple[str, int]] = field(default_factory=list)  # (fragment, depth there)
+
+
+def _repeated(directives: Collection[DirectiveNode] | None) -> str | None:
+    names = [directive.name.value for directive in directives or ()]
+    return next((name for name in names if names.count(name) > 1), None)
 
 
 def _shape(selection_set: SelectionSetNode) -> _Shape:
@@ -73,6 +81,7 @@ def _shape(selection_set: SelectionSetNode) -> _Shape:
         for selection in current.selections:
             shape.selections += 1
             shape.directives += len(selection.directives or ())
+            shape.repeated = shape.repeated or _repeated(selection.directives)
             if isinstance(selection, FieldNode):
                 shape.depth = max(shape.depth, depth)
                 shape.aliases += selection.alias is not None
@@ -174,6 +183,23 @@ class DocumentMeasure:
         shapes = (*self._shapes.values(), *self._operation_shapes)
         return own + sum(s.directives for s in shapes)
 
+    def repeated_directive(self) -> str | None:
+        """A directive named twice in one place. None of ours is repeatable, so such a document
+        is invalid anyway; refused here with one error, not one per unknown directive."""
+        definitions = (*self.operations, *self.fragments.values())
+        shapes = (*self._shapes.values(), *self._operation_shapes)
+        return next(
+            (
+                name
+                for name in (
+                    *(_repeated(d.directives) for d in definitions),
+                    *(s.repeated for s in shapes),
+                )
+                if name
+            ),
+            None,
+        )
+
 
 def overlap(measure: DocumentMeasure, operation: OperationDefinitionNode) -> int:
     """Sum over response paths (fields merged as execution merges them) of how many fields
@@ -224,6 +250,14 @@ def document_errors(document: DocumentNode, limits: QueryLimits) -> list[GraphQL
                 extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
             )
             for name in unused[:MAX_REPORTED]
+        ]
+    repeated = measure.repeated_directive()
+    if repeated is not None:  # graphql-cop's directive overloading: `@aa` ten times
+        return [
+            GraphQLError(
+                f"The directive '@{repeated}' can only be used once at this location.",
+                extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+            )
         ]
     directives = measure.directives()
     if directives > limits.max_directives:
