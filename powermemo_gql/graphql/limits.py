@@ -63,7 +63,8 @@ class _Shape:
     selections: int = 0
     directives: int = 0
     repeated: str | None = None  # the first directive named twice on one selection
-    spreads: list[tuple[str, int]] = field(default_factory=list)  # (fragment, depth there)
+    # (fragment, depth there; None below an introspection field, where depth is not counted)
+    spreads: list[tuple[str, int | None]] = field(default_factory=list)
 
 
 def _repeated(directives: Collection[DirectiveNode] | None) -> str | None:
@@ -73,26 +74,32 @@ def _repeated(directives: Collection[DirectiveNode] | None) -> str | None:
 
 def _shape(selection_set: SelectionSetNode) -> _Shape:
     """Walk one definition's own AST (never into other fragments); no recursion, so the
-    parser's nesting limit is the only bound on how deep this goes."""
+    parser's nesting limit is the only bound on how deep this goes.
+
+    Below an introspection field (`__schema`, `__type`) nothing counts towards depth, as in the
+    stock limiter, but the walk goes on: its fields, aliases and fragment spreads count like
+    any others (GraphiQL's introspection query spreads FullType there)."""
     shape = _Shape()
-    stack: list[tuple[SelectionSetNode, int]] = [(selection_set, 0)]
+    # (selection set, depth, or None below an introspection field)
+    stack: list[tuple[SelectionSetNode, int | None]] = [(selection_set, 0)]
     while stack:
         current, depth = stack.pop()
         for selection in current.selections:
             shape.selections += 1
             shape.directives += len(selection.directives or ())
             shape.repeated = shape.repeated or _repeated(selection.directives)
+            if depth is not None:
+                shape.depth = max(shape.depth, depth)
             if isinstance(selection, FieldNode):
-                shape.depth = max(shape.depth, depth)
                 shape.aliases += selection.alias is not None
-                # Introspection fields do not count towards depth, as in the stock limiter.
-                if selection.selection_set and not selection.name.value.startswith("__"):
-                    stack.append((selection.selection_set, depth + 1))
+                if selection.selection_set:
+                    below = None
+                    if depth is not None and not selection.name.value.startswith("__"):
+                        below = depth + 1
+                    stack.append((selection.selection_set, below))
             elif isinstance(selection, InlineFragmentNode):
-                shape.depth = max(shape.depth, depth)
                 stack.append((selection.selection_set, depth))
             elif isinstance(selection, FragmentSpreadNode):
-                shape.depth = max(shape.depth, depth)
                 shape.spreads.append((selection.name.value, depth))
     return shape
 
@@ -154,7 +161,8 @@ class DocumentMeasure:
             inner = self._expanded.get(target)
             if inner is None:  # unknown (KnownFragmentNames reports it) or in a cycle
                 continue
-            depth = max(depth, at + inner.depth)
+            if at is not None:
+                depth = max(depth, at + inner.depth)
             aliases += inner.aliases
             selections += inner.selections
             nesting = max(nesting, 1 + inner.nesting)

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
+from graphql import get_introspection_query
 
 from powermemo_gql.app import create_app
 from tests.conftest import make_settings
@@ -30,7 +31,8 @@ async def _client(
 
 
 def _references(page: str) -> list[str]:
-    return re.findall(r'(?:src|href)="([^"]+)"', page)
+    """Every file the page asks for (an inline `data:` icon is no request)."""
+    return [r for r in re.findall(r'(?:src|href)="([^"]+)"', page) if not r.startswith("data:")]
 
 
 async def test_the_page_loads_everything_from_this_server(database_url: str) -> None:
@@ -82,3 +84,18 @@ async def test_production_serves_no_graphiql_and_no_token(database_url: str) -> 
         page = await http.get("/graphql", headers=HTML)
         assert page.status_code == 200
         assert ROOT_TOKEN not in page.text
+
+
+async def test_graphiqls_introspection_query_is_answered(database_url: str) -> None:
+    # Its fragments are spread below `__schema`: the document limits must see them as used.
+    query = get_introspection_query(descriptions=True, input_value_deprecation=True)
+    async with _client(database_url) as http:
+        answer = await http.post(
+            "/graphql",
+            json={"query": query, "operationName": "IntrospectionQuery"},
+            headers={"Authorization": f"Bearer {ROOT_TOKEN}"},
+        )
+    body = answer.json()
+    assert "errors" not in body, body["errors"]
+    names = {t["name"] for t in body["data"]["__schema"]["types"]}
+    assert {"Query", "Mutation", "Project"} <= names
