@@ -68,8 +68,12 @@ class _Shape:
 
 
 def _repeated(directives: Collection[DirectiveNode] | None) -> str | None:
-    names = [directive.name.value for directive in directives or ()]
-    return next((name for name in names if names.count(name) > 1), None)
+    seen: set[str] = set()
+    for directive in directives or ():  # one pass: a selection may carry a thousand
+        if directive.name.value in seen:
+            return directive.name.value
+        seen.add(directive.name.value)
+    return None
 
 
 def _shape(selection_set: SelectionSetNode) -> _Shape:
