@@ -14,12 +14,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from powermemo_gql import __version__
 from powermemo_gql.core import migrations
 from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import create_migration_engine
+from powermemo_gql.graphql import graphiql
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
 from powermemo_gql.mcp.http import MCPEndpoint
@@ -147,17 +148,20 @@ def create_app(
 
     graphql = GraphQLView(resources, schema=build_schema(settings))
     mcp = MCPEndpoint(resources, graphql.authenticator)  # one failure throttle for both
+    routes: list[BaseRoute] = [
+        Route("/", home),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/dashboard", dashboard),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
+    ]
+    if settings.graphiql_enabled:  # its files from installed packages, never a CDN
+        routes.append(Mount(graphiql.ASSETS_PATH, graphiql.assets()))
     app = Starlette(
-        routes=[
-            Route("/", home),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-            Route("/dashboard", dashboard),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
-        ],
+        routes=routes,
         lifespan=lifespan,
         middleware=[
             Middleware(RequestIdMiddleware),  # outermost: every log line has the request id

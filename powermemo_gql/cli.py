@@ -30,6 +30,8 @@ from powermemo_gql.core.pagination import MAX_PAGE_SIZE, PageArgs
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import DomainError
 from powermemo_gql.observability.logs import configure_logging
+from powermemo_gql.projects import dev_token
+from powermemo_gql.projects.dev_token import DevTokenError
 from powermemo_gql.projects.service import ProjectService
 from powermemo_gql.settings import Settings, SettingsError, describe_error, load_settings
 
@@ -163,21 +165,35 @@ def _export_schema(output: Path | None) -> int:
     return 0
 
 
+def _with_dev_token(settings: Settings) -> Settings:
+    """Development convenience: the root token kept beside the SQLite database (the same one
+    after every restart), else a fresh one for this run; printed either way."""
+    path = dev_token.token_file(settings.database_url)
+    if path is None:
+        token, where = secrets.token_urlsafe(24), "this run's root token (PostgreSQL: not stored)"
+    else:
+        token, created = dev_token.load_or_create(path)
+        where = f"root token {'stored in' if created else 'read from'} {path.resolve()}"
+    print(
+        f"powermemo-gql: development mode, no POWERMEMO_ROOT_TOKEN set; {where}:\n\n"
+        f"    {token}\n\n(GraphiQL on this machine has it in its headers already)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return settings.model_copy(update={"root_token": SecretStr(token)})
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
     from powermemo_gql.app import RootTokenRequired, create_app
 
     if settings.root_token is None and not settings.is_production:
-        # Development convenience: a fresh root token each start, printed once.
-        token = secrets.token_urlsafe(24)
-        settings = settings.model_copy(update={"root_token": SecretStr(token)})
-        print(
-            "powermemo-gql: development mode, no POWERMEMO_ROOT_TOKEN set; "
-            f"this run's root token is:\n\n    {token}\n",
-            file=sys.stderr,
-            flush=True,
-        )
+        try:
+            settings = _with_dev_token(settings)
+        except DevTokenError as exc:
+            print(f"powermemo-gql: refusing to start: {exc}", file=sys.stderr)
+            return 2
     try:
         app = create_app(settings)
     except RootTokenRequired as exc:

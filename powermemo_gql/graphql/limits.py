@@ -11,9 +11,11 @@ document whose merged fields repeat a lot is refused here, before it runs.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from graphql import (
+    DirectiveNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -60,30 +62,48 @@ class _Shape:
     aliases: int = 0
     selections: int = 0
     directives: int = 0
-    spreads: list[tuple[str, int]] = field(default_factory=list)  # (fragment, depth there)
+    repeated: str | None = None  # the first directive named twice on one selection
+    # (fragment, depth there; None below an introspection field, where depth is not counted)
+    spreads: list[tuple[str, int | None]] = field(default_factory=list)
+
+
+def _repeated(directives: Collection[DirectiveNode] | None) -> str | None:
+    seen: set[str] = set()
+    for directive in directives or ():  # one pass: a selection may carry a thousand
+        if directive.name.value in seen:
+            return directive.name.value
+        seen.add(directive.name.value)
+    return None
 
 
 def _shape(selection_set: SelectionSetNode) -> _Shape:
     """Walk one definition's own AST (never into other fragments); no recursion, so the
-    parser's nesting limit is the only bound on how deep this goes."""
+    parser's nesting limit is the only bound on how deep this goes.
+
+    Below an introspection field (`__schema`, `__type`) nothing counts towards depth, as in the
+    stock limiter, but the walk goes on: its fields, aliases and fragment spreads count like
+    any others (GraphiQL's introspection query spreads FullType there)."""
     shape = _Shape()
-    stack: list[tuple[SelectionSetNode, int]] = [(selection_set, 0)]
+    # (selection set, depth, or None below an introspection field)
+    stack: list[tuple[SelectionSetNode, int | None]] = [(selection_set, 0)]
     while stack:
         current, depth = stack.pop()
         for selection in current.selections:
             shape.selections += 1
             shape.directives += len(selection.directives or ())
+            shape.repeated = shape.repeated or _repeated(selection.directives)
+            if depth is not None:
+                shape.depth = max(shape.depth, depth)
             if isinstance(selection, FieldNode):
-                shape.depth = max(shape.depth, depth)
                 shape.aliases += selection.alias is not None
-                # Introspection fields do not count towards depth, as in the stock limiter.
-                if selection.selection_set and not selection.name.value.startswith("__"):
-                    stack.append((selection.selection_set, depth + 1))
+                if selection.selection_set:
+                    below = None
+                    if depth is not None and not selection.name.value.startswith("__"):
+                        below = depth + 1
+                    stack.append((selection.selection_set, below))
             elif isinstance(selection, InlineFragmentNode):
-                shape.depth = max(shape.depth, depth)
                 stack.append((selection.selection_set, depth))
             elif isinstance(selection, FragmentSpreadNode):
-                shape.depth = max(shape.depth, depth)
                 shape.spreads.append((selection.name.value, depth))
     return shape
 
@@ -145,7 +165,8 @@ class DocumentMeasure:
             inner = self._expanded.get(target)
             if inner is None:  # unknown (KnownFragmentNames reports it) or in a cycle
                 continue
-            depth = max(depth, at + inner.depth)
+            if at is not None:
+                depth = max(depth, at + inner.depth)
             aliases += inner.aliases
             selections += inner.selections
             nesting = max(nesting, 1 + inner.nesting)
@@ -173,6 +194,23 @@ class DocumentMeasure:
         own += sum(len(f.directives or ()) for f in self.fragments.values())
         shapes = (*self._shapes.values(), *self._operation_shapes)
         return own + sum(s.directives for s in shapes)
+
+    def repeated_directive(self) -> str | None:
+        """A directive named twice in one place. None of ours is repeatable, so such a document
+        is invalid anyway; refused here with one error, not one per unknown directive."""
+        definitions = (*self.operations, *self.fragments.values())
+        shapes = (*self._shapes.values(), *self._operation_shapes)
+        return next(
+            (
+                name
+                for name in (
+                    *(_repeated(d.directives) for d in definitions),
+                    *(s.repeated for s in shapes),
+                )
+                if name
+            ),
+            None,
+        )
 
 
 def overlap(measure: DocumentMeasure, operation: OperationDefinitionNode) -> int:
@@ -224,6 +262,14 @@ def document_errors(document: DocumentNode, limits: QueryLimits) -> list[GraphQL
                 extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
             )
             for name in unused[:MAX_REPORTED]
+        ]
+    repeated = measure.repeated_directive()
+    if repeated is not None:  # graphql-cop's directive overloading: `@aa` ten times
+        return [
+            GraphQLError(
+                f"The directive '@{repeated}' can only be used once at this location.",
+                extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+            )
         ]
     directives = measure.directives()
     if directives > limits.max_directives:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -22,6 +22,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from powermemo_gql.core.db import database_trouble
 from powermemo_gql.core.ratelimit import create_failure_throttle
+from powermemo_gql.graphql import graphiql
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.http_body import (
     GRAPHQL_RESPONSE,
@@ -162,6 +163,13 @@ class GraphQLView(GraphQL[Context, None]):
             code = {404: "NOT_FOUND", 405: METHOD_NOT_ALLOWED}.get(refused.status_code)
             response = _refusal(refused.status_code, code or INVALID_REQUEST, refused.reason)
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our page, not strawberry's: its scripts come from this server, not a CDN."""
+        return HTMLResponse(
+            graphiql.page(self.resources.settings, request),
+            headers={"Cache-Control": "no-store"},  # it may hold the development token
+        )
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -136,21 +137,41 @@ def test_development_serve_migrates_prints_root_token_and_serves_graphiql(
 ) -> None:
     # The embedded default: a SQLite file in the working directory, no Redis.
     server = server_factory(_env())
+    token_file = (tmp_path / "powermemo.db.root-token").resolve()
+    token = re.search(
+        rf"root token stored in {re.escape(str(token_file))}:\s+(\S+)", server.output()
+    )
+    assert token is not None, server.output()
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert token_file.read_text().strip() == token.group(1)
     graphiql = httpx.get(f"{server.url}/graphql", headers={"Accept": "text/html"}, timeout=5)
     assert graphiql.status_code == 200
     assert "graphiql" in graphiql.text.lower()
+    # This test's client is on loopback: the page holds the header that opens the schema.
+    assert f"Bearer {token.group(1)}" in graphiql.text
     assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
-    token = re.search(r"root token is:\s+(\S+)", server.output())
-    assert token is not None, server.output()
     assert server.graphql(token.group(1), "{ viewer { isRoot } }").json() == {
         "data": {"viewer": {"isRoot": True}}
     }
     server.stop()
     assert (tmp_path / "powermemo.db").is_file()
 
-    # A fresh start generates a fresh token: the old one stops working.
+    # A restart reads the same token: GraphiQL and scripts keep working without retyping it.
     again = server_factory(_env())
-    assert again.graphql(token.group(1), "{ viewer { isRoot } }").status_code == 401
+    assert f"root token read from {token_file}" in again.output()
+    assert again.graphql(token.group(1), "{ viewer { isRoot } }").json() == {
+        "data": {"viewer": {"isRoot": True}}
+    }
+
+
+def test_development_token_file_open_to_others_is_refused(tmp_path: Path) -> None:
+    token_file = tmp_path / "powermemo.db.root-token"
+    token_file.write_text("a-token-of-twenty-characters\n")
+    token_file.chmod(0o644)
+    result = _run("serve", env=_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "can be read by others" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_operator_commands_issue_a_working_key(
