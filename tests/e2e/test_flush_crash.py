@@ -181,7 +181,9 @@ def test_flush_killed_mid_pipeline_is_abandoned_and_redone_once(
     llm.responder = memory_responder()
     asked_before_restart = len(llm.requests)
     # No idle timer to help (the default interval is an hour): recovery itself re-flushes.
-    second = start_server(env)
+    # Its own lease is longer: the dead one (1 s) has run out anyway, and a 1 s lease on a
+    # loaded machine can lapse between renewals, so the redo itself would be recovered again.
+    second = start_server({**env, "POWERMEMO_FLUSH_LEASE_SECONDS": "8"})
 
     def redone() -> dict[str, Any] | None:
         user: dict[str, Any] = _graphql(second, secret, MEMORY, id="alice")["user"]
