@@ -44,7 +44,7 @@ def live_server(settings: Settings, port: int | None = None) -> Iterator[LiveSer
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("live server did not start")

@@ -58,7 +58,7 @@ class Server:
         self._lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.output()}")
@@ -67,7 +67,7 @@ class Server:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise AssertionError("server did not become healthy in 30 s")
+        raise AssertionError("server did not become healthy in 90 s")
 
     def _read(self) -> None:
         assert self.process.stdout is not None

@@ -26,7 +26,7 @@ VIEWER = {"query": "{ viewer { isRoot } }"}
 @pytest.fixture
 async def app(database_url: str, fresh_rate_window: None) -> AsyncIterator[Starlette]:
     application = create_app(make_settings(database_url, auth_failures_per_minute=LIMIT))
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 
 

@@ -20,7 +20,7 @@ from tests.support import ROOT_TOKEN, Api, create_project
 @asynccontextmanager
 async def _app(database_url: str, **overrides: Any) -> AsyncIterator[Starlette]:
     app = create_app(make_settings(database_url, **overrides))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         yield app
 
 

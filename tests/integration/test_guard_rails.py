@@ -29,7 +29,7 @@ def app_with(database_url: str) -> AppFactory:
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[tuple[Starlette, ProjectHandle]]:
         app = create_app(make_settings(database_url, **overrides))
-        async with LifespanManager(app):
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
             project = await create_project(app, Api(app, ROOT_TOKEN), uuid.uuid4().hex)
             yield app, project
 

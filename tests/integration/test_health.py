@@ -49,7 +49,7 @@ async def _unreachable_database_app(tmp_path: Path) -> AsyncIterator[Starlette]:
     # A SQLite file in a directory that does not exist cannot be opened.
     url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'db.sqlite'}"
     app = create_app(make_settings(url))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         yield app
 
 

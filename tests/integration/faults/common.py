@@ -22,7 +22,7 @@ T = TypeVar("T")
 @asynccontextmanager
 async def running_app(database_url: str, **overrides: Any) -> AsyncIterator[Starlette]:
     app = create_app(make_settings(database_url, **overrides))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         yield app
 
 

@@ -24,7 +24,7 @@ async def _client(
     database_url: str, client: tuple[str, int] = ("127.0.0.1", 50000), **overrides: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_settings(database_url, **overrides))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

@@ -43,7 +43,7 @@ class Target:
 @pytest.fixture(params=["project-key", "anonymous"])
 async def production(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Target]:
     app = create_app(make_settings(database_url, mode="production"))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         headers = {"User-Agent": "graphql-cop/1.13", "Accept": "*/*"}
         if request.param == "project-key":
             project = await create_project(app, Api(app, ROOT_TOKEN), uuid.uuid4().hex)
@@ -209,7 +209,7 @@ async def test_the_probes_find_what_a_development_server_allows(database_url: st
     # The same probes against a development server, which has introspection, suggestions and
     # GraphiQL on: they do report those, so a probe that can never fire would show up here.
     app = create_app(make_settings(database_url))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         project = await create_project(app, Api(app, ROOT_TOKEN), uuid.uuid4().hex)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"

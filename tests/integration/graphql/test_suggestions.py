@@ -52,7 +52,7 @@ MISSPELT: dict[str, tuple[str, dict[str, Any], str]] = {
 @asynccontextmanager
 async def _project(database_url: str, mode: str) -> AsyncIterator[ProjectHandle]:
     app = create_app(make_settings(database_url, mode=mode))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         yield await create_project(app, Api(app, ROOT_TOKEN), uuid.uuid4().hex)
 
 

@@ -50,7 +50,7 @@ def make_app(database_url: str, llm: ScriptedLLM) -> AppFactory:
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[Api]:
         app = create_app(memory_settings(database_url, llm, **overrides))
-        async with LifespanManager(app):
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
             project = await create_project(app, Api(app, ROOT_TOKEN), "memory")
             yield project.api
 

@@ -332,7 +332,7 @@ async def test_idle_buffer_is_flushed_by_the_timer(llm: ScriptedLLM, database_ur
         database_url, llm_base_url=llm.base_url, buffer_flush_interval=interval
     )
     app = create_app(settings, clock=clock)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         resources: Resources = app.state.resources
         project = await create_project(app, Api(app, ROOT_TOKEN), "timer")
         await _user_with_chat(project.api, "Quiet message.")
@@ -472,7 +472,7 @@ async def test_flush_while_another_holds_the_lease_too_long_is_busy(
         background_flushes=False,
     )
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         project = await create_project(app, Api(app, ROOT_TOKEN), "busy")
         await _user_with_chat(project.api)
         resources: Resources = app.state.resources

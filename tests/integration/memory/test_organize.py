@@ -54,7 +54,7 @@ PROFILE = """
 @asynccontextmanager
 async def _project_api(database_url: str, llm: ScriptedLLM, **overrides: Any) -> AsyncIterator[Api]:
     app = create_app(make_settings(database_url, llm_base_url=llm.base_url, **overrides))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         project = await create_project(app, Api(app, ROOT_TOKEN), "organize")
         yield project.api
 

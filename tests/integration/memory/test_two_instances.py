@@ -38,7 +38,10 @@ FLUSHES = "query($id: ID!) { user(id: $id) { flushes { status } buffer { items {
 async def _instances(settings: Settings) -> AsyncIterator[tuple[Starlette, Starlette]]:
     """Two apps, each with its own engine, LLM client, flusher and (if enabled) scheduler."""
     first, second = create_app(settings), create_app(settings)
-    async with LifespanManager(first), LifespanManager(second):
+    async with (
+        LifespanManager(first, startup_timeout=60, shutdown_timeout=60),
+        LifespanManager(second, startup_timeout=60, shutdown_timeout=60),
+    ):
         yield first, second
 
 
@@ -253,7 +256,10 @@ async def _skewed_instances(
     now = utcnow()
     first = create_app(settings, clock=FakeClock(now - skew))
     second = create_app(settings, clock=FakeClock(now + skew))
-    async with LifespanManager(first), LifespanManager(second):
+    async with (
+        LifespanManager(first, startup_timeout=60, shutdown_timeout=60),
+        LifespanManager(second, startup_timeout=60, shutdown_timeout=60),
+    ):
         yield first, second
 
 

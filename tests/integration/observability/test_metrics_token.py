@@ -16,7 +16,7 @@ async def _get_metrics(
     database_url: str, headers: dict[str, str], **settings: object
 ) -> httpx.Response:
     app = create_app(make_settings(database_url, **settings))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await client.get("/metrics", headers=headers)

@@ -76,7 +76,7 @@ async def test_metrics_count_requests_flushes_llm_calls_and_tokens(
 ) -> None:
     llm.responder = memory_responder()
     app = create_app(make_settings(database_url, llm_base_url=llm.base_url))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         tenant = await create_project(app, Api(app, ROOT_TOKEN), "metrics")
         await tenant.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
         await tenant.api.ok(

@@ -66,7 +66,7 @@ def embedder() -> WordEmbedder:
 async def app(settings: Settings, embedder: WordEmbedder) -> AsyncIterator[Starlette]:
     # Overrides the suite's app: this one embeds with the word embedder.
     application = create_app(settings, embedder=embedder)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 
 

@@ -49,7 +49,7 @@ async def test_indexing_counts_the_tokens_the_provider_reports(
     database_url: str, llm: ScriptedLLM
 ) -> None:
     app = create_app(make_settings(database_url, **_openai(database_url, llm)))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         root = Api(app, ROOT_TOKEN)
         first, second = (
             await create_project(app, root, "one"),
@@ -71,7 +71,7 @@ async def test_reindexing_counts_each_projects_tokens_to_it(
     database_url: str, llm: ScriptedLLM
 ) -> None:
     plain = create_app(make_settings(database_url))  # no embedder: rows stay unembedded
-    async with LifespanManager(plain):
+    async with LifespanManager(plain, startup_timeout=60, shutdown_timeout=60):
         root = Api(plain, ROOT_TOKEN)
         first, second = (
             await create_project(plain, root, "one"),
@@ -104,7 +104,7 @@ async def test_the_first_vectors_record_the_length_the_provider_answered(
     # would skip them without counting them as waiting.
     options = {**_openai(database_url, llm), "embedding_dimensions": None}
     app = create_app(make_settings(database_url, **options))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         project = await create_project(app, Api(app, ROOT_TOKEN), "one")
         alice = Memory(app, project.api, "alice")
         await _write(alice)

@@ -341,7 +341,7 @@ async def test_the_app_holds_the_configured_embedder(database_url: str, llm: Scr
         embedding_dimensions=8,
     )
     app = create_app(settings)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         embedder = app.state.resources.embedder
         assert embedder.model == "openai:scripted-embedder"
         result = await embedder.embed(["hello world"], "query")
@@ -350,5 +350,5 @@ async def test_the_app_holds_the_configured_embedder(database_url: str, llm: Scr
 
 async def test_the_app_defaults_to_no_embedder(database_url: str) -> None:
     app = create_app(make_settings(database_url))
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         assert app.state.resources.embedder.enabled is False

@@ -95,7 +95,7 @@ async def test_without_an_embedder_search_is_keyword_only(
 ) -> None:
     # A second app on the same database, with the default (none) embedder.
     plain = create_app(settings)
-    async with LifespanManager(plain):
+    async with LifespanManager(plain, startup_timeout=60, shutdown_timeout=60):
         other = await create_project(plain, Api(plain, ROOT_TOKEN), "plain")
         alice = await Memory(plain, other.api, "alice").create()
         await alice.entry("interest", "food", "Vegetarian, loves Ethiopian cuisine")
@@ -114,7 +114,7 @@ async def test_without_an_embedder_search_is_keyword_only(
 
 async def _app_with(settings: Settings, embedder: WordEmbedder) -> AsyncIterator[Starlette]:
     application = create_app(settings, embedder=embedder)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 
 

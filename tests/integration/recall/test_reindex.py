@@ -71,7 +71,7 @@ def llm() -> Iterator[ScriptedLLM]:
 @asynccontextmanager
 async def _serve(settings: Settings, embedder: WordEmbedder) -> AsyncIterator[Starlette]:
     application = create_app(settings, embedder=embedder)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 
 
