@@ -21,7 +21,7 @@ from powermemo_gql.core import migrations
 from powermemo_gql.core.db import create_migration_engine
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
-from powermemo_gql.observability.logs import RequestIdMiddleware
+from powermemo_gql.observability.logs import RequestIdMiddleware, scrub_access_log
 from powermemo_gql.observability.metrics import MetricsMiddleware, metrics_authorized
 from powermemo_gql.recall.embeddings import Embedder
 from powermemo_gql.resources import Resources
@@ -69,6 +69,7 @@ def _up(answered: bool) -> str:
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> Starlette:
     """`embedder`: a test's own, instead of the configured provider."""
     check_startable(settings)
+    scrub_access_log()
     resources = Resources.create(settings, embedder)
 
     @asynccontextmanager

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from powermemo_gql.core.db import database_trouble
 from powermemo_gql.graphql.blobs import ALL_BLOB_TYPES, BlobMutation, BlobQuery
@@ -24,7 +26,10 @@ from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
 from powermemo_gql.graphql.storable import StorableText
 from powermemo_gql.graphql.users import UserMutation, UserQuery
 from powermemo_gql.graphql.validation import BoundedValidation, HideSuggestions
+from powermemo_gql.observability.logs import reason_of
 from powermemo_gql.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @strawberry.type
@@ -70,6 +75,32 @@ class MaskUnexpectedErrors(MaskErrors):
         else:
             masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         return masked
+
+
+class Schema(strawberry.Schema):
+    """strawberry logs every error at ERROR with a traceback; most are the client's mistakes
+    (validation, bad input, a refused key) and say nothing about the server."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            log_error(error)
+
+
+def log_error(error: GraphQLError) -> None:
+    """Client mistakes at INFO, the database's trouble at WARNING, both on one line; a bug
+    at ERROR with its traceback (the line carries the request id)."""
+    if not is_unexpected(error):
+        code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+        logger.info("request error: %s: %s", code, error.message)
+        return
+    path = ".".join(map(str, error.path or ())) or "-"
+    trouble = _database_trouble(error)
+    if trouble is not None:
+        logger.warning("%s at %s: %s", trouble[0], path, reason_of(error.original_error or error))
+        return
+    logger.error("unexpected error at %s", path, exc_info=error.original_error)
 
 
 class PerOperationLoaders(SchemaExtension):
@@ -120,7 +151,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ParserCache(maxsize=1000),
     ]
     batch = settings.max_batch_operations if settings is not None else 0
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
