@@ -24,7 +24,7 @@ from powermemo_gql.graphql import graphiql
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
 from powermemo_gql.mcp.http import MCPEndpoint
-from powermemo_gql.observability.logs import RequestIdMiddleware
+from powermemo_gql.observability.logs import RequestIdMiddleware, scrub_access_log
 from powermemo_gql.observability.metrics import MetricsMiddleware, metrics_authorized
 from powermemo_gql.recall import pgvector
 from powermemo_gql.recall.embeddings import Embedder
@@ -83,6 +83,7 @@ def create_app(
     """`embedder`, `clock`: a test's own, instead of the configured provider and the system
     clock."""
     check_startable(settings)
+    scrub_access_log()
     resources = Resources.create(settings, embedder, clock)
 
     @asynccontextmanager

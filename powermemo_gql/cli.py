@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from powermemo_gql.cli_remote import (
     REMOTE_COMMANDS,
@@ -29,7 +30,7 @@ from powermemo_gql.core.db import create_engine, create_migration_engine, create
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE, PageArgs
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import DomainError
-from powermemo_gql.observability.logs import configure_logging
+from powermemo_gql.observability.logs import configure_logging, reason_of
 from powermemo_gql.projects import dev_token
 from powermemo_gql.projects.dev_token import DevTokenError
 from powermemo_gql.projects.service import ProjectService
@@ -110,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C is an answer, not a crash
+        print("powermemo-gql: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "export-schema":
         return _export_schema(args.output)
@@ -137,6 +146,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from powermemo_gql.mcp.stdio import run_stdio
 
         return asyncio.run(run_stdio(settings, args.key))
+    try:
+        return _on_database(settings, args)
+    except (OSError, SQLAlchemyError) as exc:  # unreachable, unmigrated, a path that is not there
+        cause = getattr(exc, "orig", None) or exc
+        reason = reason_of(cause)
+        unmigrated = "table" in reason or "does not exist" in reason
+        hint = " (run `powermemo-gql migrate` first)" if unmigrated else ""
+        print(
+            f"powermemo-gql: the database could not be used: {reason}{hint}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _on_database(settings: Settings, args: argparse.Namespace) -> int:
+    """The operator commands that work on the database itself."""
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("database is at the newest migration")

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from powermemo_gql.cli_import import MAX_BATCH, import_chats
 from powermemo_gql.client import ConnectionFailedError, FlushOutcome, Powermemo, PowermemoError
 from powermemo_gql.settings import SettingsError, describe_error, load_settings
 
@@ -57,6 +57,16 @@ def add_remote_commands(commands: Any) -> None:
     )
     imported.add_argument("file", type=Path)
     imported.add_argument("--flush", action="store_true", help="flush each user afterwards")
+    imported.add_argument(
+        "--create-users", action="store_true", help="create the users that do not exist yet"
+    )
+    imported.add_argument(
+        "--batch-size",
+        type=int,
+        default=MAX_BATCH,
+        help=f"chats sent in one request (1-{MAX_BATCH})",
+    )
+    imported.add_argument("--concurrency", type=int, default=4, help="requests in flight")
 
     profile = remote("profile", "show a user's profile")
     profile.add_argument("user")
@@ -114,6 +124,13 @@ def server_url(explicit: str | None, config: Path | None) -> str:
         url = f"http://{host}:{settings.port}"
     if not url.startswith(("http://", "https://")):
         raise SettingsError(f"the server URL must start with http:// or https:// (got {url!r})")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError as error:
+        raise SettingsError(f"the server URL {url!r} is not a valid URL ({error})") from None
+    if not parts.hostname:
+        raise SettingsError(f"the server URL {url!r} names no host")
     return url.rstrip("/")
 
 
@@ -127,6 +144,8 @@ def run_remote(args: argparse.Namespace) -> int:
     except (SettingsError, ValidationError) as error:
         console.print(f"[red]powermemo-gql: {describe_error(error)}[/red]", highlight=False)
         return 2
+    if args.command == "import-chats":
+        return import_chats(url, args.key, args, console)
     try:
         with Powermemo(url, args.key) as client:
             return _dispatch(client, args, console)
@@ -149,8 +168,6 @@ def _dispatch(client: Powermemo, args: argparse.Namespace, console: Console) -> 
         if args.flush:
             _show_flush(client, args.user, console)
         return 0
-    if args.command == "import-chats":
-        return _import_chats(client, args.file, args.flush, console)
     if args.command == "profile":
         _show_profile(client, args.user, args.topics, console)
         return 0
@@ -264,52 +281,3 @@ def _show_events(
             ", ".join(f"{t.tag}: {t.value}" for t in event.tags),
         )
     console.print(table)
-
-
-def import_key(user: str, line: str, occurrence: int) -> str:
-    """The idempotency key of one imported line, from what the file holds: a re-run of the
-    same file stores nothing twice, while a line repeated in the file (its `occurrence`-th
-    time) is still stored each time."""
-    digest = hashlib.sha256(json.dumps([user, line.strip(), occurrence]).encode()).hexdigest()
-    return f"import-chats:{digest}"
-
-
-def _import_chats(client: Powermemo, file: Path, flush: bool, console: Console) -> int:
-    lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    seen: dict[tuple[str, str], int] = {}
-    failures: list[str] = []
-    users: set[str] = set()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("importing chats", total=len(lines))
-        for number, line in enumerate(lines, start=1):
-            try:
-                record = json.loads(line)
-                user = record["user"]
-                occurrence = seen[user, line.strip()] = seen.get((user, line.strip()), 0) + 1
-                client.insert_chat(
-                    user,
-                    record["messages"],
-                    fields=record.get("fields"),
-                    idempotency_key=import_key(str(user), line, occurrence),
-                )
-                users.add(user)
-            except (ValueError, KeyError, TypeError) as error:
-                failures.append(f"line {number}: not a chat record ({error})")
-            except PowermemoError as error:
-                failures.append(f"line {number}: {error.code}: {error.message}")
-            progress.advance(task)
-        if flush:
-            flushing = progress.add_task("flushing users", total=len(users))
-            for user in sorted(users):
-                client.flush(user, wait=True)
-                progress.advance(flushing)
-    console.print(f"imported {len(lines) - len(failures)} of {len(lines)} chats")
-    for failure in failures:
-        console.print(f"[red]{failure}[/red]")
-    return 1 if failures else 0

@@ -25,6 +25,7 @@ from powermemo_gql.core.ratelimit import RateLimiter, create_rate_limiter
 from powermemo_gql.memory.client import OpenAILLMClient
 from powermemo_gql.memory.flush import Flusher
 from powermemo_gql.memory.importer import ProfileImporter
+from powermemo_gql.observability.logs import StateChanges, reason_of
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.projects.key_cache import KeyCache
 from powermemo_gql.recall.embeddings import Embedder, create_embedder
@@ -62,6 +63,9 @@ class Resources:
     started_at: float = field(default_factory=time.monotonic)
     # The last answer of the LLM endpoint and when it was asked: readiness probes come often.
     _llm_checked: tuple[float, bool] = (float("-inf"), False)
+    _database_state: StateChanges = field(
+        default_factory=lambda: StateChanges(logger, "the database (readiness probe)")
+    )
 
     @classmethod
     def create(
@@ -113,9 +117,10 @@ class Resources:
             async with asyncio.timeout(timeout + 1):
                 async with self.probe_engine.connect() as connection:
                     await connection.execute(text("SELECT 1"))
-        except Exception:  # any failure means "not ready"
-            logger.warning("database ping failed", exc_info=True)
+        except Exception as exc:  # any failure means "not ready"
+            self._database_state.report(False, reason_of(exc))
             return "down"
+        self._database_state.report(True)
         return "busy" if pool_exhausted(self.engine) else "ok"
 
     async def pubsub_ok(self) -> bool:

@@ -26,7 +26,10 @@ from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
 from powermemo_gql.graphql.storable import StorableText
 from powermemo_gql.graphql.users import UserMutation, UserQuery
 from powermemo_gql.graphql.validation import BoundedValidation, HideSuggestions
+from powermemo_gql.observability.logs import reason_of
 from powermemo_gql.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @strawberry.type
@@ -77,20 +80,34 @@ class MaskUnexpectedErrors(MaskErrors):
 # Typed outcomes a client handles (subscribe again); the broker's outage itself is logged
 # once by the broker, so these are not errors to log with a traceback per subscriber.
 EXPECTED_CODES = frozenset({"FEED_INTERRUPTED", "BROKER_UNAVAILABLE"})
-logger = logging.getLogger(__name__)
 
 
-class PowermemoSchema(strawberry.Schema):
+class Schema(strawberry.Schema):
+    """strawberry logs every error at ERROR with a traceback; most are the client's mistakes
+    (validation, bad input, a refused key) and say nothing about the server."""
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        unexpected = []
         for error in errors:
-            if (error.extensions or {}).get("code") in EXPECTED_CODES:
-                logger.debug("operation ended: %s", error.message)
-            else:
-                unexpected.append(error)
-        super().process_errors(unexpected, execution_context)
+            log_error(error)
+
+
+def log_error(error: GraphQLError) -> None:
+    """Client mistakes at INFO, the database's trouble at WARNING, both on one line; a bug
+    at ERROR with its traceback (the line carries the request id)."""
+    if not is_unexpected(error):
+        code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+        # A broker outage is logged once by the broker, not once per subscriber.
+        level = logging.DEBUG if code in EXPECTED_CODES else logging.INFO
+        logger.log(level, "request error: %s: %s", code, error.message)
+        return
+    path = ".".join(map(str, error.path or ())) or "-"
+    trouble = _database_trouble(error)
+    if trouble is not None:
+        logger.warning("%s at %s: %s", trouble[0], path, reason_of(error.original_error or error))
+        return
+    logger.error("unexpected error at %s", path, exc_info=error.original_error)
 
 
 class PerOperationLoaders(SchemaExtension):
@@ -141,7 +158,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: ParserCache(maxsize=1000),
     ]
     batch = settings.max_batch_operations if settings is not None else 0
-    return PowermemoSchema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -22,6 +22,7 @@ from openai import (
 from openai.types.chat import ChatCompletion
 
 from powermemo_gql.errors import LLMUnavailable
+from powermemo_gql.observability.logs import StateChanges, reason_of
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.settings import Settings
 
@@ -70,6 +71,7 @@ class OpenAILLMClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._metrics = metrics
+        self._state = StateChanges(logger, "the LLM endpoint (readiness probe)")
         self._sleep = sleep  # waits between retries; a test records them instead
         key = settings.llm_api_key
         self._client = AsyncOpenAI(
@@ -183,9 +185,10 @@ class OpenAILLMClient:
         """Whether the LLM endpoint answers (lists its models), within a few seconds."""
         try:
             await self._client.with_options(timeout=3.0, max_retries=0).models.list()
-        except Exception:  # any failure means "not answering"; the reason is logged
-            logger.warning("LLM endpoint does not answer", exc_info=True)
+        except Exception as exc:  # any failure means "not answering"
+            self._state.report(False, reason_of(exc))
             return False
+        self._state.report(True)
         return True
 
     async def close(self) -> None:

@@ -84,8 +84,8 @@ def test_chat_import_profile_and_context(
     imported = _cli("import-chats", str(chats), "--flush", *remote)
     assert imported.returncode == 1  # two bad lines, reported
     assert "imported 1 of 3 chats" in imported.stdout
-    assert "line 2: NOT_FOUND" in imported.stdout
-    assert "line 3: not a chat record" in imported.stdout
+    assert "user 'ghost' does not exist (line(s) 2)" in imported.stdout
+    assert "line 3: not valid JSON" in imported.stdout
 
     profile = _cli("profile", "alice", *remote)
     assert profile.returncode == 0, profile.stderr
