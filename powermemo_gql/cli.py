@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
+from powermemo_gql.cli_database import DatabaseTrouble, report, run_on_database
 from powermemo_gql.cli_remote import (
     REMOTE_COMMANDS,
     add_remote_commands,
@@ -30,7 +30,7 @@ from powermemo_gql.core.db import create_engine, create_migration_engine, create
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE, PageArgs
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import DomainError
-from powermemo_gql.observability.logs import configure_logging, reason_of
+from powermemo_gql.observability.logs import configure_logging
 from powermemo_gql.projects import dev_token
 from powermemo_gql.projects.dev_token import DevTokenError
 from powermemo_gql.projects.service import ProjectService
@@ -148,34 +148,26 @@ def _main(argv: Sequence[str] | None) -> int:
         return asyncio.run(run_stdio(settings, args.key))
     try:
         return _on_database(settings, args)
-    except (OSError, SQLAlchemyError) as exc:  # unreachable, unmigrated, a path that is not there
-        cause = getattr(exc, "orig", None) or exc
-        reason = reason_of(cause)
-        unmigrated = "table" in reason or "does not exist" in reason
-        hint = " (run `powermemo-gql migrate` first)" if unmigrated else ""
-        print(
-            f"powermemo-gql: the database could not be used: {reason}{hint}",
-            file=sys.stderr,
-        )
-        return 1
+    except DatabaseTrouble as trouble:
+        return report(trouble)
 
 
 def _on_database(settings: Settings, args: argparse.Namespace) -> int:
     """The operator commands that work on the database itself."""
     if args.command == "migrate":
-        asyncio.run(_migrate(settings))
+        run_on_database(_migrate(settings))
         print("database is at the newest migration")
         return 0
     if args.command == "reindex":
         from powermemo_gql.cli_reindex import run_reindex
 
-        return asyncio.run(run_reindex(settings, args.project, args.missing_only))
+        return run_on_database(run_reindex(settings, args.project, args.missing_only))
     if args.command == "create-project":
-        return asyncio.run(_create_project(settings, args.name))
+        return run_on_database(_create_project(settings, args.name))
     if args.command == "create-api-key":
-        return asyncio.run(_create_api_key(settings, args.project, args.name))
+        return run_on_database(_create_api_key(settings, args.project, args.name))
     if args.command in ("projects", "api-keys", "revoke-api-key"):
-        return asyncio.run(_operator(settings, args))
+        return run_on_database(_operator(settings, args))
     raise AssertionError(args.command)  # argparse only allows the commands above
 
 
