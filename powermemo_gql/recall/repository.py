@@ -41,6 +41,7 @@ from powermemo_gql.recall.models import (
     RecallKind,
 )
 from powermemo_gql.recall.sources import SOURCES, Source
+from powermemo_gql.users.models import User
 
 WORD = re.compile(r"\w+")
 
@@ -62,6 +63,10 @@ def words(text: str) -> list[str]:
 def query_terms(text: str) -> list[str]:
     """The words of a query that say what it is about: its words less the stop words."""
     return [w for w in words(text) if w not in STOP_WORDS]
+
+
+# (the user's change counter, their vector version); None: no such user.
+MemoryVersion = tuple[int, int] | None
 
 
 @dataclass(frozen=True)
@@ -309,6 +314,40 @@ class RecallRepository:
             )
         )
         return int(found or 0)
+
+    async def memory_version(self, user_id: uuid.UUID) -> MemoryVersion:
+        """What moves with every change to a user's searchable memory (recall/memory_index.py):
+        writes to their rows append to the change feed; their vectors bump their version."""
+        vectors = (
+            select(col(MemoryVectorVersion.version))
+            .where(col(MemoryVectorVersion.user_id) == user_id)
+            .scalar_subquery()
+        )
+        found = (
+            await self.session.execute(
+                select(col(User.change_seq), vectors).where(col(User.id) == user_id)
+            )
+        ).first()
+        return (int(found[0] or 0), int(found[1] or 0)) if found else None
+
+    async def index_rows(
+        self, kind: RecallKind, project_id: uuid.UUID, user_id: uuid.UUID
+    ) -> list[Any]:
+        """Every row of a user of this kind, with what search reads of it: (id, event_id, topic,
+        happened_from, happened_to, embedded_model, tags, keyword text)."""
+        source = SOURCES[kind]
+        has_time = source.has_time
+        stmt = select(
+            source.id,
+            _event_of(source),
+            col(ProfileEntry.topic) if source.has_topic else null(),
+            col(source.model.happened_from) if has_time else null(),
+            col(source.model.happened_to) if has_time else null(),
+            source.embedded_model,
+            col(Event.tags) if kind is RecallKind.EVENT else null(),
+            source.keyword_text(),
+        ).where(*_in_scope(source, Scope(project_id, user_id)))
+        return list(await self.session.execute(stmt))
 
     async def bump(self, user_id: uuid.UUID) -> None:
         """The user's vectors changed (in this transaction): cached copies are stale."""
