@@ -10,10 +10,16 @@ from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import select
+from sqlmodel import col
 from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
+from powermemo_gql.recall.models import RecallKind
+from powermemo_gql.recall.search import SearchMode, SearchRequest, SearchService
 from powermemo_gql.settings import Settings
+from powermemo_gql.users.models import User
+from tests.integration.blobs.test_dataloaders import recorded_statements
 from tests.integration.recall.conftest import Memory, texts
 from tests.support import Api, ProjectHandle
 
@@ -93,3 +99,38 @@ async def test_event_edits_elsewhere_are_found_by_the_next_search(
     await there.ok(UPDATE_EVENT, id=str(event_id), summary="- Went sailing in Brittany")
     assert await _keyword(here, "hiking") == []
     assert "Went sailing in Brittany" in await _keyword(here, "sailing")
+
+
+async def test_a_warm_search_reads_the_version_and_the_rows_it_returns(
+    app: Starlette, project: ProjectHandle
+) -> None:
+    """Counts, stale rows and keyword matches come from memory: a search of an unchanged
+    user runs one statement for the version, then loads the hits (one per kind found)."""
+    memory = await Memory(app, project.api, "dave").create()
+    await memory.entry("hobby", "music", "Plays the violin")
+    await memory.event("- Went hiking in the Alps")
+    resources = memory.resources
+    async with resources.sessions() as session:
+        user = (await session.scalars(select(User).where(col(User.external_id) == "dave"))).one()
+    request = SearchRequest(query="violin hiking", mode=SearchMode.KEYWORD, tags=("x",))
+    plain = SearchRequest(query="violin hiking", mode=SearchMode.KEYWORD, topics=("hobby",))
+
+    async def search(request: SearchRequest) -> tuple[list[str], list[RecallKind]]:
+        with recorded_statements(app) as statements:
+            async with resources.sessions() as session:
+                found = await SearchService(session, resources.embedder, resources.vectors).search(
+                    user.project_id, user.id, request
+                )
+        return statements, [hit.kind for hit in found.hits]
+
+    await search(SearchRequest(query="violin hiking", mode=SearchMode.KEYWORD))  # warms it
+    statements, kinds = await search(SearchRequest(query="violin hiking", mode=SearchMode.KEYWORD))
+    assert sorted(kinds) == sorted([RecallKind.PROFILE, RecallKind.EVENT, RecallKind.FACT])
+    assert len(statements) == 1 + 3, statements  # the version; profile, event, fact rows
+    assert "memory_vector_versions" in statements[0]
+    statements, kinds = await search(request)  # a tag filter: from memory too
+    assert kinds == []
+    assert len(statements) == 1, statements
+    statements, kinds = await search(plain)  # a topic filter reads the project's config
+    assert kinds == [RecallKind.PROFILE]
+    assert len(statements) == 3, statements
