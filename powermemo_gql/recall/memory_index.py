@@ -45,9 +45,15 @@ class UserMemory:
     version: MemoryVersion
     rows: list[IndexedRow]
     postings: dict[str, list[int]] = field(default_factory=dict)  # word -> indices in rows
+    by_kind: dict[RecallKind, list[IndexedRow]] = field(default_factory=dict)
+    # (kind, model) -> ids without a vector of that model: the unfiltered case, once.
+    _stale: dict[tuple[RecallKind, str], frozenset[uuid.UUID]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for kind in RecallKind:
+            self.by_kind[kind] = []
         for index, row in enumerate(self.rows):
+            self.by_kind[row.kind].append(row)
             for word in row.words:
                 self.postings.setdefault(word, []).append(index)
 
@@ -59,16 +65,30 @@ class UserMemory:
         return [(r.id, r.tags) for r in self.rows if r.kind is RecallKind.EVENT]
 
     def count(self, kinds: Sequence[RecallKind], scope: Scope) -> int:
-        """Rows in scope, of these kinds (as RecallRepository.count)."""
-        return sum(1 for row in self.rows if in_scope(row, kinds, scope))
+        """Rows in scope, of these kinds."""
+        if _unfiltered(scope):
+            return sum(len(self.by_kind[kind]) for kind in set(kinds))
+        return sum(
+            1 for kind in set(kinds) for row in self.by_kind[kind] if in_scope(row, kinds, scope)
+        )
 
     def stale_ids(self, kinds: Sequence[RecallKind], scope: Scope, model: str) -> set[uuid.UUID]:
-        """Rows in scope without a current vector of `model` (as RecallRepository.stale_ids)."""
-        return {
-            row.id
-            for row in self.rows
-            if row.embedded_model != model and in_scope(row, kinds, scope)
-        }
+        """Rows in scope without a current vector of `model` (new, changed, another model)."""
+        if not _unfiltered(scope):
+            return {
+                row.id
+                for kind in set(kinds)
+                for row in self.by_kind[kind]
+                if row.embedded_model != model and in_scope(row, kinds, scope)
+            }
+        stale: set[uuid.UUID] = set()
+        for kind in set(kinds):
+            if (kind, model) not in self._stale:
+                self._stale[(kind, model)] = frozenset(
+                    r.id for r in self.by_kind[kind] if r.embedded_model != model
+                )
+            stale |= self._stale[(kind, model)]
+        return stale
 
     def keyword_matches(
         self, kinds: Sequence[RecallKind], scope: Scope, terms: Sequence[str]
@@ -82,8 +102,12 @@ class UserMemory:
         ]
 
 
+def _unfiltered(scope: Scope) -> bool:
+    return scope.topics is None and scope.happened_after is None and scope.happened_before is None
+
+
 def in_scope(row: IndexedRow, kinds: Sequence[RecallKind], scope: Scope) -> bool:
-    """The request's filters on one row (as repository._in_scope; tags apart)."""
+    """The request's filters on one row (as the SQL of repository._in_scope; tags apart)."""
     if row.kind not in kinds:
         return False
     source = SOURCES[row.kind]
