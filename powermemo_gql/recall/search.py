@@ -113,6 +113,12 @@ class SearchService:
             for index, topic in enumerate(request.topics):
                 if topic not in known:
                     raise InvalidInput(f"topics[{index}]", f"unknown topic '{topic}'")
+        if (
+            request.happened_after is not None
+            and request.happened_before is not None
+            and request.happened_after > request.happened_before
+        ):
+            raise InvalidInput("happenedAfter", "must not be later than happenedBefore")
         mode, fallback = request.mode, None
         query_vector: list[float] | None = None
         if mode is not SearchMode.KEYWORD:
@@ -229,7 +235,8 @@ class SearchService:
         }
 
     def _checked(self, request: SearchRequest) -> str:
-        """The query, stripped; InvalidInput naming the first argument that cannot be used."""
+        """The query, stripped; InvalidInput naming the first argument that cannot be used
+        (of those checked without the database: topics and dates follow in search)."""
         query = request.query.strip()
         if not query:
             raise InvalidInput("query", "must not be empty")
@@ -243,12 +250,6 @@ class SearchService:
         for name, values in (("topics", request.topics), ("tags", request.tags)):
             if values is not None and not 1 <= len(values) <= MAX_FILTER_VALUES:
                 raise InvalidInput(name, f"must hold between 1 and {MAX_FILTER_VALUES} values")
-        if (
-            request.happened_after is not None
-            and request.happened_before is not None
-            and request.happened_after > request.happened_before
-        ):
-            raise InvalidInput("happenedAfter", "must not be later than happenedBefore")
         return query
 
     async def _known_topics(self, project_id: uuid.UUID, memory: UserMemory) -> set[str]:
