@@ -15,7 +15,9 @@ from sqlmodel import col
 from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
+from powermemo_gql.recall.memory_index import MemoryIndex
 from powermemo_gql.recall.models import RecallKind
+from powermemo_gql.recall.repository import RecallRepository, Scope
 from powermemo_gql.recall.search import SearchMode, SearchRequest, SearchService
 from powermemo_gql.settings import Settings
 from powermemo_gql.users.models import User
@@ -134,3 +136,33 @@ async def test_a_warm_search_reads_the_version_and_the_rows_it_returns(
     statements, kinds = await search(plain)  # a topic filter reads the project's config
     assert kinds == [RecallKind.PROFILE]
     assert len(statements) == 3, statements
+
+
+async def test_the_users_searched_longest_ago_are_dropped_past_the_bound(
+    app: Starlette, project: ProjectHandle
+) -> None:
+    resources = Memory(app, project.api, "erin").resources
+    ids = {}
+    for name in ("erin", "frank"):
+        memory = await Memory(app, project.api, name).create()
+        await memory.entry("hobby", "music", f"{name} plays the violin")
+        async with resources.sessions() as session:
+            ids[name] = (
+                await session.scalars(select(User).where(col(User.external_id) == name))
+            ).one()
+    index = MemoryIndex(max_rows=1)  # room for one of the two users (one row each)
+
+    async def get(name: str) -> int:
+        """The statements reading a user's memory took (1: cached; more: loaded)."""
+        user = ids[name]
+        with recorded_statements(app) as statements:
+            async with resources.sessions() as session:
+                found = await index.get(RecallRepository(session), user.project_id, user.id)
+        assert found.count([RecallKind.PROFILE], Scope(user.project_id, user.id)) == 1
+        return len(statements)
+
+    assert await get("erin") > 1
+    assert await get("erin") == 1
+    assert await get("frank") > 1  # erin is dropped
+    assert await get("frank") == 1
+    assert await get("erin") > 1
