@@ -20,9 +20,20 @@ def by_bm25(
     """BM25 of each candidate for the query terms, best first; candidates without a whole
     word of the query (a substring prefilter's false matches) are dropped. `documents`:
     how many rows were in scope (for the inverse document frequency)."""
+    return by_bm25_counted(
+        [(c, Counter(words(c.payload))) for c in candidates], terms, documents, limit
+    )
+
+
+def by_bm25_counted(
+    candidates: Sequence[tuple[Candidate, Counter[str]]],
+    terms: Sequence[str],
+    documents: int,
+    limit: int,
+) -> list[tuple[Candidate, float]]:
+    """As by_bm25, for candidates whose words are counted already (recall/memory_index.py)."""
     unique = list(dict.fromkeys(terms))
-    counted = [(c, Counter(words(c.payload))) for c in candidates]
-    counted = [(c, tf) for c, tf in counted if any(t in tf for t in unique)]
+    counted = [(c, tf) for c, tf in candidates if any(t in tf for t in unique)]
     if not counted:
         return []
     average = sum(sum(tf.values()) for _, tf in counted) / len(counted)

@@ -1,4 +1,4 @@
-"""All SQL of recall: rows waiting for a vector, storing vectors, and the two search sides."""
+"""All SQL of recall: rows waiting for a vector, storing vectors, and what search loads."""
 
 from __future__ import annotations
 
@@ -15,23 +15,17 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
-    literal_column,
     null,
     or_,
     select,
     union,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 from sqlmodel import col
 
-from powermemo_gql.core.repository import like_pattern
 from powermemo_gql.events.models import Event
-from powermemo_gql.events.repository import FTS_CONFIG
 from powermemo_gql.profiles.models import ProfileEntry
 from powermemo_gql.recall.models import (
     EmbeddingUsage,
@@ -41,6 +35,7 @@ from powermemo_gql.recall.models import (
     RecallKind,
 )
 from powermemo_gql.recall.sources import SOURCES, Source
+from powermemo_gql.users.models import User
 
 WORD = re.compile(r"\w+")
 
@@ -62,6 +57,10 @@ def words(text: str) -> list[str]:
 def query_terms(text: str) -> list[str]:
     """The words of a query that say what it is about: its words less the stop words."""
     return [w for w in words(text) if w not in STOP_WORDS]
+
+
+# (the user's change counter, their vector version); None: no such user.
+MemoryVersion = tuple[int, int] | None
 
 
 @dataclass(frozen=True)
@@ -254,15 +253,6 @@ class RecallRepository:
 
     # Searching
 
-    async def count(self, kinds: Sequence[RecallKind], scope: Scope) -> int:
-        """Rows in scope, of these kinds (one round trip)."""
-        counts = [
-            select(func.count()).where(*_in_scope(SOURCES[kind], scope)).scalar_subquery()
-            for kind in kinds
-        ]
-        found = (await self.session.execute(select(*counts))).one()
-        return sum(int(n or 0) for n in found)
-
     async def vector_set(self, kind: RecallKind, user_id: uuid.UUID, model: str) -> list[Any]:
         """Every vector of `model` of a user's rows of this kind, with what filters read:
         (target_id, event_id, topic, happened_from, happened_to, dimensions, vector). An
@@ -288,20 +278,6 @@ class RecallRepository:
         )
         return list(await self.session.execute(stmt))
 
-    async def stale_ids(
-        self, kinds: Sequence[RecallKind], scope: Scope, model: str
-    ) -> set[uuid.UUID]:
-        """Rows in scope without a current vector of `model` (new, changed, another model)."""
-        stmt = union_all(
-            *(
-                select(SOURCES[kind].id).where(
-                    *_in_scope(SOURCES[kind], scope), _stale(SOURCES[kind], model)
-                )
-                for kind in kinds
-            )
-        )
-        return {row[0] for row in await self.session.execute(stmt)}
-
     async def version(self, user_id: uuid.UUID) -> int:
         found = await self.session.scalar(
             select(col(MemoryVectorVersion.version)).where(
@@ -309,6 +285,40 @@ class RecallRepository:
             )
         )
         return int(found or 0)
+
+    async def memory_version(self, user_id: uuid.UUID) -> MemoryVersion:
+        """What moves with every change to a user's searchable memory (recall/memory_index.py):
+        writes to their rows append to the change feed; their vectors bump their version."""
+        vectors = (
+            select(col(MemoryVectorVersion.version))
+            .where(col(MemoryVectorVersion.user_id) == user_id)
+            .scalar_subquery()
+        )
+        found = (
+            await self.session.execute(
+                select(col(User.change_seq), vectors).where(col(User.id) == user_id)
+            )
+        ).first()
+        return (int(found[0] or 0), int(found[1] or 0)) if found else None
+
+    async def index_rows(
+        self, kind: RecallKind, project_id: uuid.UUID, user_id: uuid.UUID
+    ) -> list[Any]:
+        """Every row of a user of this kind, with what search reads of it: (id, event_id, topic,
+        happened_from, happened_to, embedded_model, tags, keyword text)."""
+        source = SOURCES[kind]
+        has_time = source.has_time
+        stmt = select(
+            source.id,
+            _event_of(source),
+            col(ProfileEntry.topic) if source.has_topic else null(),
+            col(source.model.happened_from) if has_time else null(),
+            col(source.model.happened_to) if has_time else null(),
+            source.embedded_model,
+            col(Event.tags) if kind is RecallKind.EVENT else null(),
+            source.keyword_text(),
+        ).where(*_in_scope(source, Scope(project_id, user_id)))
+        return list(await self.session.execute(stmt))
 
     async def bump(self, user_id: uuid.UUID) -> None:
         """The user's vectors changed (in this transaction): cached copies are stale."""
@@ -321,56 +331,12 @@ class RecallRepository:
             )
         )
 
-    async def keyword_matches(
-        self, kinds: Sequence[RecallKind], scope: Scope, terms: Sequence[str]
-    ) -> list[Candidate]:
-        """Rows in scope holding at least one of the terms, with their text (scored by the
-        caller). PostgreSQL: full-text match; SQLite: substring prefilter. One round trip."""
-        rows = await self.session.execute(self.keyword_statement(kinds, scope, terms))
-        return [Candidate(RecallKind(r[0]), r[1], r[2], r[3]) for r in rows]
-
-    def keyword_statement(
-        self, kinds: Sequence[RecallKind], scope: Scope, terms: Sequence[str]
-    ) -> Executable:
-        """The statement of keyword_matches (tests read its plan)."""
-        selects = []
-        for kind in kinds:
-            source = SOURCES[kind]
-            text = source.keyword_text()
-            if self._postgres:
-                query = " | ".join(f"'{term}'" for term in terms)
-                # The configuration as a literal: a bound one matches the expression of the
-                # full-text indexes (migrations) in custom plans only; a generic plan parses
-                # every row of the user.
-                config: ColumnElement[Any] = literal_column(f"'{FTS_CONFIG}'::regconfig")
-                matched: ColumnElement[bool] = func.to_tsvector(config, text).bool_op("@@")(
-                    func.to_tsquery(config, query)
-                )
-            else:
-                matched = or_(
-                    *(func.lower(text).like(like_pattern(term), escape="\\") for term in terms)
-                )
-            selects.append(
-                select(literal(kind.value), source.id, _event_of(source), text).where(
-                    *_in_scope(source, scope), matched
-                )
-            )
-        return union_all(*selects)
-
-    async def event_tags(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, list[dict[str, Any]]]]:
-        stmt = select(col(Event.id), col(Event.tags)).where(col(Event.user_id) == user_id)
-        return [(r[0], r[1] or []) for r in await self.session.execute(stmt)]
-
     async def rows(self, kind: RecallKind, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
         if not ids:
             return {}
         source = SOURCES[kind]
         found = await self.session.scalars(select(source.model).where(source.id.in_(ids)))
         return {row.id: row for row in found}
-
-    async def user_topics(self, user_id: uuid.UUID) -> set[str]:
-        stmt = select(col(ProfileEntry.topic)).where(col(ProfileEntry.user_id) == user_id)
-        return set((await self.session.scalars(stmt.distinct())).all())
 
 
 def _stale(source: Source, model: str) -> ColumnElement[bool]:

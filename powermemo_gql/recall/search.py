@@ -16,8 +16,9 @@ from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.projects.repository import ProjectRepository
 from powermemo_gql.recall import pgvector
 from powermemo_gql.recall.embeddings import Embedder
+from powermemo_gql.recall.memory_index import UserMemory
 from powermemo_gql.recall.models import RecallKind
-from powermemo_gql.recall.ranking import by_bm25, fused
+from powermemo_gql.recall.ranking import by_bm25_counted, fused
 from powermemo_gql.recall.repository import Candidate, RecallRepository, Scope, query_terms
 from powermemo_gql.recall.sources import SOURCES
 from powermemo_gql.recall.vectors import VectorCache, most_similar
@@ -103,7 +104,21 @@ class SearchService:
     async def search(
         self, project_id: uuid.UUID, user_id: uuid.UUID, request: SearchRequest
     ) -> SearchResult:
-        query = await self._checked(project_id, user_id, request)
+        query = self._checked(request)
+        # One indexed read when the user's memory is unchanged since this process last
+        # searched it: counts, stale rows, tags and keyword matches come from memory.
+        memory = await self.vectors.memory.get(self.recall, project_id, user_id)
+        if request.topics is not None:
+            known = await self._known_topics(project_id, memory)
+            for index, topic in enumerate(request.topics):
+                if topic not in known:
+                    raise InvalidInput(f"topics[{index}]", f"unknown topic '{topic}'")
+        if (
+            request.happened_after is not None
+            and request.happened_before is not None
+            and request.happened_after > request.happened_before
+        ):
+            raise InvalidInput("happenedAfter", "must not be later than happenedBefore")
         mode, fallback = request.mode, None
         query_vector: list[float] | None = None
         if mode is not SearchMode.KEYWORD:
@@ -130,18 +145,18 @@ class SearchService:
                 (request.happened_after or request.happened_before) and not SOURCES[kind].has_time
             )
         ]
-        allowed = await self._tagged_events(user_id, request.tags)
+        allowed = self._tagged_events(memory, request.tags)
         result = SearchResult(hits=[], mode=mode, fallback=fallback)
         terms = query_terms(query) if mode is not SearchMode.VECTOR else []
         if not kinds:
             return result
-        documents = await self.recall.count(kinds, scope) if terms else 0
-        keyword_list = await self.recall.keyword_matches(kinds, scope, terms) if terms else []
+        documents = memory.count(kinds, scope) if terms else 0
+        keyword_list = memory.keyword_matches(kinds, scope, terms) if terms else []
         stale: set[uuid.UUID] = set()
         if query_vector is not None:
-            stale = await self.recall.stale_ids(kinds, scope, self.embedder.model)
+            stale = memory.stale_ids(kinds, scope, self.embedder.model)
         if allowed is not None:
-            keyword_list = [c for c in keyword_list if c.event_id in allowed]
+            keyword_list = [c for c in keyword_list if c[0].event_id in allowed]
         similar: list[tuple[Candidate, float]] = []
         if query_vector is not None:
             result.model = self.embedder.model
@@ -154,7 +169,10 @@ class SearchService:
                 )
             else:
                 result.vector_search = VectorSearch.EXACT_SCAN
-                cached = await self.vectors.get(self.recall, user_id, model, dimensions)
+                vector_version = memory.version[1] if memory.version else 0
+                cached = await self.vectors.get(
+                    self.recall, user_id, model, dimensions, vector_version
+                )
                 nearest = most_similar(
                     cached, query_vector, kinds, scope, allowed, stale, CANDIDATES
                 )
@@ -162,7 +180,7 @@ class SearchService:
                 (Candidate(kind, target, event, None), score)
                 for kind, target, event, score in nearest
             ]
-        matched = by_bm25(keyword_list, terms, documents, CANDIDATES)
+        matched = by_bm25_counted(keyword_list, terms, documents, CANDIDATES)
         result.hits = await self._fuse(similar, matched, request)
         return result
 
@@ -205,21 +223,20 @@ class SearchService:
             if key in rows
         ]
 
-    async def _tagged_events(
-        self, user_id: uuid.UUID, tags: tuple[str, ...] | None
+    def _tagged_events(
+        self, memory: UserMemory, tags: tuple[str, ...] | None
     ) -> set[uuid.UUID | None] | None:
         if tags is None:
             return None
         return {
             event_id
-            for event_id, event_tags in await self.recall.event_tags(user_id)
+            for event_id, event_tags in memory.event_tags()
             if tag_matches(event_tags, tags)
         }
 
-    async def _checked(
-        self, project_id: uuid.UUID, user_id: uuid.UUID, request: SearchRequest
-    ) -> str:
-        """The query, stripped; InvalidInput naming the first argument that cannot be used."""
+    def _checked(self, request: SearchRequest) -> str:
+        """The query, stripped; InvalidInput naming the first argument that cannot be used
+        (of those checked without the database: topics and dates follow in search)."""
         query = request.query.strip()
         if not query:
             raise InvalidInput("query", "must not be empty")
@@ -233,21 +250,10 @@ class SearchService:
         for name, values in (("topics", request.topics), ("tags", request.tags)):
             if values is not None and not 1 <= len(values) <= MAX_FILTER_VALUES:
                 raise InvalidInput(name, f"must hold between 1 and {MAX_FILTER_VALUES} values")
-        if request.topics is not None:
-            known = await self._known_topics(project_id, user_id)
-            for index, topic in enumerate(request.topics):
-                if topic not in known:
-                    raise InvalidInput(f"topics[{index}]", f"unknown topic '{topic}'")
-        if (
-            request.happened_after is not None
-            and request.happened_before is not None
-            and request.happened_after > request.happened_before
-        ):
-            raise InvalidInput("happenedAfter", "must not be later than happenedBefore")
         return query
 
-    async def _known_topics(self, project_id: uuid.UUID, user_id: uuid.UUID) -> set[str]:
+    async def _known_topics(self, project_id: uuid.UUID, memory: UserMemory) -> set[str]:
         """The project's configured topics and those the user's profile holds."""
         project = await ProjectRepository(self.session).get(project_id)
         config = ProfileConfig.from_stored(project.profile_config if project else {})
-        return {slot.topic for slot in config.slots} | await self.recall.user_topics(user_id)
+        return {slot.topic for slot in config.slots} | memory.topics

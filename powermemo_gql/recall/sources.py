@@ -43,11 +43,11 @@ class Source:
         return col(self.model.embedded_model)
 
     def keyword_text(self) -> ColumnElement[str]:
-        """What the keyword side searches (and the vector side embeds, see text_of)."""
+        """What the keyword side indexes (and the vector side embeds, see text_of)."""
         content: ColumnElement[str] = self.content
         if self.kind is RecallKind.PROFILE:
-            # A literal space, not a bound one: PostgreSQL's full-text index on profile
-            # entries is on this very expression, and only a literal matches it.
+            # A literal space: the expression of PostgreSQL's full-text index on profile
+            # entries (a migration; search now reads words from recall/memory_index.py).
             space = literal_column("' '", String)
             return col(ProfileEntry.topic) + space + col(ProfileEntry.sub_topic) + space + content
         return content

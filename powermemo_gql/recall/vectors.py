@@ -16,6 +16,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from powermemo_gql.recall.memory_index import MemoryIndex
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.repository import RecallRepository, Scope
 
@@ -51,12 +52,21 @@ class VectorCache:
         # Search ranks in PostgreSQL where pgvector is in use (recall/pgvector.py); False: here.
         self.use_pgvector = True
         self._users: OrderedDict[tuple[uuid.UUID, str, int], UserVectors] = OrderedDict()
+        # The keyword side and the bookkeeping of search, cached the same way.
+        self.memory = MemoryIndex()
 
     async def get(
-        self, recall: RecallRepository, user_id: uuid.UUID, model: str, dimensions: int
+        self,
+        recall: RecallRepository,
+        user_id: uuid.UUID,
+        model: str,
+        dimensions: int,
+        version: int | None = None,
     ) -> UserVectors:
+        """`version`: the user's vector version if the caller read it already."""
         key = (user_id, model, dimensions)
-        version = await recall.version(user_id)
+        if version is None:
+            version = await recall.version(user_id)
         cached = self._users.get(key)
         if cached is not None and cached.version == version:
             self._users.move_to_end(key)
