@@ -138,7 +138,7 @@ export function createOperator({ graphql, selectUser, currentUser }) {
     usersList: $("users-list"), usersEmpty: $("users-empty"),
     usersPrev: $("users-prev"), usersNext: $("users-next"), usersPage: $("users-page"),
     bufferStatus: $("buffer-status"), bufferRows: $("buffer-rows"),
-    bufferEmpty: $("buffer-empty"), retry: $("retry-button"), retryResult: $("retry-result"),
+    bufferEmpty: $("buffer-empty"), retry: $("retry-button"), refresh: $("ops-refresh"), retryResult: $("retry-result"),
     flushRows: $("flush-rows"), flushesEmpty: $("flushes-empty"),
     events: $("events"), eventsEmpty: $("events-empty"), eventsCount: $("events-count"),
     chart: $("usage-chart"), usageEmpty: $("usage-empty"), usageTotals: $("usage-totals"),
@@ -265,6 +265,8 @@ export function createOperator({ graphql, selectUser, currentUser }) {
     renderEvents(data.user.events.nodes);
     renderUsage(data.user.flushes, data.llmUsage);
   }
+
+  els.refresh.addEventListener("click", () => loadUser());
 
   els.retry.addEventListener("click", async () => {
     const userId = currentUser();

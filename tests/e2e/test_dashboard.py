@@ -653,8 +653,17 @@ async def test_dashboard_shows_a_failed_flush_live_and_retries_it(
             )
             assert await page.evaluate("document.getElementById('retry-button').hidden") is True
 
-            # The flush fails while the page is open: the feed brings it in, unasked.
+            # A blob joins the buffer (no feed change): shown on Refresh.
             await tenant.api.ok(INSERT_CHAT)
+            await page.evaluate(_click("ops-refresh"))
+            await page.wait_for(
+                "document.querySelector('#buffer-rows tr')?.dataset.status === 'IDLE'",
+                "the idle buffer item",
+            )
+            status = await page.evaluate("document.getElementById('buffer-status').textContent")
+            assert status.startswith("idle · "), status
+
+            # The flush fails while the page is open: the feed brings it in, unasked.
             await tenant.api.ok(FLUSH)
             flushes = await page.wait_for(
                 f"(() => {{ const f = {_flush_rows()}; return f.length ? f : null; }})()",
