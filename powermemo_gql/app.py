@@ -33,7 +33,10 @@ from powermemo_gql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-DASHBOARD_PAGE = Path(__file__).resolve().parent / "dashboard" / "index.html"
+DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
+DASHBOARD_PAGE = DASHBOARD_DIR / "index.html"
+# The page's scripts, by name: a fixed list, so no request names any other file.
+DASHBOARD_SCRIPTS = frozenset({"app.js", "ops.js"})
 
 
 class RootTokenRequired(RuntimeError):
@@ -147,6 +150,13 @@ def create_app(
         # A static page: it asks the visitor for an API key and talks GraphQL itself.
         return HTMLResponse(DASHBOARD_PAGE.read_text(encoding="utf-8"))
 
+    async def dashboard_script(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in DASHBOARD_SCRIPTS:
+            return Response("not found\n", status_code=404, media_type="text/plain")
+        script = (DASHBOARD_DIR / name).read_text(encoding="utf-8")
+        return Response(script, media_type="text/javascript")
+
     graphql = GraphQLView(resources, schema=build_schema(settings))
     mcp = MCPEndpoint(resources, graphql.authenticator)  # one failure throttle for both
     routes: list[BaseRoute] = [
@@ -155,6 +165,7 @@ def create_app(
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/dashboard", dashboard),
+        Route("/dashboard/{name}", dashboard_script),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),

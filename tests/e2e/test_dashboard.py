@@ -2,7 +2,9 @@
 
 The page loads a user's profile over POST /graphql, follows `profileUpdated` over
 graphql-transport-ws, and must show every change made through the API while it is open; its
-search box ranks the user's memory through user.search.
+search box ranks the user's memory through user.search. Its operator panels list the project's
+users (filtered, paginated), and show the selected user's buffer, flushes (a failed one with a
+retry button), events and a chart of the tokens of each flush.
 Needs Debian's Chromium: `scripts/install-chromium` installs it; without it the test is skipped.
 """
 
@@ -29,8 +31,9 @@ from websockets.asyncio.client import ClientConnection, connect
 import tests.live
 from powermemo_gql.settings import Settings
 from tests.conftest import make_settings
+from tests.integration.memory.conftest import memory_responder
 from tests.live import LiveServer, live_server
-from tests.llm_server import ScriptedLLM, running_llm
+from tests.llm_server import Reply, ScriptedLLM, running_llm
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -197,12 +200,16 @@ class Page:
                 return result
 
     async def navigate(self, url: str) -> None:
-        """Open `url` and wait until its document (not the previous one) has been parsed."""
+        """Open `url` and wait until its document (not the previous one) has loaded.
+
+        "complete", not "interactive": the page's module scripts run after parsing, and a form
+        submitted before they have run would not be handled by them.
+        """
         result = await self.call("Page.navigate", url=url)
         assert "errorText" not in result, result
         page = url.split("?", 1)[0]
         await self.wait_for(
-            f"location.href.startsWith({_js(page)}) && document.readyState !== 'loading'",
+            f"location.href.startsWith({_js(page)}) && document.readyState === 'complete'",
             f"{page} to load",
         )
 
@@ -227,14 +234,15 @@ class Page:
                 )
             await asyncio.sleep(0.05)
 
-    def graphql_posts(self) -> int:
-        """How many POST /graphql requests the page has sent so far."""
+    def graphql_posts(self, *operations: str) -> int:
+        """How many POST /graphql requests the page has sent so far (of these operations)."""
         return sum(
             1
             for event in self.events
             if event.get("method") == "Network.requestWillBeSent"
             and event["params"]["request"]["method"] == "POST"
             and event["params"]["request"]["url"].endswith("/graphql")
+            and (not operations or _operation(event["params"]["request"]) in operations)
         )
 
     def problems(self) -> list[str]:
@@ -273,6 +281,14 @@ async def _page(browser: Browser) -> AsyncIterator[Page]:
             features=[{"name": "prefers-reduced-motion", "value": "reduce"}],
         )
         yield page
+
+
+def _operation(request: dict[str, Any]) -> str | None:
+    """The name of the GraphQL operation a POST request carries."""
+    with contextlib.suppress(KeyError, ValueError, IndexError):
+        query: str = json.loads(request["postData"])["query"]
+        return query.split("(", 1)[0].split("{", 1)[0].split()[1]
+    return None
 
 
 # --- DOM probes (the ids and data attributes the page promises) ---------------------------
@@ -431,7 +447,8 @@ async def test_dashboard_resumes_from_its_cursor_after_the_server_restarts(
             added = await api.ok(ADD, topic="interest", sub="sport", content="rowing")
             added_id = added["addProfileEntry"]["entry"]["id"]
         assert await page.evaluate(_row(kept_id)) is not None  # nothing redrawn meanwhile
-        loads = page.graphql_posts()
+        snapshot = ("DashboardChanges", "DashboardProfile")
+        loads = page.graphql_posts(*snapshot)
         assert loads == 2  # the feed's cursor, then the profile
 
         # The same address again: the page resubscribes with since: its last cursor and
@@ -446,7 +463,7 @@ async def test_dashboard_resumes_from_its_cursor_after_the_server_restarts(
             await page.wait_for(
                 _log_item("ENTRY_UPDATED", "chemistry teacher"), "the missed update in the log"
             )
-            assert page.graphql_posts() == loads
+            assert page.graphql_posts(*snapshot) == loads
             # Its failed attempts while the server was down are the only complaints.
             unexpected = [p for p in page.problems() if "ERR_CONNECTION_REFUSED" not in p]
             assert unexpected == []
@@ -521,3 +538,199 @@ async def test_dashboard_searches_the_users_memory(
             assert page.problems() == []
             shot = await page.call("Page.captureScreenshot", format="png")
             await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard-search.png")
+
+
+def _texts(selector: str) -> str:
+    return f"[...document.querySelectorAll({_js(selector)})].map(e => e.textContent)"
+
+
+def _user_ids() -> str:
+    return "[...document.querySelectorAll('#users-list li')].map(li => li.dataset.userId)"
+
+
+def _user_ids_are(ids: list[str]) -> str:
+    return f"JSON.stringify({_user_ids()}) === {_js(json.dumps(ids, separators=(',', ':')))}"
+
+
+def _click(element_id: str) -> str:
+    return f"document.getElementById({_js(element_id)}).click()"
+
+
+def _request_urls(page: Page) -> list[str]:
+    return [
+        e["params"]["request"]["url"]
+        for e in page.events
+        if e.get("method") == "Network.requestWillBeSent"
+    ]
+
+
+async def test_dashboard_lists_filters_and_pages_through_users(
+    live: LiveServer, tenant: ProjectHandle, browser: Browser, tmp_path: Path
+) -> None:
+    create = "mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }"
+    others = [f"user-{n:02d}" for n in range(1, 11)]  # 11 users with alice: 8 + 3
+    for user_id in others:
+        await tenant.api.ok(create, id=user_id)
+
+    async with _page(browser) as page:
+        # A key and no user: the list, and nothing subscribed yet.
+        await page.navigate(f"{live.http_url}/dashboard?{urlencode({'key': tenant.api_key})}")
+        await page.wait_for(_user_ids_are(["alice", *others[:7]]), "the first page of users")
+        assert await page.evaluate("document.getElementById('users-prev').disabled") is True
+        assert await page.evaluate(_status_is("idle"))
+
+        await page.evaluate(_click("users-next"))
+        await page.wait_for(_user_ids_are(others[7:]), "the second page")
+        assert await page.evaluate("document.getElementById('users-next').disabled") is True
+        await page.evaluate(_click("users-prev"))
+        await page.wait_for(_user_ids_are(["alice", *others[:7]]), "the first page again")
+
+        await page.evaluate(
+            """document.getElementById("users-search").value = "ER-1";
+            document.getElementById("users-form").requestSubmit();"""
+        )
+        await page.wait_for(_user_ids_are(["user-10"]), "the users matching the filter")
+        await page.evaluate(
+            """document.getElementById("users-search").value = "nobody";
+            document.getElementById("users-form").requestSubmit();"""
+        )
+        await page.wait_for(_user_ids_are([]), "no user matching")
+        assert await page.evaluate("document.getElementById('users-empty').textContent") == (
+            "No user matches."
+        )
+        await page.evaluate(
+            """document.getElementById("users-search").value = "";
+            document.getElementById("users-form").requestSubmit();"""
+        )
+        await page.wait_for(_user_ids_are(["alice", *others[:7]]), "every user again")
+
+        # Picking a user follows them live.
+        entry_id = await _add(tenant, "work", "title", "teacher")
+        await page.evaluate(
+            "document.querySelector('#users-list li[data-user-id=\"alice\"] button').click()"
+        )
+        await page.wait_for(_status_is("connected"), "connected to alice")
+        await page.wait_for(_content_is(entry_id, "teacher"), "alice's profile")
+        assert await page.evaluate("location.search") == "?user=alice"
+        assert (
+            await page.evaluate("document.querySelector('#users-list li.selected').dataset.userId")
+            == "alice"
+        )
+        assert not any(tenant.api_key in url for url in _request_urls(page)[1:])
+        assert page.problems() == []
+        shot = await page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard-users.png")
+
+
+def _flush_rows() -> str:
+    """[{status, trigger, error}] of the flushes shown, newest first."""
+    return """[...document.querySelectorAll('#flush-rows tr')].map(tr => ({
+        status: tr.dataset.status, trigger: tr.querySelector('td.trigger').textContent,
+        error: tr.querySelector('td.error').textContent}))"""
+
+
+def _chart_points() -> str:
+    """[{series, tokens}] of the usage chart's points."""
+    return """[...document.querySelectorAll('#usage-chart svg circle.point')].map(c => ({
+        series: c.dataset.series, tokens: Number(c.dataset.tokens)}))"""
+
+
+async def test_dashboard_shows_a_failed_flush_live_and_retries_it(
+    database_url: str, browser: Browser, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    # The LLM fails (HTTP 500) until the test lets it answer.
+    llm.responder = lambda _request: Reply(status=500)
+    settings = make_settings(database_url, llm_base_url=llm.base_url, background_flushes=False)
+    with live_server(settings) as server:
+        tenant = await _make_tenant(server.http_url)
+        query = urlencode({"key": tenant.api_key, "user": "alice"})
+        async with _page(browser) as page:
+            await page.navigate(f"{server.http_url}/dashboard?{query}")
+            await page.wait_for(_status_is("connected"), "connected")
+            await page.wait_for(
+                "document.getElementById('flushes-empty').textContent === 'No flushes yet.'",
+                "alice's (empty) flushes",
+            )
+            assert await page.evaluate("document.getElementById('retry-button').hidden") is True
+
+            # A blob joins the buffer (no feed change): shown on Refresh.
+            await tenant.api.ok(INSERT_CHAT)
+            await page.evaluate(_click("ops-refresh"))
+            await page.wait_for(
+                "document.querySelector('#buffer-rows tr')?.dataset.status === 'IDLE'",
+                "the idle buffer item",
+            )
+            status = await page.evaluate("document.getElementById('buffer-status').textContent")
+            assert status.startswith("idle · "), status
+
+            # The flush fails while the page is open: the feed brings it in, unasked.
+            await tenant.api.ok(FLUSH)
+            flushes = await page.wait_for(
+                f"(() => {{ const f = {_flush_rows()}; return f.length ? f : null; }})()",
+                "the failed flush",
+            )
+            assert [(f["status"], f["trigger"]) for f in flushes] == [("FAILED", "manual")]
+            assert "HTTP 500" in flushes[0]["error"]
+            buffer = await page.evaluate(_texts("#buffer-rows td.status"))
+            assert buffer == ["failed"]
+            assert "HTTP 500" in await page.evaluate(
+                "document.querySelector('#buffer-rows td.error').textContent"
+            )
+            assert (
+                await page.evaluate("document.getElementById('retry-button').textContent")
+                == "Retry 1 failed item"
+            )
+            failed_shot = await page.call(
+                "Page.captureScreenshot", format="png", captureBeyondViewport=True
+            )
+            await asyncio.to_thread(_save_png, failed_shot, tmp_path / "dashboard-failed.png")
+
+            # The LLM answers again: the button retries, and the panels show the outcome.
+            llm.responder = memory_responder()  # 100 tokens in, 20 out per call
+            failed_calls = len(llm.requests)
+            await page.evaluate(_click("retry-button"))
+            result = await page.wait_for(
+                "(() => { const t = document.getElementById('retry-result').textContent;"
+                " return t.includes('retried') ? t : null; })()",
+                "the retry's outcome",
+            )
+            assert result == "1 retried: flushed, done"
+            await page.wait_for(
+                f"{_flush_rows()}.length === 2 && {_flush_rows()}[0].status === 'DONE'",
+                "the retried flush",
+            )
+            assert [(f["status"], f["trigger"]) for f in await page.evaluate(_flush_rows())] == [
+                ("DONE", "retry"),
+                ("FAILED", "manual"),
+            ]
+            await page.wait_for(
+                "document.getElementById('retry-button').hidden", "the retry button to go"
+            )
+            events = _texts("#events .summary")
+            summaries = await page.wait_for(
+                f"(() => {{ const s = {events}; return s.length ? s : null; }})()",
+                "the event the retry made",
+            )
+            assert summaries == ["Alice teaches chemistry in Lyon."]
+
+            # The chart: input and output tokens of both flushes (the failed one spent none).
+            calls = len(llm.requests) - failed_calls
+            assert calls >= 2  # summarize and extract at least
+            points = await page.evaluate(_chart_points())
+            assert sorted((p["series"], p["tokens"]) for p in points) == [
+                ("inputTokens", 0),
+                ("inputTokens", 100 * calls),
+                ("outputTokens", 0),
+                ("outputTokens", 20 * calls),
+            ], points
+            totals = await page.evaluate("document.getElementById('usage-totals').textContent")
+            assert totals.startswith(
+                f"project: 2 flushes · {calls} LLM calls · {100 * calls} in / {20 * calls} out"
+            ), totals
+
+            assert not any(tenant.api_key in url for url in _request_urls(page)[1:])
+            assert page.problems() == []
+            shot = await page.call(
+                "Page.captureScreenshot", format="png", captureBeyondViewport=True
+            )
+            await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard-retried.png")
