@@ -66,9 +66,11 @@ def recorded_statements(app: Starlette) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
     ) -> None:
-        statements.append(statement)
+        # Background loops (the key cache's recheck) may run during the block: not the request's.
+        if context is None or not context.execution_options.get("background"):
+            statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
     try:
