@@ -72,7 +72,12 @@ async def _load(app: Starlette, project: ProjectHandle, user: str, seed: int) ->
         await memory.entry(TOPICS[i % len(TOPICS)], f"sub{i}", f"Likes {liked} ({user} {i})")
     for i in range(16):
         picked = rng.choice(words, 4, replace=False)
-        summary = f"- Went {picked[0]} with {picked[1]}\n- Talked about {picked[2]} and {picked[3]}"
+        # Each fact line unique ("on day i"): two events may pick the same pair of words,
+        # and equal texts get equal vectors, a tie either path may order either way.
+        summary = (
+            f"- Went {picked[0]} with {picked[1]} on day {i}\n"
+            f"- Talked about {picked[2]} and {picked[3]} on day {i}"
+        )
         tags = [{"tag": "mood", "value": "good" if i % 2 else "bad"}]
         await memory.event(summary, tags=tags, happened=START + timedelta(days=i))
     await memory.indexed()
