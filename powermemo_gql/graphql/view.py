@@ -20,7 +20,6 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from powermemo_gql.core.db import database_trouble
 from powermemo_gql.core.ratelimit import create_failure_throttle
 from powermemo_gql.graphql import graphiql
 from powermemo_gql.graphql.context import Context
@@ -40,7 +39,8 @@ from powermemo_gql.graphql.websockets import (
     GuardedWebSocketAdapter,
     TransportWSHandler,
 )
-from powermemo_gql.projects.auth import Principal, bearer_token
+from powermemo_gql.projects.admission import Refusal, admit
+from powermemo_gql.projects.auth import Principal
 from powermemo_gql.projects.authenticator import Authenticator, Throttled
 from powermemo_gql.projects.revocation import RevocationWatch
 from powermemo_gql.resources import Resources
@@ -262,42 +262,16 @@ class GraphQLView(GraphQL[Context, None]):
                 return _refusal(
                     415, "UNSUPPORTED_MEDIA_TYPE", "POST a JSON body (application/json)"
                 )
-        authorization = request.headers.get("authorization")
-        try:
-            principal = await self._authenticate(authorization, _client_address(request))
-        except Exception as exc:  # the key lookup needs the database
-            trouble = database_trouble(exc)
-            if trouble is None:
-                raise
-            logger.warning("authentication failed: %s", trouble[0], exc_info=True)
-            return _refusal(503, trouble[0], trouble[1], {"Retry-After": "1"})
-        if isinstance(principal, Throttled):
-            return _refusal(
-                429,
-                "RATE_LIMITED",
-                "too many failed authentications from this address",
-                {"Retry-After": str(principal.retry_after)},
-            )
-        if principal is None:
-            missing = bearer_token(authorization) is None
-            return _refusal(
-                401,
-                "UNAUTHENTICATED",
-                "Missing bearer token" if missing else "Invalid or revoked token",
-                {"WWW-Authenticate": 'Bearer realm="powermemo"'},
-            )
-        if principal.api_key_id is None:  # the operator's root token is not rate-limited
-            scope[_PRINCIPAL_KEY] = principal
-            return None
-        verdict = await self.resources.rate_limiter.hit(str(principal.api_key_id))
-        if not verdict.allowed:
-            return _refusal(
-                429,
-                "RATE_LIMITED",
-                f"more than {settings.rate_limit_per_minute} requests this minute",
-                {"Retry-After": str(verdict.retry_after)},
-            )
-        scope[_PRINCIPAL_KEY] = principal
+        admitted = await admit(
+            self._authenticate,
+            self.resources.rate_limiter,
+            settings.rate_limit_per_minute,
+            request.headers.get("authorization"),
+            _client_address(request),
+        )
+        if isinstance(admitted, Refusal):
+            return _refusal(admitted.status, admitted.code, admitted.message, admitted.headers)
+        scope[_PRINCIPAL_KEY] = admitted
         return None
 
     async def _authenticate(

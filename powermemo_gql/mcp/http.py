@@ -19,9 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from powermemo_gql.core.db import database_trouble
-from powermemo_gql.projects.auth import bearer_token
-from powermemo_gql.projects.authenticator import Authenticator, Throttled
+from powermemo_gql.projects.admission import Refusal, admit
+from powermemo_gql.projects.authenticator import Authenticator
 from powermemo_gql.resources import Resources
 
 if TYPE_CHECKING:
@@ -110,43 +109,18 @@ class MCPEndpoint:
 
     async def _admit(self, request: Request) -> JSONResponse | None:
         """Key, throttle and rate limit as /graphql checks them; None admits."""
-        authorization = request.headers.get("authorization")
-        client = request.client.host if request.client else None
-        try:
-            principal = await self.authenticator(authorization, client)
-        except Exception as exc:  # the key lookup needs the database
-            trouble = database_trouble(exc)
-            if trouble is None:
-                raise
-            logger.warning("authentication failed: %s", trouble[0], exc_info=True)
-            return _refusal(503, trouble[0], trouble[1], {"Retry-After": "1"})
-        if isinstance(principal, Throttled):
-            return _refusal(
-                429,
-                "RATE_LIMITED",
-                "too many failed authentications from this address",
-                {"Retry-After": str(principal.retry_after)},
-            )
-        if principal is None:
-            missing = bearer_token(authorization) is None
-            return _refusal(
-                401,
-                "UNAUTHENTICATED",
-                "Missing bearer token" if missing else "Invalid or revoked token",
-                {"WWW-Authenticate": 'Bearer realm="powermemo"'},
-            )
-        if principal.project_id is None or principal.api_key_id is None:
+        admitted = await admit(
+            self.authenticator,
+            self.resources.rate_limiter,
+            self.resources.settings.rate_limit_per_minute,
+            request.headers.get("authorization"),
+            request.client.host if request.client else None,
+        )
+        if isinstance(admitted, Refusal):
+            return _refusal(admitted.status, admitted.code, admitted.message, admitted.headers)
+        if admitted.project_id is None:  # the root token: nothing of a project's to serve
             return _refusal(
                 403, "FORBIDDEN", "the MCP tools use a project's API key, not the root token"
             )
-        settings = self.resources.settings
-        verdict = await self.resources.rate_limiter.hit(str(principal.api_key_id))
-        if not verdict.allowed:
-            return _refusal(
-                429,
-                "RATE_LIMITED",
-                f"more than {settings.rate_limit_per_minute} requests this minute",
-                {"Retry-After": str(verdict.retry_after)},
-            )
-        request.scope[PROJECT_SCOPE_KEY] = principal.project_id
+        request.scope[PROJECT_SCOPE_KEY] = admitted.project_id
         return None
