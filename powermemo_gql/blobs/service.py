@@ -81,7 +81,7 @@ class BlobService:
         elif (first := await self._first_with_key(blob, key)) is not None:
             return Inserted(first, replayed=True)
         if blob_type in PROCESSABLE_TYPES:
-            await self.buffer.add(
+            await self.buffer.add_item(
                 BufferItem(
                     project_id=project_id,
                     user_id=user.id,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,11 @@ from powermemo_gql.core.repository import Repository
 
 class BufferRepository(Repository[BufferItem]):
     model = BufferItem
+
+    async def add_item(self, item: BufferItem) -> None:
+        """Insert the item stamped with the database's clock, which the idle timer reads."""
+        values = item.model_dump(exclude={"created_at"})
+        await self.session.execute(insert(BufferItem).values(**values, created_at=db_now()))
 
     async def idle_tokens(self, user_id: uuid.UUID) -> int:
         total = await self.session.scalar(
@@ -129,14 +134,15 @@ class BufferRepository(Repository[BufferItem]):
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def users_due(
-        self, idle_before: datetime, token_limit: int, limit: int
+        self, idle_seconds: float, token_limit: int, limit: int
     ) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
-        """(project, user, reason) for buffers idle since before `idle_before` or over the limit."""
+        """(project, user, reason) for buffers with nothing new for `idle_seconds` of the
+        database's clock, or over the token limit."""
         stmt = (
             select(
                 col(BufferItem.project_id),
                 col(BufferItem.user_id),
-                func.max(col(BufferItem.created_at)),
+                func.max(col(BufferItem.created_at)) < db_now(-idle_seconds),
                 func.sum(col(BufferItem.token_count)),
             )
             .where(col(BufferItem.status) == BufferStatus.IDLE.value)
@@ -145,19 +151,12 @@ class BufferRepository(Repository[BufferItem]):
             .limit(limit)
         )
         due = []
-        for project_id, user_id, newest, tokens in (await self.session.execute(stmt)).all():
+        for project_id, user_id, idle, tokens in (await self.session.execute(stmt)).all():
             if int(tokens or 0) > token_limit:
                 due.append((project_id, user_id, "size"))
-            elif _aware(newest) < idle_before:
+            elif idle:
                 due.append((project_id, user_id, "idle"))
         return due
-
-
-def _aware(value: datetime) -> datetime:
-    # Aggregates bypass the column type on SQLite and come back naive (stored as UTC).
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class FlushRepository(Repository[Flush]):

@@ -1,8 +1,9 @@
 """The app's clock, injected: the system clock in production, a fake one that tests advance.
 
-Times that decide who may hold a lease are the database's (see `db_now`), never a process's:
-instances whose clocks drift still agree on whether a lease has run out. The app clock is for
-the rest: row timestamps, the scheduler's idle cutoff and its ticks.
+Times that decide who may hold a lease or when a buffer is idle are the database's (see
+`db_now`), never a process's: instances whose clocks drift still agree on whether a lease has
+run out and on which buffers are due. The app clock is for the rest: row timestamps and the
+scheduler's ticks. `db_offset()` is how a fake clock makes database time pass too.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class Clock(Protocol):
         """Wait until `seconds` have passed on this clock."""
         ...
 
+    def db_offset(self) -> float:
+        """Seconds to add to the database's clock where this clock decides (the idle cutoff):
+        0 for the system clock; for a fake one, how far it was advanced."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -38,12 +44,16 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    def db_offset(self) -> float:
+        return 0.0
+
 
 class FakeClock:
     """A clock that only moves when told to; sleepers wake once it has moved past their time."""
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime.now(UTC)
+        self._advanced = 0.0  # where its start differs from real time, only advances count
         self._sleepers: list[tuple[datetime, int, asyncio.Future[None]]] = []
         self._order = itertools.count()  # ties wake in the order they slept
 
@@ -63,10 +73,17 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move on by `seconds`, waking every sleeper whose time has come."""
         self._now += timedelta(seconds=seconds)
+        self._advanced += seconds
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _when, _order, woken = heapq.heappop(self._sleepers)
             if not woken.done():
                 woken.set_result(None)
+
+    def db_offset(self) -> float:
+        # Rows stamped by the database before the advance look that much older, as they would
+        # after real time passed; a start skewed from real time (two drifting instances) does
+        # not move the database's clock.
+        return self._advanced
 
     @property
     def sleeping(self) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import timedelta
 
 from powermemo_gql.buffers.models import FlushTrigger
 from powermemo_gql.buffers.repository import BufferRepository
@@ -128,14 +127,13 @@ class Flusher:
             await self._clock.sleep(max(tick, 0.05))
 
     async def flush_due(self) -> list[tuple[uuid.UUID, FlushTrigger]]:
-        """Schedule a background flush of every buffer idle for the flush interval (on the
-        app's clock) or over the size limit; (user, trigger) of each."""
-        idle_before = self._clock.now() - timedelta(seconds=self._settings.buffer_flush_interval)
+        """Schedule a background flush of every buffer idle for the flush interval or over the
+        size limit; (user, trigger) of each. Idle is judged on the database's clock, which also
+        stamped the items, so instances whose clocks drift agree on what is due."""
+        idle_for = self._settings.buffer_flush_interval - self._clock.db_offset()
         async with unit_of_work(self._sessions) as session:
             buffers = BufferRepository(session)
-            due = await buffers.users_due(
-                idle_before, self._settings.max_buffer_tokens, DUE_PER_PASS
-            )
+            due = await buffers.users_due(idle_for, self._settings.max_buffer_tokens, DUE_PER_PASS)
             if self._metrics is not None:
                 self._metrics.buffer_backlog.set(await buffers.idle_count())
         for project_id, user_id, reason in due:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -8,6 +9,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from powermemo_gql.app import create_app
+from powermemo_gql.core.clock import FakeClock
 from powermemo_gql.settings import Settings
 from tests.conftest import make_settings
 from tests.llm_server import Reply, ScriptedLLM, json_reply, running_llm
@@ -83,3 +85,12 @@ def memory_responder(
         return json_reply(answers[purpose], prompt_tokens=100, completion_tokens=20)
 
     return respond
+
+
+async def scheduler_asleep(clock: FakeClock) -> None:
+    """Wait until the flush scheduler sleeps on the fake clock, so an advance wakes it."""
+    for _ in range(1000):  # 10 s: CI machines can be slow
+        if clock.sleeping:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the scheduler never went to sleep")

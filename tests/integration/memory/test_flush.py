@@ -23,7 +23,7 @@ from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.resources import Resources
 from tests.conftest import ProjectFactory, make_settings
-from tests.integration.memory.conftest import memory_responder
+from tests.integration.memory.conftest import memory_responder, scheduler_asleep
 from tests.llm_server import Reply, ScriptedLLM
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
 
@@ -315,14 +315,6 @@ async def test_size_trigger_flushes_in_the_background(
     assert flush["trigger"] == "SIZE"
 
 
-async def _asleep(clock: FakeClock) -> None:
-    for _ in range(1000):  # 10 s: CI machines can be slow
-        if clock.sleeping:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the scheduler never went to sleep")
-
-
 async def test_idle_buffer_is_flushed_by_the_timer(llm: ScriptedLLM, database_url: str) -> None:
     # An hour of idleness on a fake clock: the test takes no longer than the flush.
     llm.responder = memory_responder()
@@ -336,16 +328,15 @@ async def test_idle_buffer_is_flushed_by_the_timer(llm: ScriptedLLM, database_ur
         resources: Resources = app.state.resources
         project = await create_project(app, Api(app, ROOT_TOKEN), "timer")
         await _user_with_chat(project.api, "Quiet message.")
-        async with resources.sessions() as session:
-            item = (await session.scalars(select(BufferItem))).one()
-        due_at = item.created_at + timedelta(seconds=interval)
 
-        await _asleep(clock)
-        clock.advance((due_at - clock.now()).total_seconds() - 5)
+        # The item was stamped by the database a moment ago; the fake clock's advance stands
+        # for the time that passes after it.
+        await scheduler_asleep(clock)
+        clock.advance(interval - 5)
         assert await resources.flusher.flush_due() == []  # 5 s short of the interval
         assert (await _memory(project.api))["flushes"] == []
 
-        await _asleep(clock)
+        await scheduler_asleep(clock)
         clock.advance(10)  # the scheduler wakes past the interval and flushes
         flush = await _newest_flush_once_done(project.api)
         assert flush["trigger"] == "IDLE"

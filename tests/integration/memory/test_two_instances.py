@@ -316,3 +316,28 @@ async def test_an_instance_whose_clock_runs_behind_sees_a_dead_lease_run_out(
         redone = await _flush(api_ahead)
         assert redone is not None
         assert (redone["status"], redone["itemCount"]) == ("DONE", 1)
+
+
+@pytest.mark.settings(buffer_flush_interval=3600.0)
+async def test_instances_whose_clocks_drift_agree_on_which_buffers_are_idle(
+    settings: Settings, llm: ScriptedLLM
+) -> None:
+    # A buffer is idle after an hour; the clocks are four hours apart. Items are stamped and the
+    # cutoff is taken on the database's clock, so the instance two hours ahead does not flush
+    # a buffer written a moment ago (on its own clock it would be two hours old).
+    llm.responder = memory_responder()
+    async with _skewed_instances(settings, timedelta(hours=2)) as (behind, ahead):
+        await _alice_with_chat(behind, ahead)
+        assert await _resources(ahead).flusher.flush_due() == []
+        assert await _resources(behind).flusher.flush_due() == []
+        assert await _stored(ahead) == ([], ["idle"], [])
+
+        # An hour passes (the fake clock's advance moves the database time it compares with):
+        # now the instance ahead finds the buffer idle.
+        clock = _resources(ahead).clock
+        assert isinstance(clock, FakeClock)
+        clock.advance(3601)
+        assert await _resources(behind).flusher.flush_due() == []  # its clock did not move
+        due = await _resources(ahead).flusher.flush_due()
+        assert [trigger for _user, trigger in due] == [FlushTrigger.IDLE]
+        await _until(lambda: llm.purposes().count("summarize") == 1)  # the flush it started
