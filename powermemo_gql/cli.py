@@ -125,7 +125,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command in REMOTE_COMMANDS:
         return run_remote(args)
     if args.command == "config-reference":
-        from powermemo_gql.settings_reference import reference_markdown
+        from powermemo_gql.settings.reference import reference_markdown
 
         print(reference_markdown())
         return 0
