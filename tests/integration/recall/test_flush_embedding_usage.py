@@ -207,3 +207,31 @@ async def test_an_import_is_charged_for_the_entries_it_wrote(
     entries = ["work / title: chemistry teacher", "contact_info / city: Lyon"]
     assert _embedded(llm) == sorted(entries)
     assert charge == (2, word_count(entries))
+
+
+UPDATE_ENTRY = """
+mutation($id: ID!, $content: String!) {
+  updateProfileEntry(input: {id: $id, content: $content}) { __typename }
+}
+"""
+PROFILE = 'query { user(id: "alice") { profile { id subTopic } } }'
+
+
+async def test_an_entry_edited_before_it_was_embedded_is_no_flushs_cost(
+    app: Starlette, project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    alice = await Memory(app, project.api, "alice").create()
+    resources: Resources = app.state.resources
+    llm.responder = memory_responder(summary=FIRST)
+    llm.add_embedding_replies(Reply(status=500, content="embeddings down"))
+    flush = await _flush(project, "I went hiking in the Alps and bought boots.")
+    await alice.indexed()  # failed: the flush's rows wait
+    profile = (await project.api.ok(PROFILE))["user"]["profile"]
+    city = next(e["id"] for e in profile if e["subTopic"] == "city")
+    await project.api.ok(UPDATE_ENTRY, id=city, content="Marseille")
+    await alice.indexed()
+    await resources.indexer.index_waiting()
+
+    mine = [t for t in FIRST_TEXTS if t != "contact_info / city: Lyon"]
+    assert _embedded(llm, 1) == sorted([*mine, "contact_info / city: Marseille"])
+    assert await _charges(project) == {flush: (4, word_count(mine))}
