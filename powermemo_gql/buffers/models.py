@@ -72,6 +72,10 @@ class Flush(SQLModel, table=True):
     output_tokens: int = Field(default=0, ge=0)
     # Items of LLM answers left out because they did not parse (the rest was kept).
     dropped_items: int = Field(default=0, ge=0)
+    # What embedding the rows it wrote cost (recall/index.py adds it when their vectors are
+    # stored); the same tokens are in the project's embedding usage.
+    embedding_texts: int = Field(default=0, ge=0)
+    embedding_tokens: int = Field(default=0, ge=0)
     error: str | None = Field(default=None, sa_type=Text)
     event_id: uuid.UUID | None = Field(default=None)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

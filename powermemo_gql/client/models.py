@@ -97,6 +97,10 @@ class Flush:
     started_at: datetime
     finished_at: datetime | None
     dropped_items: int = 0  # items of LLM answers left out because they did not parse
+    # Texts embedded from the rows it wrote and their tokens: counted as the indexer stores
+    # their vectors, so they grow after the flush finished.
+    embedding_texts: int = 0
+    embedding_tokens: int = 0
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Flush:
@@ -113,6 +117,8 @@ class Flush:
             started_at=_time(raw["startedAt"]),
             finished_at=_optional_time(raw["finishedAt"]),
             dropped_items=raw["droppedItems"],
+            embedding_texts=raw["embeddingTexts"],
+            embedding_tokens=raw["embeddingTokens"],
         )
 
 

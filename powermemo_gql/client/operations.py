@@ -36,8 +36,8 @@ from powermemo_gql.client.recall_ops import CONTEXT, EVENTS, SEARCH
 USER = "id data createdAt updatedAt"
 BLOB = "id type createdAt"
 FLUSH = """
-    id trigger status itemCount llmCalls inputTokens outputTokens droppedItems error eventId
-    startedAt finishedAt
+    id trigger status itemCount llmCalls inputTokens outputTokens droppedItems embeddingTexts
+    embeddingTokens error eventId startedAt finishedAt
 """
 ENTRY = """
     id topic subTopic content source sourceBlobIds sourceEventId createdAt updatedAt

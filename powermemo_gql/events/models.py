@@ -34,3 +34,7 @@ class Event(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # The model of its vector; None: new or changed, not embedded yet (recall/index.py).
     embedded_model: str | None = Field(default=None, max_length=128, index=True)
+    # The flush that wrote it, to charge for embedding it (Flush.embedding_tokens); cleared
+    # once charged, and by an edit. Not a foreign key: charging a flush that is gone updates
+    # nothing.
+    embedding_flush_id: uuid.UUID | None = Field(default=None)

@@ -110,6 +110,7 @@ class EventService:
             blob_ids = await self._blob_ids(event.id)
             event.summary = summary
             event.embedded_model = None  # re-embedded by the recall indexer
+            event.embedding_flush_id = None  # an edit: no flush is charged for it (or its facts)
             await self.session.execute(delete(EventFact).where(col(EventFact.event_id) == event.id))
             self.session.add_all(facts_of(event, blob_ids))
             changed = True

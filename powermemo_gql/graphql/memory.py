@@ -134,6 +134,21 @@ class Flush:
     def dropped_items(self) -> int:
         return self.row.dropped_items
 
+    @strawberry.field(
+        description="Texts embedded for search from the rows this flush wrote (its event, the "
+        "event's facts, the profile entries it added or changed). Counted once their vectors "
+        "are stored, so it grows after the flush finished; 0 with embeddings off."
+    )
+    def embedding_texts(self) -> int:
+        return self.row.embedding_texts
+
+    @strawberry.field(
+        description="Tokens the embedding provider reported for embeddingTexts (0 where it "
+        "reports none, as the local model). Also counted in llmUsage."
+    )
+    def embedding_tokens(self) -> int:
+        return self.row.embedding_tokens
+
     @strawberry.field
     def error(self) -> str | None:
         return self.row.error

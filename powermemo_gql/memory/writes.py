@@ -45,6 +45,7 @@ async def apply_change(
 ) -> Change | None:
     """Write one profile change, unless the entry changed since the pipeline read it (an edit
     made meanwhile wins). The feed record of what was written (not yet added), or None.
+    `flush_id`: the flush writing it, also charged for embedding what it wrote.
     `mentioned_at`: when the user spoke of it (none for text imports)."""
     if change.action == "add":
         if await profiles.find(user_id, change.topic, change.sub_topic) is not None:
@@ -61,6 +62,7 @@ async def apply_change(
                 source_blob_ids=blob_ids,
                 source_event_id=event_id,
                 last_mentioned_at=mentioned_at,
+                embedding_flush_id=flush_id,
             )
         )
     else:
@@ -72,7 +74,7 @@ async def apply_change(
         if change.action == "delete":
             await profiles.delete_keeping_history(entry, source.value, event_id)
         else:
-            await profiles.update_content(entry, change.content, source.value, event_id)
+            await profiles.update_content(entry, change.content, source.value, event_id, flush_id)
             entry.source_blob_ids = sorted({*entry.source_blob_ids, *blob_ids})
             if mentioned_at is not None and (
                 entry.last_mentioned_at is None or entry.last_mentioned_at < mentioned_at
@@ -158,6 +160,7 @@ async def write_flush_result(
         tags=result.tags,
         happened_from=happened_from,
         happened_to=happened_to,
+        embedding_flush_id=flush.id,  # its facts too (facts_of)
     )
     session.add(event)
     await session.flush()  # the entries below refer to it

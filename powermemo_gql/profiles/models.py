@@ -42,6 +42,10 @@ class ProfileEntry(SQLModel, table=True):
     last_mentioned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The model of its vector; None: new or changed, not embedded yet (recall/index.py).
     embedded_model: str | None = Field(default=None, max_length=128, index=True)
+    # The flush that wrote it, to charge for embedding it (Flush.embedding_tokens); cleared
+    # once charged, and by an edit. Not a foreign key: charging a flush that is gone updates
+    # nothing.
+    embedding_flush_id: uuid.UUID | None = Field(default=None)
 
 
 class ProfileRevision(SQLModel, table=True):

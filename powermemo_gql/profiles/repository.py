@@ -34,12 +34,19 @@ class ProfileRepository(Repository[ProfileEntry]):
         return list(rows.all())
 
     async def update_content(
-        self, entry: ProfileEntry, content: str, source: str, event_id: uuid.UUID | None
+        self,
+        entry: ProfileEntry,
+        content: str,
+        source: str,
+        event_id: uuid.UUID | None,
+        flush_id: uuid.UUID | None = None,
     ) -> None:
-        """Replace an entry's content, keeping the previous value as a revision."""
+        """Replace an entry's content, keeping the previous value as a revision. `flush_id`:
+        the flush writing it, charged for embedding the new content (None: an edit)."""
         self._keep_revision(entry, "update", source, event_id)
         entry.content = content
         entry.embedded_model = None  # re-embedded by the recall indexer
+        entry.embedding_flush_id = flush_id
         entry.source = source
         entry.source_event_id = event_id
         entry.updated_at = utcnow()

@@ -27,6 +27,7 @@ def facts_of(event: Event, blob_ids: Sequence[str]) -> list[EventFact]:
             happened_from=event.happened_from,
             happened_to=event.happened_to,
             source_blob_ids=list(blob_ids),
+            embedding_flush_id=event.embedding_flush_id,  # what wrote the event wrote them
         )
         for position, line in enumerate(fact_lines(event.summary))
     ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,48 @@ USERS_PER_PASS = 100
 
 def pack(vector: list[float]) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def by_charge(rows: Sequence[Any]) -> dict[tuple[uuid.UUID, uuid.UUID | None], list[Any]]:
+    """Rows grouped by who is charged for embedding them: their project, and the flush that
+    wrote them (None: an edit, or rows embedded before). One embedding call per group, so
+    the tokens the provider reports for it are that group's, not an estimate."""
+    groups: dict[tuple[uuid.UUID, uuid.UUID | None], list[Any]] = {}
+    for row in rows:
+        groups.setdefault((row.project_id, row.embedding_flush_id), []).append(row)
+    return groups
+
+
+async def embed_and_store(
+    sessions: SessionFactory,
+    embedder: Embedder,
+    kind: RecallKind,
+    project_id: uuid.UUID,
+    flush_id: uuid.UUID | None,
+    rows: Sequence[Any],
+) -> int:
+    """Embeds one group (see by_charge) and stores its vectors; how many were stored (the
+    rest changed since they were read). Raises what the embedder raises, storing nothing."""
+    result = await embedder.embed([text_of(row) for row in rows], "index")
+    model = embedder.model
+    stored, users = 0, set()
+    async with unit_of_work(sessions) as session:
+        recall = RecallRepository(session)
+        # In the transaction of the vectors: a failed call or store charges nothing, and
+        # the retry that stores them charges once.
+        await recall.add_usage(project_id, len(rows), result.tokens)
+        if flush_id is not None:
+            await recall.charge_flush(kind, flush_id, [row.id for row in rows], result.tokens)
+        for row, vector in zip(rows, result.vectors, strict=True):
+            content = row.summary if kind is RecallKind.EVENT else row.content
+            # Its own length: an openai provider without embedding_dimensions learns it
+            # from its first answer, after this pass began.
+            if await recall.store_vector(kind, row, content, model, pack(vector), len(vector)):
+                stored += 1
+                users.add(row.user_id)
+        for user_id in sorted(users):  # searching processes reload these users' vectors
+            await recall.bump(user_id)
+    return stored
 
 
 class Indexer:
@@ -74,23 +118,12 @@ class Indexer:
                     rows = await RecallRepository(session).waiting(kind, user_id, model, BATCH)
                 if not rows:
                     break
-                texts = [text_of(row) for row in rows]
-                # No session is open while the provider is asked.
-                result = await self._embedder.embed(texts, "index")
                 stored = 0
-                async with unit_of_work(self._sessions) as session:
-                    recall = RecallRepository(session)
-                    await recall.add_usage(rows[0].project_id, len(texts), result.tokens)
-                    for row, vector in zip(rows, result.vectors, strict=True):
-                        content = row.summary if kind is RecallKind.EVENT else row.content
-                        # Its own length: an openai provider without embedding_dimensions
-                        # learns it from its first answer, after this pass began.
-                        if await recall.store_vector(
-                            kind, row, content, model, pack(vector), len(vector)
-                        ):
-                            stored += 1
-                    if stored:
-                        await recall.bump(user_id)
+                for (project_id, flush_id), group in by_charge(rows).items():
+                    # No session is open while the provider is asked.
+                    stored += await embed_and_store(
+                        self._sessions, self._embedder, kind, project_id, flush_id, group
+                    )
                 embedded += stored
                 if stored == 0:  # every row changed meanwhile: the next poke has them
                     break

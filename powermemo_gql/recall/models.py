@@ -38,6 +38,10 @@ class EventFact(SQLModel, table=True):
     source_blob_ids: list[str] = Field(default_factory=list, sa_type=JSONType)
     # The model of its vector; None: not embedded yet (the indexer picks it up).
     embedded_model: str | None = Field(default=None, max_length=128, index=True)
+    # The flush that wrote it, to charge for embedding it (Flush.embedding_tokens); cleared
+    # once charged, and by an edit. Not a foreign key: charging a flush that is gone updates
+    # nothing.
+    embedding_flush_id: uuid.UUID | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -18,10 +18,9 @@ from typing import Any
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.recall.embeddings import Embedder
-from powermemo_gql.recall.index import pack
+from powermemo_gql.recall.index import by_charge, embed_and_store
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.repository import RecallRepository
-from powermemo_gql.recall.sources import text_of
 
 BATCH = 128  # rows per transaction; the embedder splits them into its own request batches
 
@@ -83,27 +82,13 @@ class Reindexer:
 
     async def _store(self, kind: RecallKind, rows: Sequence[Any]) -> int:
         """Embeds and stores one batch; how many were stored (unchanged since read)."""
-        by_project: dict[uuid.UUID, list[Any]] = {}
-        for row in rows:
-            by_project.setdefault(row.project_id, []).append(row)
-        # One call per project: the tokens it reports are that project's.
-        return sum([await self._store_of(kind, p, found) for p, found in by_project.items()])
-
-    async def _store_of(self, kind: RecallKind, project_id: uuid.UUID, rows: list[Any]) -> int:
-        result = await self._embedder.embed([text_of(row) for row in rows], "index")
-        model = self._embedder.model
-        stored, users = 0, set()
-        async with unit_of_work(self._sessions) as session:
-            recall = RecallRepository(session)
-            await recall.add_usage(project_id, len(rows), result.tokens)
-            for row, vector in zip(rows, result.vectors, strict=True):
-                content = row.summary if kind is RecallKind.EVENT else row.content
-                if await recall.store_vector(kind, row, content, model, pack(vector), len(vector)):
-                    stored += 1
-                    users.add(row.user_id)
-            for user_id in users:  # searching processes reload these users' vectors
-                await recall.bump(user_id)
-        return stored
+        # One call per project and flush: the tokens it reports are theirs.
+        return sum(
+            [
+                await embed_and_store(self._sessions, self._embedder, kind, p, flush_id, found)
+                for (p, flush_id), found in by_charge(rows).items()
+            ]
+        )
 
     async def _unmark_other_dimensions(self, project_id: uuid.UUID | None) -> int:
         dimensions = self._embedder.dimensions

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from powermemo_gql.buffers.models import Flush
 from powermemo_gql.events.models import Event
 from powermemo_gql.profiles.models import ProfileEntry
 from powermemo_gql.recall.models import (
@@ -239,6 +240,32 @@ class RecallRepository:
                 },
             )
         )
+
+    async def charge_flush(
+        self, kind: RecallKind, flush_id: uuid.UUID, ids: Sequence[uuid.UUID], tokens: int
+    ) -> int:
+        """Charges the flush that wrote these rows for one embedding call of them (`tokens`
+        its cost); how many rows were charged. Each row once, however many passes embed it
+        (a retry, a concurrent pass): the statement that charges takes the charge off the
+        rows, and a row still marked is charged. The tokens are shared out by rows charged."""
+        source = SOURCES[kind]
+        taken = await self.session.execute(
+            update(source.model)
+            .where(source.id.in_(ids), source.embedding_flush_id == flush_id)
+            .values(embedding_flush_id=None)
+        )
+        charged = int(taken.rowcount)  # type: ignore[attr-defined]
+        if charged:
+            share = tokens if charged == len(ids) else tokens * charged // len(ids)
+            await self.session.execute(
+                update(Flush)
+                .where(col(Flush.id) == flush_id)
+                .values(
+                    embedding_texts=col(Flush.embedding_texts) + charged,
+                    embedding_tokens=col(Flush.embedding_tokens) + share,
+                )
+            )
+        return charged
 
     async def usage(self, project_id: uuid.UUID) -> tuple[int, int]:
         """(texts embedded, tokens) of a project's indexing."""

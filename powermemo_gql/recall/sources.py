@@ -42,6 +42,10 @@ class Source:
     def embedded_model(self) -> Any:
         return col(self.model.embedded_model)
 
+    @property
+    def embedding_flush_id(self) -> Any:
+        return col(self.model.embedding_flush_id)
+
     def keyword_text(self) -> ColumnElement[str]:
         """What the keyword side indexes (and the vector side embeds, see text_of)."""
         content: ColumnElement[str] = self.content

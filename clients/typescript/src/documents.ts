@@ -30,6 +30,8 @@ export const FLUSH_FIELDS = /* GraphQL */ `
     inputTokens
     outputTokens
     droppedItems
+    embeddingTexts
+    embeddingTokens
     error
     eventId
     startedAt

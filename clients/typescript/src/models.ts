@@ -24,7 +24,11 @@ export type {
 export type User = UserFieldsFragment;
 /** A stored blob: `type` is CHAT, DOCUMENT, CODE, IMAGE or TRANSCRIPT. */
 export type Blob = BlobFieldsFragment;
-/** One run of the memory pipeline; `droppedItems` counts LLM answer items that did not parse. */
+/**
+ * One run of the memory pipeline; `droppedItems` counts LLM answer items that did not parse;
+ * `embeddingTexts` / `embeddingTokens` what embedding the rows it wrote cost (they grow after
+ * it finished, as the indexer stores their vectors).
+ */
 export type Flush = FlushFieldsFragment;
 /** One fact of a profile; `source` is llm, manual or import. */
 export type ProfileEntry = EntryFieldsFragment;

@@ -85,6 +85,8 @@ test("insert, flush, profile, context and events through the scripted LLM", asyn
   assert.equal(flush.itemCount, 2);
   assert.ok(flush.llmCalls > 0);
   assert.equal(flush.droppedItems, 0);
+  assert.equal(flush.embeddingTexts, 0); // the test server embeds nothing
+  assert.equal(flush.embeddingTokens, 0);
   assert.deepEqual(await memory.flushBuffer("alice"), { outcome: "NOTHING_TO_FLUSH", flush: null });
   assert.equal(await memory.flush("alice"), null);
 

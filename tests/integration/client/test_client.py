@@ -205,6 +205,7 @@ def test_document_flush_and_profile_sync(sync_client: Powermemo, llm: ScriptedLL
     assert flush is not None
     assert flush.status is FlushStatus.DONE
     assert flush.dropped_items == 0
+    assert (flush.embedding_texts, flush.embedding_tokens) == (0, 0)  # embeddings are off
     assert len(sync_client.profile("dana")) == 2
     [event] = sync_client.events("dana")
     assert event.happened_from == event.happened_to == blob.created_at
