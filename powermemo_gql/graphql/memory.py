@@ -19,7 +19,7 @@ from powermemo_gql.errors import DomainError
 from powermemo_gql.events.models import Event as EventRow
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
-    UserNotFound,
+    NotFound,
     error_result,
 )
 from powermemo_gql.recall.usage import embedding_cost
@@ -280,6 +280,22 @@ class FlushOutcome(Enum):
     )
 
 
+@strawberry.input(description="The user whose buffer to flush.")
+class FlushBufferInput:
+    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
+    wait: bool = strawberry.field(
+        default=False, description="Return when the flush is done, not when it is scheduled."
+    )
+
+
+@strawberry.input(description="The user whose failed buffer items to retry.")
+class RetryFailedBufferInput:
+    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
+    wait: bool = strawberry.field(
+        default=False, description="Return when the flush is done, not when it is scheduled."
+    )
+
+
 @strawberry.type
 class FlushBufferPayload:
     outcome: FlushOutcome
@@ -295,11 +311,9 @@ class RetryFailedBufferPayload:
     flush: Flush | None
 
 
-FlushBufferResult = Annotated[
-    FlushBufferPayload | UserNotFound, strawberry.union("FlushBufferResult")
-]
+FlushBufferResult = Annotated[FlushBufferPayload | NotFound, strawberry.union("FlushBufferResult")]
 RetryFailedBufferResult = Annotated[
-    RetryFailedBufferPayload | UserNotFound, strawberry.union("RetryFailedBufferResult")
+    RetryFailedBufferPayload | NotFound, strawberry.union("RetryFailedBufferResult")
 ]
 
 
@@ -326,25 +340,27 @@ class MemoryMutation:
     @strawberry.mutation(
         description="Turn the user's buffer into memory now; with wait: true, return when done."
     )
-    async def flush_buffer(
-        self, info: Info, user_id: strawberry.ID, wait: bool = False
-    ) -> FlushBufferResult:
+    async def flush_buffer(self, info: Info, input: FlushBufferInput) -> FlushBufferResult:
         try:
-            outcome, flush = await _run_flush(info, user_id, FlushTriggerEnum.MANUAL, wait)
+            outcome, flush = await _run_flush(
+                info, input.user_id, FlushTriggerEnum.MANUAL, input.wait
+            )
         except DomainError as error:
             return error_result(error)
         return FlushBufferPayload(outcome=outcome, flush=flush)
 
     @strawberry.mutation(description="Put the user's failed buffer items back, and flush them.")
     async def retry_failed_buffer(
-        self, info: Info, user_id: strawberry.ID, wait: bool = False
+        self, info: Info, input: RetryFailedBufferInput
     ) -> RetryFailedBufferResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                user = await UserService(session).get(ctx.project_id, user_id)
+                user = await UserService(session).get(ctx.project_id, input.user_id)
             retried = await ctx.resources.flusher.retry_failed(user.id)
-            outcome, flush = await _run_flush(info, user_id, FlushTriggerEnum.RETRY, wait)
+            outcome, flush = await _run_flush(
+                info, input.user_id, FlushTriggerEnum.RETRY, input.wait
+            )
         except DomainError as error:
             return error_result(error)
         return RetryFailedBufferPayload(retried_items=retried, outcome=outcome, flush=flush)

@@ -12,9 +12,8 @@ from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     LLMUnavailable,
+    NotFound,
     ProfileEntryAlreadyExists,
-    ProfileEntryNotFound,
-    UserNotFound,
     error_result,
 )
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
@@ -106,6 +105,11 @@ class UpdateProfileEntryInput:
     content: str
 
 
+@strawberry.input(description="The profile entry to delete.")
+class DeleteProfileEntryInput:
+    id: strawberry.ID = strawberry.field(description="The entry's id.")
+
+
 @strawberry.type
 class AddProfileEntryPayload:
     entry: ProfileEntry
@@ -122,15 +126,15 @@ class DeleteProfileEntryPayload:
 
 
 AddProfileEntryResult = Annotated[
-    AddProfileEntryPayload | UserNotFound | ProfileEntryAlreadyExists | InvalidInput,
+    AddProfileEntryPayload | NotFound | ProfileEntryAlreadyExists | InvalidInput,
     strawberry.union("AddProfileEntryResult"),
 ]
 UpdateProfileEntryResult = Annotated[
-    UpdateProfileEntryPayload | ProfileEntryNotFound | InvalidInput,
+    UpdateProfileEntryPayload | NotFound | InvalidInput,
     strawberry.union("UpdateProfileEntryResult"),
 ]
 DeleteProfileEntryResult = Annotated[
-    DeleteProfileEntryPayload | ProfileEntryNotFound, strawberry.union("DeleteProfileEntryResult")
+    DeleteProfileEntryPayload | NotFound, strawberry.union("DeleteProfileEntryResult")
 ]
 
 
@@ -149,7 +153,7 @@ class ImportProfilePayload:
 
 
 ImportProfileResult = Annotated[
-    ImportProfilePayload | UserNotFound | InvalidInput | LLMUnavailable,
+    ImportProfilePayload | NotFound | InvalidInput | LLMUnavailable,
     strawberry.union("ImportProfileResult"),
 ]
 
@@ -209,11 +213,13 @@ class ProfileMutation:
         return UpdateProfileEntryPayload(entry=ProfileEntry(row=row))
 
     @strawberry.mutation(description="Delete an entry; its last value is kept in its history.")
-    async def delete_profile_entry(self, info: Info, id: strawberry.ID) -> DeleteProfileEntryResult:
+    async def delete_profile_entry(
+        self, info: Info, input: DeleteProfileEntryInput
+    ) -> DeleteProfileEntryResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await ProfileService(session).delete(ctx.project_id, id)
+                row = await ProfileService(session).delete(ctx.project_id, input.id)
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)

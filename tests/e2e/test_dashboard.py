@@ -58,7 +58,7 @@ mutation($id: ID!, $content: String!) {
   updateProfileEntry(input: {id: $id, content: $content}) { __typename }
 }
 """
-DELETE = "mutation($id: ID!) { deleteProfileEntry(id: $id) { __typename } }"
+DELETE = "mutation($id: ID!) { deleteProfileEntry(input: {id: $id}) { __typename } }"
 INSERT_CHAT = """
 mutation {
   insertBlob(input: {userId: "alice", blob: {chat: {messages: [
@@ -66,7 +66,7 @@ mutation {
   ]}}}) { __typename }
 }
 """
-FLUSH = 'mutation { flushBuffer(userId: "alice", wait: true) { __typename } }'
+FLUSH = 'mutation { flushBuffer(input: {userId: "alice", wait: true}) { __typename } }'
 
 
 # --- the server ---------------------------------------------------------------------------

@@ -48,7 +48,7 @@ test("users: create, get, update, delete", async () => {
   await assert.rejects(memory.deleteUser("crud-alice"), (error) => {
     assert.ok(error instanceof NotFoundError);
     assert.equal(error.code, "NOT_FOUND");
-    assert.equal(error.typename, "UserNotFound");
+    assert.equal(error.typename, "NotFound");
     return true;
   });
 });

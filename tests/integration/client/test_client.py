@@ -245,9 +245,9 @@ async def test_not_found_for_an_unknown_user(live: LiveServer, tenant: ProjectHa
             await client.flush("nobody")
         with pytest.raises(NotFoundError):
             await client.update_profile_entry("00000000-0000-0000-0000-000000000000", "x")
-    assert (deleted.value.code, deleted.value.typename) == ("NOT_FOUND", "UserNotFound")
+    assert (deleted.value.code, deleted.value.typename) == ("NOT_FOUND", "NotFound")
     assert "nobody" in deleted.value.message
-    assert inserted.value.typename == "UserNotFound"
+    assert inserted.value.typename == "NotFound"
     assert read.value.code == "NOT_FOUND"
 
 

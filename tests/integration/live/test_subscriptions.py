@@ -37,7 +37,7 @@ mutation($id: ID!, $content: String!) {
   updateProfileEntry(input: {id: $id, content: $content}) { __typename }
 }
 """
-DELETE = "mutation($id: ID!) { deleteProfileEntry(id: $id) { __typename } }"
+DELETE = "mutation($id: ID!) { deleteProfileEntry(input: {id: $id}) { __typename } }"
 CHANGES = """
 query($after: String) {
   user(id: "alice") {
@@ -55,7 +55,7 @@ mutation {
   ]}}}) { __typename }
 }
 """
-FLUSH = 'mutation { flushBuffer(userId: "alice", wait: true) { __typename } }'
+FLUSH = 'mutation { flushBuffer(input: {userId: "alice", wait: true}) { __typename } }'
 
 
 @asynccontextmanager

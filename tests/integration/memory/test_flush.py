@@ -37,19 +37,19 @@ mutation($userId: ID!, $text: String!) {
 """
 FLUSH = """
 mutation($userId: ID!, $wait: Boolean!) {
-  flushBuffer(userId: $userId, wait: $wait) {
+  flushBuffer(input: {userId: $userId, wait: $wait}) {
     __typename
     ... on FlushBufferPayload {
       outcome
       flush { id status trigger itemCount llmCalls inputTokens outputTokens error eventId }
     }
-    ... on UserNotFound { code }
+    ... on NotFound { code }
   }
 }
 """
 RETRY = """
 mutation($userId: ID!) {
-  retryFailedBuffer(userId: $userId, wait: true) {
+  retryFailedBuffer(input: {userId: $userId, wait: true}) {
     ... on RetryFailedBufferPayload { retriedItems flush { status itemCount } }
   }
 }
@@ -430,7 +430,7 @@ async def test_flush_buffer_recovers_a_dead_flush_without_the_scheduler(
 
 async def test_flush_of_unknown_user_is_user_not_found(project: ProjectHandle) -> None:
     data = await project.api.ok(FLUSH, userId="ghost", wait=True)
-    assert data["flushBuffer"] == {"__typename": "UserNotFound", "code": "NOT_FOUND"}
+    assert data["flushBuffer"] == {"__typename": "NotFound", "code": "NOT_FOUND"}
 
 
 async def test_empty_buffer_flush_says_nothing_to_flush(project: ProjectHandle) -> None:
@@ -581,5 +581,5 @@ async def test_delete_user_removes_flushes_leases_and_history(
             ]
 
     assert all(n > 0 for n in await counts())
-    await project.api.ok('mutation { deleteUser(id: "alice") { __typename } }')
+    await project.api.ok('mutation { deleteUser(input: {userId: "alice"}) { __typename } }')
     assert await counts() == [0, 0, 0, 0, 0, 0]

@@ -108,5 +108,5 @@ async def test_bad_text_and_unknown_user(project: ProjectHandle, llm: ScriptedLL
     too_long = await _import(api, "x" * 50_001)
     assert (too_long["__typename"], too_long["field"]) == ("InvalidInput", "text")
     ghost = await _import(api, BIO, user="ghost")
-    assert ghost["__typename"] == "UserNotFound"
+    assert ghost["__typename"] == "NotFound"
     assert llm.requests == []

@@ -29,7 +29,7 @@ mutation($content: String!) {
 """
 FLUSH = """
 mutation {
-  flushBuffer(userId: "alice", wait: true) {
+  flushBuffer(input: {userId: "alice", wait: true}) {
     ... on FlushBufferPayload { flush { status error llmCalls inputTokens droppedItems } }
   }
 }
