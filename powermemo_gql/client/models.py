@@ -43,6 +43,17 @@ class FlushOutcome(StrEnum):
     INTERRUPTED = "INTERRUPTED"  # it lost its lease and wrote nothing; its items are redone
 
 
+class ProfileSource(StrEnum):
+    LLM = "LLM"  # extracted by the memory pipeline
+    MANUAL = "MANUAL"  # written through the API
+    IMPORT = "IMPORT"  # imported from text
+
+
+class RevisionAction(StrEnum):
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
 def _time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
@@ -134,32 +145,32 @@ class FlushResult:
 
 @dataclass(frozen=True)
 class ProfileRevision:
-    """A previous value of an entry; `action` (update or delete) is what replaced it."""
+    """A previous value of an entry; `action` (UPDATE or DELETE) is what replaced it."""
 
     content: str
-    action: str
-    source: str
+    action: RevisionAction
+    source: ProfileSource
     created_at: datetime
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ProfileRevision:
         return cls(
             content=raw["content"],
-            action=raw["action"],
-            source=raw["source"],
+            action=RevisionAction(raw["action"]),
+            source=ProfileSource(raw["source"]),
             created_at=_time(raw["createdAt"]),
         )
 
 
 @dataclass(frozen=True)
 class ProfileEntry:
-    """One fact of a profile; `source` is llm, manual or import."""
+    """One fact of a profile; `source` is LLM, MANUAL or IMPORT."""
 
     id: str
     topic: str
     sub_topic: str
     content: str
-    source: str
+    source: ProfileSource
     created_at: datetime
     updated_at: datetime
     source_blob_ids: tuple[str, ...] = ()
@@ -174,7 +185,7 @@ class ProfileEntry:
             topic=raw["topic"],
             sub_topic=raw["subTopic"],
             content=raw["content"],
-            source=raw["source"],
+            source=ProfileSource(raw["source"]),
             created_at=_time(raw["createdAt"]),
             updated_at=_time(raw["updatedAt"]),
             source_blob_ids=tuple(raw["sourceBlobIds"]),
@@ -244,7 +255,7 @@ class ProfileChange:
     sub_topic: str | None = None
     old_value: str | None = None
     new_value: str | None = None
-    source: str | None = None
+    source: ProfileSource | None = None
     flush_id: str | None = None
     event_id: str | None = None
     error: str | None = None
@@ -260,7 +271,7 @@ class ProfileChange:
             sub_topic=raw["subTopic"],
             old_value=raw["oldValue"],
             new_value=raw["newValue"],
-            source=raw["source"],
+            source=None if raw["source"] is None else ProfileSource(raw["source"]),
             flush_id=raw["flushId"],
             event_id=raw["eventId"],
             error=raw["error"],

@@ -14,6 +14,7 @@ from powermemo_gql.buffers.models import BufferStatus as BufferStatusEnum
 from powermemo_gql.buffers.models import Flush as FlushRow
 from powermemo_gql.buffers.models import FlushStatus as FlushStatusEnum
 from powermemo_gql.buffers.models import FlushTrigger as FlushTriggerEnum
+from powermemo_gql.buffers.models import PipelineStep as PipelineStepEnum
 from powermemo_gql.buffers.service import BufferService
 from powermemo_gql.errors import DomainError
 from powermemo_gql.events.models import Event as EventRow
@@ -30,6 +31,9 @@ Info = strawberry.Info[Context, None]
 BufferItemStatus = strawberry.enum(BufferStatusEnum, name="BufferItemStatus")
 FlushStatus = strawberry.enum(FlushStatusEnum, name="FlushStatus")
 FlushTrigger = strawberry.enum(FlushTriggerEnum, name="FlushTrigger")
+PipelineStep = strawberry.enum(
+    PipelineStepEnum, name="PipelineStep", description="A step of the memory pipeline."
+)
 
 
 @strawberry.type(description="A blob waiting in (or processed from) a user's buffer.")
@@ -197,8 +201,8 @@ class Event:
 
 @strawberry.type(description="What one pipeline step has cost the project.")
 class LLMStepUsage:
-    step: str = strawberry.field(
-        description="summarize, extract, merge, organize, shorten or tag_event."
+    step: PipelineStep = strawberry.field(  # type: ignore[valid-type]
+        description="SUMMARIZE, EXTRACT, MERGE, ORGANIZE, SHORTEN or TAG_EVENT."
     )
     llm_calls: int
     input_tokens: int
@@ -226,6 +230,14 @@ class LLMUsage:
     )
 
 
+def _step(name: str) -> PipelineStepEnum:
+    """A recorded step's name; one unknown to this version (a newer instance's) counts as OTHER."""
+    try:
+        return PipelineStepEnum(name)
+    except ValueError:
+        return PipelineStepEnum.OTHER
+
+
 @strawberry.type
 class MemoryQuery:
     @strawberry.field(description="LLM calls and tokens spent by the caller's project.")
@@ -243,7 +255,10 @@ class MemoryQuery:
             output_tokens=tokens_out,
             steps=[
                 LLMStepUsage(
-                    step=step, llm_calls=calls, input_tokens=tokens_in, output_tokens=tokens_out
+                    step=_step(step),
+                    llm_calls=calls,
+                    input_tokens=tokens_in,
+                    output_tokens=tokens_out,
                 )
                 for step, calls, tokens_in, tokens_out in steps
             ],

@@ -17,17 +17,30 @@ from powermemo_gql.graphql.errors import (
     error_result,
 )
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
+from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
+from powermemo_gql.profiles.models import RevisionAction as RevisionActionEnum
 from powermemo_gql.profiles.service import ProfileService
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
 
+ProfileSource = strawberry.enum(
+    ProfileSourceEnum,
+    name="ProfileSource",
+    description="Who wrote a value: the memory pipeline (LLM), the API (MANUAL) or an import.",
+)
+RevisionAction = strawberry.enum(
+    RevisionActionEnum, name="RevisionAction", description="What replaced a kept value."
+)
+
 
 @strawberry.type(description="A previous value of a profile entry.")
 class ProfileRevision:
     content: str
-    action: str = strawberry.field(description="update or delete: what replaced this value.")
-    source: str
+    action: RevisionAction = strawberry.field(  # type: ignore[valid-type]
+        description="UPDATE or DELETE: what replaced this value."
+    )
+    source: ProfileSource  # type: ignore[valid-type]
     created_at: datetime
 
 
@@ -51,9 +64,9 @@ class ProfileEntry:
     def content(self) -> str:
         return self.row.content
 
-    @strawberry.field(description="llm, manual or import.")
-    def source(self) -> str:
-        return self.row.source
+    @strawberry.field(description="LLM, MANUAL or IMPORT.")
+    def source(self) -> ProfileSource:  # type: ignore[valid-type]
+        return ProfileSourceEnum(self.row.source)
 
     @strawberry.field(description="Blobs whose processing produced or changed this entry.")
     def source_blob_ids(self) -> list[strawberry.ID]:
@@ -85,7 +98,10 @@ class ProfileEntry:
         rows = await info.context.loaders.histories.load(self.row.id)
         return [
             ProfileRevision(
-                content=r.content, action=r.action, source=r.source, created_at=r.created_at
+                content=r.content,
+                action=RevisionActionEnum(r.action),
+                source=ProfileSourceEnum(r.source),
+                created_at=r.created_at,
             )
             for r in rows
         ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from powermemo_gql.buffers.models import Flush, FlushStatus, FlushStepUsage
+from powermemo_gql.buffers.models import Flush, FlushStatus, FlushStepUsage, PipelineStep
 from powermemo_gql.changes.models import Change, ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
 from powermemo_gql.events.models import Event
@@ -206,7 +206,7 @@ async def record_steps(session: AsyncSession, flush: Flush, usage: Usage) -> Non
     session.add_all(
         FlushStepUsage(
             flush_id=flush.id,
-            step=purpose or "other",
+            step=purpose or PipelineStep.OTHER,
             project_id=flush.project_id,
             calls=step.calls,
             input_tokens=step.input_tokens,

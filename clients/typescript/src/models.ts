@@ -19,6 +19,8 @@ export type {
   FlushStatus,
   FlushTrigger,
   ErrorCode,
+  ProfileSource,
+  RevisionAction,
 } from "./generated/graphql.js";
 
 export type User = UserFieldsFragment;
@@ -26,7 +28,7 @@ export type User = UserFieldsFragment;
 export type Blob = BlobFieldsFragment;
 /** One run of the memory pipeline; `droppedItems` counts LLM answer items that did not parse. */
 export type Flush = FlushFieldsFragment;
-/** One fact of a profile; `source` is llm, manual or import. */
+/** One fact of a profile; `source` is LLM, MANUAL or IMPORT. */
 export type ProfileEntry = EntryFieldsFragment;
 /** Something that happened to a user, dated by when it was said. */
 export type Event = EventFieldsFragment;

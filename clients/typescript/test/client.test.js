@@ -92,8 +92,8 @@ test("insert, flush, profile, context and events through the scripted LLM", asyn
   assert.deepEqual(
     profile.map((entry) => [entry.topic, entry.subTopic, entry.content, entry.source]).sort(),
     [
-      ["contact_info", "city", "Lyon", "llm"],
-      ["work", "title", "chemistry teacher", "llm"],
+      ["contact_info", "city", "Lyon", "LLM"],
+      ["work", "title", "chemistry teacher", "LLM"],
     ],
   );
   assert.deepEqual(new Set(profile.flatMap((entry) => entry.sourceBlobIds)), new Set([chat.id, document.id]));
@@ -123,12 +123,12 @@ test("profile entries by hand, imported ones, and the change feed", async () => 
   await memory.createUser("bob");
   const cursor = await memory.changesCursor("bob");
   const entry = await memory.addProfileEntry("bob", "work", "title", "teacher");
-  assert.equal(entry.source, "manual");
+  assert.equal(entry.source, "MANUAL");
   await assert.rejects(memory.addProfileEntry("bob", "work", "title", "again"), AlreadyExistsError);
 
   const updated = await memory.updateProfileEntry(entry.id, "head teacher");
   assert.equal(updated.content, "head teacher");
-  assert.deepEqual(updated.history.map((revision) => [revision.content, revision.action]), [["teacher", "update"]]);
+  assert.deepEqual(updated.history.map((revision) => [revision.content, revision.action]), [["teacher", "UPDATE"]]);
   await memory.deleteProfileEntry(entry.id);
   await assert.rejects(memory.deleteProfileEntry(entry.id), NotFoundError);
 
@@ -146,7 +146,7 @@ test("profile entries by hand, imported ones, and the change feed", async () => 
 
   await memory.createUser("carol");
   const imported = await memory.importProfile("carol", "Carol teaches chemistry in Lyon.");
-  assert.deepEqual(imported.map((e) => [e.content, e.source]).sort(), [["Lyon", "import"], ["chemistry teacher", "import"]]);
+  assert.deepEqual(imported.map((e) => [e.content, e.source]).sort(), [["Lyon", "IMPORT"], ["chemistry teacher", "IMPORT"]]);
 });
 
 test("execute runs any document and returns its data", async () => {

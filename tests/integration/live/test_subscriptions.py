@@ -97,7 +97,7 @@ async def test_manual_edits_arrive_live_with_old_and_new_values(
         "chemistry teacher",
         None,
     )
-    assert {added["source"], updated["source"], deleted["source"]} == {"manual"}
+    assert {added["source"], updated["source"], deleted["source"]} == {"MANUAL"}
 
 
 async def test_flushes_and_failures_arrive_live(
@@ -114,7 +114,7 @@ async def test_flushes_and_failures_arrive_live(
         failed = await _next(changes)
     kinds = [c["kind"] for c in received]
     assert kinds == ["ENTRY_ADDED", "ENTRY_ADDED", "BUFFER_FLUSHED"]
-    assert {c["source"] for c in received[:2]} == {"llm"}
+    assert {c["source"] for c in received[:2]} == {"LLM"}
     assert received[2]["flushId"] is not None
     assert received[2]["eventId"] is not None
     assert failed["kind"] == "FLUSH_FAILED"

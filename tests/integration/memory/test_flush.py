@@ -132,7 +132,7 @@ async def test_flush_turns_chat_into_profile_and_event(
     assert profile[("work", "title")]["content"] == "chemistry teacher"
     assert profile[("contact_info", "city")]["content"] == "Lyon"
     for entry in profile.values():
-        assert entry["source"] == "llm"
+        assert entry["source"] == "LLM"
         assert entry["sourceBlobIds"] == [blob_id]
         assert entry["sourceEventId"] == flush["eventId"]
     [event] = memory["events"]["nodes"]
@@ -182,7 +182,7 @@ async def test_existing_entries_are_merged_with_history(
     assert '"observation": "Paris"' in merge_input
     city = next(e for e in (await _memory(project.api))["profile"] if e["subTopic"] == "city")
     assert city["content"] == "Paris (moved from Lyon)"
-    assert city["history"] == [{"content": "Lyon", "action": "update"}]
+    assert city["history"] == [{"content": "Lyon", "action": "UPDATE"}]
 
 
 async def test_aborted_merge_changes_nothing(project: ProjectHandle, llm: ScriptedLLM) -> None:

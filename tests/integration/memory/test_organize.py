@@ -99,7 +99,7 @@ async def test_topic_past_the_limit_is_regrouped(database_url: str, llm: Scripte
     profile = {e["subTopic"]: e for e in user["profile"]}
     assert set(profile) == {"a", "b2"}
     assert profile["a"]["content"] == "A and C"
-    assert profile["a"]["history"] == [{"content": "A", "action": "update", "source": "llm"}]
+    assert profile["a"]["history"] == [{"content": "A", "action": "UPDATE", "source": "LLM"}]
     delta = {(d["action"], d["sub_topic"]) for d in user["events"]["nodes"][0]["profileDelta"]}
     assert delta == {
         ("update", "a"),

@@ -405,7 +405,7 @@ async def test_usage_per_step(project: ProjectHandle, llm: ScriptedLLM) -> None:
     assert flush["droppedItems"] == 0
     usage = (await project.api.ok(USAGE))["llmUsage"]
     steps = {s["step"]: s for s in usage["steps"]}
-    assert set(steps) == {"summarize", "extract"}
+    assert set(steps) == {"SUMMARIZE", "EXTRACT"}
     assert sum(s["llmCalls"] for s in steps.values()) == usage["llmCalls"] == 2
     assert sum(s["inputTokens"] for s in steps.values()) == usage["inputTokens"]
 

@@ -65,12 +65,12 @@ async def test_add_update_delete_keep_history(alice: Api) -> None:
     added = await _add(alice)
     assert added["__typename"] == "AddProfileEntryPayload"
     entry = added["entry"]
-    assert (entry["content"], entry["source"], entry["history"]) == ("teacher", "manual", [])
+    assert (entry["content"], entry["source"], entry["history"]) == ("teacher", "MANUAL", [])
 
     updated = await alice.ok(UPDATE, id=entry["id"], content="chemistry teacher")
     assert updated["updateProfileEntry"]["entry"] == {
         "content": "chemistry teacher",
-        "history": [{"content": "teacher", "action": "update", "source": "manual"}],
+        "history": [{"content": "teacher", "action": "UPDATE", "source": "MANUAL"}],
     }
 
     deleted = await alice.ok(DELETE, id=entry["id"])
