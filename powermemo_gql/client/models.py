@@ -54,6 +54,12 @@ class RevisionAction(StrEnum):
     DELETE = "DELETE"
 
 
+class ProfileDeltaAction(StrEnum):
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
 def _time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
@@ -202,6 +208,27 @@ class EventTag:
 
 
 @dataclass(frozen=True)
+class ProfileDeltaItem:
+    """One profile change an event made; `content` is None when deleted, `previous` when added."""
+
+    action: ProfileDeltaAction
+    topic: str
+    sub_topic: str
+    content: str | None
+    previous: str | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ProfileDeltaItem:
+        return cls(
+            action=ProfileDeltaAction(raw["action"]),
+            topic=raw["topic"],
+            sub_topic=raw["subTopic"],
+            content=raw["content"],
+            previous=raw["previous"],
+        )
+
+
+@dataclass(frozen=True)
 class Event:
     """Something that happened to a user, dated by when it was said (happened_from/to)."""
 
@@ -211,6 +238,7 @@ class Event:
     happened_from: datetime
     happened_to: datetime
     created_at: datetime
+    profile_delta: tuple[ProfileDeltaItem, ...] = ()
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Event:
@@ -221,6 +249,7 @@ class Event:
             happened_from=_time(raw["happenedFrom"]),
             happened_to=_time(raw["happenedTo"]),
             created_at=_time(raw["createdAt"]),
+            profile_delta=tuple(ProfileDeltaItem.from_json(d) for d in raw["profileDelta"]),
         )
 
 

@@ -7,7 +7,6 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
 from powermemo_gql.buffers.models import BufferItem as BufferItemRow
 from powermemo_gql.buffers.models import BufferStatus as BufferStatusEnum
@@ -23,6 +22,7 @@ from powermemo_gql.graphql.errors import (
     NotFound,
     error_result,
 )
+from powermemo_gql.graphql.profile_delta import ProfileDeltaItem, delta_items
 from powermemo_gql.recall.usage import embedding_cost
 from powermemo_gql.users.service import UserService
 
@@ -177,9 +177,9 @@ class Event:
     def tags(self) -> list[EventTag]:
         return [EventTag(tag=t["tag"], value=t["value"]) for t in self.row.tags]
 
-    @strawberry.field(description="The profile changes of this event: action, topic, ...")
-    def profile_delta(self) -> JSON:
-        return JSON(self.row.profile_delta)
+    @strawberry.field(description="The profile changes of this event, in the order made.")
+    def profile_delta(self) -> list[ProfileDeltaItem]:
+        return delta_items(self.row.profile_delta)
 
     @strawberry.field(
         description=(

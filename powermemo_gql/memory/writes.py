@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from powermemo_gql.buffers.models import Flush, FlushStatus, FlushStepUsage, PipelineStep
 from powermemo_gql.changes.models import Change, ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
-from powermemo_gql.events.models import Event
+from powermemo_gql.events.models import DeltaAction, Event
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import PipelineResult, ProfileChange
 from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
@@ -24,9 +24,9 @@ from powermemo_gql.recall.facts import facts_of
 logger = logging.getLogger(__name__)
 
 _KIND = {
-    "add": ChangeKind.ENTRY_ADDED,
-    "update": ChangeKind.ENTRY_UPDATED,
-    "delete": ChangeKind.ENTRY_DELETED,
+    DeltaAction.ADD.value: ChangeKind.ENTRY_ADDED,
+    DeltaAction.UPDATE.value: ChangeKind.ENTRY_UPDATED,
+    DeltaAction.DELETE.value: ChangeKind.ENTRY_DELETED,
 }
 _ACTION = {kind.value: action for action, kind in _KIND.items()}
 

@@ -69,6 +69,13 @@ export const EVENT_FIELDS = /* GraphQL */ `
     happenedFrom
     happenedTo
     createdAt
+    profileDelta {
+      action
+      topic
+      subTopic
+      content
+      previous
+    }
   }
 `;
 

@@ -21,6 +21,7 @@ export type {
   ErrorCode,
   ProfileSource,
   RevisionAction,
+  ProfileDeltaAction,
 } from "./generated/graphql.js";
 
 export type User = UserFieldsFragment;
@@ -30,7 +31,8 @@ export type Blob = BlobFieldsFragment;
 export type Flush = FlushFieldsFragment;
 /** One fact of a profile; `source` is LLM, MANUAL or IMPORT. */
 export type ProfileEntry = EntryFieldsFragment;
-/** Something that happened to a user, dated by when it was said. */
+/** Something that happened to a user, dated by when it was said; `profileDelta`: what it
+ * did to the profile (action ADD, UPDATE or DELETE, topic, subTopic, content, previous). */
 export type Event = EventFieldsFragment;
 /** One change of the feed; pass `cursor` as `since` (or `after`) to resume after it. */
 export type ProfileChange = ChangeFieldsFragment;

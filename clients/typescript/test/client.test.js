@@ -114,6 +114,10 @@ test("insert, flush, profile, context and events through the scripted LLM", asyn
   assert.equal(events.length, 1);
   assert.equal(events[0].summary, "Alice teaches chemistry in Lyon.");
   assert.equal(events[0].id, flush.eventId);
+  assert.deepEqual(
+    events[0].profileDelta.map((d) => [d.action, d.topic, d.subTopic, d.previous]).sort(),
+    [["ADD", "contact_info", "city", null], ["ADD", "work", "title", null]],
+  );
   assert.equal(new Date(events[0].happenedFrom).toISOString(), "2024-05-01T12:00:00.000Z"); // createdAt was sent
   assert.equal((await memory.events("alice", { search: "chemistry" })).length, 1);
   assert.deepEqual(await memory.events("alice", { search: "zebra" }), []);

@@ -24,6 +24,8 @@ from powermemo_gql.client import (
     Powermemo,
     PowermemoError,
     ProfileChange,
+    ProfileDeltaAction,
+    ProfileDeltaItem,
     ProfileSource,
     ProfileUpdates,
     RateLimitedError,
@@ -153,6 +155,10 @@ async def test_chat_flush_profile_and_context(
         # "Bye" was said on 2024-05-01, the other two messages when the blob was inserted.
         [event] = await client.events("alice", first=5)
         assert event.id == flush.event_id
+        assert set(event.profile_delta) == {
+            ProfileDeltaItem(ProfileDeltaAction.ADD, e.topic, e.sub_topic, e.content, None)
+            for e in profile
+        }
         assert event.happened_from == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
         assert event.happened_to == blob.created_at
         assert {e.last_mentioned_at for e in profile} == {event.happened_to}

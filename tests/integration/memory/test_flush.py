@@ -59,7 +59,12 @@ query($id: ID!) {
   user(id: $id) {
     buffer { status totalTokens idleTokens failedCount items { blobId status error tokenCount } }
     profile { topic subTopic content source sourceBlobIds sourceEventId history { content action } }
-    events(first: 10) { nodes { id summary tags { tag value } profileDelta } }
+    events(first: 10) {
+      nodes {
+        id summary tags { tag value }
+        profileDelta { action topic subTopic content previous }
+      }
+    }
     flushes { status trigger llmCalls inputTokens outputTokens }
   }
 }
@@ -138,7 +143,11 @@ async def test_flush_turns_chat_into_profile_and_event(
     [event] = memory["events"]["nodes"]
     assert event["id"] == flush["eventId"]
     assert event["summary"] == "Alice teaches chemistry in Lyon."
-    assert {d["action"] for d in event["profileDelta"]} == {"add"}
+    delta = event["profileDelta"]
+    assert {(d["action"], d["previous"]) for d in delta} == {("ADD", None)}
+    assert sorted((d["topic"], d["subTopic"], d["content"]) for d in delta) == sorted(
+        (e["topic"], e["subTopic"], e["content"]) for e in memory["profile"]
+    )
     assert memory["flushes"][0]["llmCalls"] == 2
     usage = await project.api.ok("{ llmUsage { flushes llmCalls inputTokens outputTokens } }")
     assert usage["llmUsage"] == {
@@ -180,9 +189,19 @@ async def test_existing_entries_are_merged_with_history(
     merge_input = llm.requests[-1]["body"]["messages"][1]["content"]
     assert '"current": "Lyon"' in merge_input
     assert '"observation": "Paris"' in merge_input
-    city = next(e for e in (await _memory(project.api))["profile"] if e["subTopic"] == "city")
+    memory = await _memory(project.api)
+    city = next(e for e in memory["profile"] if e["subTopic"] == "city")
     assert city["content"] == "Paris (moved from Lyon)"
     assert city["history"] == [{"content": "Lyon", "action": "UPDATE"}]
+    assert memory["events"]["nodes"][0]["profileDelta"] == [
+        {
+            "action": "UPDATE",
+            "topic": "contact_info",
+            "subTopic": "city",
+            "content": "Paris (moved from Lyon)",
+            "previous": "Lyon",
+        }
+    ]
 
 
 async def test_aborted_merge_changes_nothing(project: ProjectHandle, llm: ScriptedLLM) -> None:

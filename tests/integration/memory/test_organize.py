@@ -48,7 +48,7 @@ mutation {
 PROFILE = """
 { user(id: "alice") {
     profile { subTopic content history { content action source } }
-    events(first: 1) { nodes { profileDelta } }
+    events(first: 1) { nodes { profileDelta { action subTopic content previous } } }
 } }
 """
 
@@ -100,14 +100,16 @@ async def test_topic_past_the_limit_is_regrouped(database_url: str, llm: Scripte
     assert set(profile) == {"a", "b2"}
     assert profile["a"]["content"] == "A and C"
     assert profile["a"]["history"] == [{"content": "A", "action": "UPDATE", "source": "LLM"}]
-    delta = {(d["action"], d["sub_topic"]) for d in user["events"]["nodes"][0]["profileDelta"]}
-    assert delta == {
-        ("update", "a"),
-        ("delete", "b"),
-        ("delete", "d"),
-        ("delete", "e"),
-        ("add", "b2"),
+    delta = user["events"]["nodes"][0]["profileDelta"]
+    assert {(d["action"], d["subTopic"]) for d in delta} == {
+        ("UPDATE", "a"),
+        ("DELETE", "b"),
+        ("DELETE", "d"),
+        ("DELETE", "e"),
+        ("ADD", "b2"),
     }
+    deleted = [d for d in delta if d["action"] == "DELETE"]
+    assert all(d["content"] is None and d["previous"] for d in deleted)
 
 
 async def test_regrouping_keeps_at_most_half_the_limit(database_url: str, llm: ScriptedLLM) -> None:
