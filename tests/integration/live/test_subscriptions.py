@@ -207,6 +207,24 @@ async def test_other_projects_and_root_cannot_subscribe(
         assert message["payload"]["errors"][0]["extensions"]["code"] == code
 
 
+@pytest.mark.parametrize("field", ["profileUpdated", "bufferFlushed", "flushFailed"])
+async def test_each_subscription_on_a_missing_user_ends_with_one_not_found_error(
+    live: LiveServer, tenant: ProjectHandle, field: str
+) -> None:
+    socket = await _raw_ws(live, {"Authorization": f"Bearer {tenant.api_key}"})
+    assert json.loads(await socket.recv())["type"] == "connection_ack"
+    query = f'subscription {{ {field}(userId: "ghost") {{ cursor }} }}'
+    await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+    message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+    done = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+    await socket.close()
+    assert message["type"] == "next", message
+    assert message["payload"]["data"] is None
+    [error] = message["payload"]["errors"]
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    assert done == {"id": "1", "type": "complete"}
+
+
 async def test_dataloaders_are_fresh_for_every_operation_on_one_socket(
     live: LiveServer, tenant: ProjectHandle
 ) -> None:
