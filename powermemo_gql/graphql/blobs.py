@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from powermemo_gql.blobs.content import MAX_IMAGE_BYTES, MAX_TEXT_CHARS
 from powermemo_gql.blobs.models import Blob as BlobRow
 from powermemo_gql.blobs.models import BlobType as BlobKind
 from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.errors import DomainError, NotFound
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import BlobNotFound, InvalidInput, UserNotFound, error_result
 
 if TYPE_CHECKING:
@@ -22,13 +24,24 @@ if TYPE_CHECKING:
 
 Info = strawberry.Info[Context, None]
 
-BlobType = strawberry.enum(BlobKind, name="BlobType", description="The kind of a blob.")
+BlobType = described_enum(
+    BlobKind,
+    name="BlobType",
+    description="The kind of a blob.",
+    values={
+        "CHAT": "A conversation (ChatBlob); it joins the buffer, to be turned into memory.",
+        "DOCUMENT": "A text (DocumentBlob); it joins the buffer.",
+        "IMAGE": "An image (ImageBlob); stored only, not turned into memory.",
+        "CODE": "Source code (CodeBlob); stored only, not turned into memory.",
+        "TRANSCRIPT": "Timed speech (TranscriptBlob); it joins the buffer.",
+    },
+)
 
 
-@strawberry.enum
+@strawberry.enum(description="Who said a chat message.")
 class ChatRole(Enum):
-    USER = "user"
-    ASSISTANT = "assistant"
+    USER = strawberry.enum_value("user", description="The user whose memory this is.")
+    ASSISTANT = strawberry.enum_value("assistant", description="The app's assistant.")
 
 
 @strawberry.interface(description="Raw user data as the app sent it.")
@@ -39,7 +52,7 @@ class Blob:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(description="Its kind, matching its concrete type.")
     def type(self) -> BlobType:  # type: ignore[valid-type]
         return BlobKind(self.row.type)
 
@@ -51,7 +64,7 @@ class Blob:
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
+    @strawberry.field(description="The user the blob belongs to.")
     async def user(
         self, info: Info
     ) -> Annotated[User, strawberry.lazy("powermemo_gql.graphql.users")]:
@@ -62,19 +75,21 @@ class Blob:
         return User(row=row)
 
 
-@strawberry.type
+@strawberry.type(description="One message of a chat.")
 class ChatMessage:
-    role: ChatRole
-    content: str
-    alias: str | None
+    role: ChatRole = strawberry.field(description="Who said it.")
+    content: str = strawberry.field(description="What was said.")
+    alias: str | None = strawberry.field(
+        description="The speaker's display name, if the app sent one."
+    )
     created_at: datetime | None = strawberry.field(
         description="When the message was said, if the app sent it (distinct from insertion)."
     )
 
 
-@strawberry.type
+@strawberry.type(description="A conversation between the user and the assistant.")
 class ChatBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="The messages, in the order sent.")
     def messages(self) -> list[ChatMessage]:
         return [
             ChatMessage(
@@ -87,58 +102,62 @@ class ChatBlob(Blob):
         ]
 
 
-@strawberry.type
+@strawberry.type(description="A text document.")
 class DocumentBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="Its title, if sent.")
     def title(self) -> str | None:
         return self.row.payload.get("title")
 
-    @strawberry.field
+    @strawberry.field(description="Its text.")
     def content(self) -> str:
         return str(self.row.payload["content"])
 
 
-@strawberry.type
+@strawberry.type(description="Source code; stored only, not turned into memory.")
 class CodeBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="Its programming language, if sent.")
     def language(self) -> str | None:
         return self.row.payload.get("language")
 
-    @strawberry.field
+    @strawberry.field(description="The code.")
     def content(self) -> str:
         return str(self.row.payload["content"])
 
 
-@strawberry.type
+@strawberry.type(description="An image, by URL or inline; stored only, not turned into memory.")
 class ImageBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="Where the image is, when sent by URL (else null).")
     def url(self) -> str | None:
         return self.row.payload.get("url")
 
-    @strawberry.field
+    @strawberry.field(description="The image's bytes in base64, when sent inline (else null).")
     def data_base64(self) -> str | None:
         return self.row.payload.get("data_base64")
 
-    @strawberry.field
+    @strawberry.field(description="Its media type, e.g. image/png, if sent.")
     def mime_type(self) -> str | None:
         return self.row.payload.get("mime_type")
 
-    @strawberry.field
+    @strawberry.field(description="Text about the image, if sent.")
     def caption(self) -> str | None:
         return self.row.payload.get("caption")
 
 
-@strawberry.type
+@strawberry.type(description="One stretch of speech in a transcript.")
 class TranscriptSegment:
-    speaker: str | None
-    text: str
-    start_seconds: float | None
-    end_seconds: float | None
+    speaker: str | None = strawberry.field(description="Who spoke, if sent.")
+    text: str = strawberry.field(description="What was said.")
+    start_seconds: float | None = strawberry.field(
+        description="When it starts, in seconds from the recording's start, if sent."
+    )
+    end_seconds: float | None = strawberry.field(
+        description="When it ends, in seconds from the recording's start, if sent."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="A transcript of speech, in timed segments.")
 class TranscriptBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="The segments, in the order sent.")
     def segments(self) -> list[TranscriptSegment]:
         return [
             TranscriptSegment(
@@ -168,70 +187,109 @@ def to_blob(row: BlobRow) -> Blob:
 # Inputs
 
 
-@strawberry.input
+@strawberry.input(description="One message of a chat.")
 class ChatMessageInput:
-    role: ChatRole
-    content: str
+    role: ChatRole = strawberry.field(description="Who said it.")
+    content: str = strawberry.field(description=f"What was said: 1 to {MAX_TEXT_CHARS} characters.")
     alias: str | None = strawberry.field(
         default=None,
-        description="Display name of the speaker, used in prompts instead of the role.",
+        description=(
+            "Display name of the speaker (at most 100 characters), used in prompts instead "
+            "of the role."
+        ),
     )
     created_at: datetime | None = strawberry.field(
         default=None, description="When the message was said (ISO 8601 with offset)."
     )
 
 
-@strawberry.input
+@strawberry.input(description="A conversation between the user and the assistant.")
 class ChatBlobInput:
-    messages: list[ChatMessageInput]
+    messages: list[ChatMessageInput] = strawberry.field(
+        description="1 to 500 messages, in the order said."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A text document.")
 class DocumentBlobInput:
-    content: str
-    title: str | None = None
+    content: str = strawberry.field(description=f"The text: 1 to {MAX_TEXT_CHARS} characters.")
+    title: str | None = strawberry.field(
+        default=None,
+        description="At most 500 characters; the pipeline reads it before the text.",
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Source code (stored only).")
 class CodeBlobInput:
-    content: str
-    language: str | None = None
+    content: str = strawberry.field(description=f"The code: 1 to {MAX_TEXT_CHARS} characters.")
+    language: str | None = strawberry.field(
+        default=None, description="Its programming language: at most 50 characters."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="An image (stored only): exactly one of url and dataBase64.")
 class ImageBlobInput:
-    url: str | None = None
-    data_base64: str | None = None
-    mime_type: str | None = None
-    caption: str | None = None
+    url: str | None = strawberry.field(default=None, description="An http(s) URL of the image.")
+    data_base64: str | None = strawberry.field(
+        default=None,
+        description=f"The image's bytes in base64: at most {MAX_IMAGE_BYTES} bytes decoded.",
+    )
+    mime_type: str | None = strawberry.field(
+        default=None, description="Its media type: image/<subtype>, e.g. image/png."
+    )
+    caption: str | None = strawberry.field(
+        default=None, description="Text about the image: at most 2000 characters."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="One stretch of speech in a transcript.")
 class TranscriptSegmentInput:
-    text: str
-    speaker: str | None = None
-    start_seconds: float | None = None
-    end_seconds: float | None = None
+    text: str = strawberry.field(description=f"What was said: 1 to {MAX_TEXT_CHARS} characters.")
+    speaker: str | None = strawberry.field(
+        default=None,
+        description="Who spoke: at most 100 characters; the pipeline reads 'speaker: text'.",
+    )
+    start_seconds: float | None = strawberry.field(
+        default=None,
+        description="When it starts, in seconds from the recording's start (0 or more).",
+    )
+    end_seconds: float | None = strawberry.field(
+        default=None, description="When it ends, in seconds; not before startSeconds."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A transcript of speech.")
 class TranscriptBlobInput:
-    segments: list[TranscriptSegmentInput]
+    segments: list[TranscriptSegmentInput] = strawberry.field(
+        description="1 to 5000 segments, in order."
+    )
 
 
 @strawberry.input(one_of=True, description="Exactly one kind of blob.")
 class BlobInput:
-    chat: ChatBlobInput | None = strawberry.UNSET
-    document: DocumentBlobInput | None = strawberry.UNSET
-    code: CodeBlobInput | None = strawberry.UNSET
-    image: ImageBlobInput | None = strawberry.UNSET
-    transcript: TranscriptBlobInput | None = strawberry.UNSET
+    chat: ChatBlobInput | None = strawberry.field(
+        default=strawberry.UNSET, description="A conversation (it joins the buffer)."
+    )
+    document: DocumentBlobInput | None = strawberry.field(
+        default=strawberry.UNSET, description="A text (it joins the buffer)."
+    )
+    code: CodeBlobInput | None = strawberry.field(
+        default=strawberry.UNSET, description="Source code (stored only)."
+    )
+    image: ImageBlobInput | None = strawberry.field(
+        default=strawberry.UNSET, description="An image (stored only)."
+    )
+    transcript: TranscriptBlobInput | None = strawberry.field(
+        default=strawberry.UNSET, description="A transcript (it joins the buffer)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A blob to store for a user.")
 class InsertBlobInput:
-    user_id: strawberry.ID
-    blob: BlobInput
+    user_id: strawberry.ID = strawberry.field(
+        description="The app's id of the user (the one given to createUser)."
+    )
+    blob: BlobInput = strawberry.field(description="What to store: exactly one kind of blob.")
     fields: JSON | None = strawberry.field(
         default=None, description="Metadata to keep with the blob (a JSON object)."
     )
@@ -265,9 +323,11 @@ def blob_content(blob: BlobInput) -> tuple[BlobKind, dict[str, Any]]:
     return BlobKind(kind), content
 
 
-@strawberry.type
+@strawberry.type(description="A blob was stored, or an earlier insert with its key replayed.")
 class InsertBlobPayload:
-    blob: Blob
+    blob: Blob = strawberry.field(
+        description="The blob stored (replayed: the one first stored with the idempotencyKey)."
+    )
     replayed: bool = strawberry.field(
         description=(
             "True when nothing was stored: an earlier insert with the same idempotencyKey "
@@ -276,15 +336,19 @@ class InsertBlobPayload:
     )
 
 
-@strawberry.type
+@strawberry.type(description="A blob was deleted.")
 class DeleteBlobPayload:
-    deleted_blob_id: strawberry.ID
+    deleted_blob_id: strawberry.ID = strawberry.field(description="The deleted blob's id.")
 
 
 InsertBlobResult = Annotated[
-    InsertBlobPayload | UserNotFound | InvalidInput, strawberry.union("InsertBlobResult")
+    InsertBlobPayload | UserNotFound | InvalidInput,
+    strawberry.union("InsertBlobResult", description="The blob stored, or why not."),
 ]
-DeleteBlobResult = Annotated[DeleteBlobPayload | BlobNotFound, strawberry.union("DeleteBlobResult")]
+DeleteBlobResult = Annotated[
+    DeleteBlobPayload | BlobNotFound,
+    strawberry.union("DeleteBlobResult", description="The blob deleted, or why not."),
+]
 
 
 @strawberry.type
@@ -307,7 +371,13 @@ class BlobMutation:
             "Store a blob for a user; chats, documents and transcripts join the user's buffer."
         )
     )
-    async def insert_blob(self, info: Info, input: InsertBlobInput) -> InsertBlobResult:
+    async def insert_blob(
+        self,
+        info: Info,
+        input: Annotated[
+            InsertBlobInput, strawberry.argument(description="The user and the blob.")
+        ],
+    ) -> InsertBlobResult:
         ctx = info.context
         kind, content = blob_content(input.blob)
         try:

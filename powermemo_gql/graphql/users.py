@@ -16,6 +16,7 @@ from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.blobs import Blob, BlobType, to_blob
 from powermemo_gql.graphql.changes import ProfileChange, change_cursor
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     UserAlreadyExists,
@@ -26,7 +27,11 @@ from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
 from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
 from powermemo_gql.graphql.nested_loaders import ChangePageKey, EventPageKey, FlushesKey
 from powermemo_gql.graphql.pagination import (
+    After,
+    Before,
     Connection,
+    First,
+    Last,
     page_args,
     query_input_errors,
     to_connection,
@@ -34,31 +39,46 @@ from powermemo_gql.graphql.pagination import (
 from powermemo_gql.graphql.profiles import ProfileEntry
 from powermemo_gql.graphql.search import SearchKind, SearchModeType, SearchResult, search_user
 from powermemo_gql.graphql.turn import TurnChats, TurnQuery, UserContext
-from powermemo_gql.memory.context import ContextRequest
+from powermemo_gql.memory.context import MAX_CONTEXT_TOKENS, ContextRequest
 from powermemo_gql.recall.context import TurnContextService
-from powermemo_gql.recall.search import SearchMode
+from powermemo_gql.recall.search import MAX_FILTER_VALUES, MAX_FIRST, MAX_QUERY_CHARS, SearchMode
 from powermemo_gql.users.models import User as UserRow
 from powermemo_gql.users.repository import UserOrderField as OrderField
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
 
-UserOrderField = strawberry.enum(OrderField, name="UserOrderField")
+UserOrderField = described_enum(
+    OrderField,
+    name="UserOrderField",
+    description="What users are listed by.",
+    values={
+        "CREATED_AT": "When the user was created.",
+        "UPDATED_AT": "When the user's data was last replaced (its creation until then).",
+        "ID": "The app's id of the user, in the database's text order.",
+    },
+)
 
 
-@strawberry.enum
+@strawberry.enum(description="Which way a listing runs.")
 class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
+    ASC = strawberry.enum_value("asc", description="Smallest (oldest) first.")
+    DESC = strawberry.enum_value("desc", description="Largest (newest) first.")
 
 
-@strawberry.input
+@strawberry.input(description="How to order users.")
 class UserOrder:
-    field: UserOrderField = OrderField.CREATED_AT  # type: ignore[valid-type]
-    direction: OrderDirection = OrderDirection.ASC
+    field: UserOrderField = strawberry.field(  # type: ignore[valid-type]
+        default=OrderField.CREATED_AT, description="What to order by; CREATED_AT if left out."
+    )
+    direction: OrderDirection = strawberry.field(
+        default=OrderDirection.ASC, description="ASC if left out."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description=("A user of the app, and the memory kept of them: blobs, buffer, profile, events.")
+)
 class User:
     row: strawberry.Private[UserRow]
 
@@ -70,11 +90,13 @@ class User:
     def data(self) -> JSON:
         return JSON(self.row.data)
 
-    @strawberry.field
+    @strawberry.field(description="When the user was created.")
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
+    @strawberry.field(
+        description="When updateUser last replaced the user's data (its creation until then)."
+    )
     def updated_at(self) -> datetime:
         return self.row.updated_at
 
@@ -82,11 +104,14 @@ class User:
     async def blobs(
         self,
         info: Info,
-        type: BlobType | None = None,  # type: ignore[valid-type]
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        type: Annotated[
+            BlobType | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Only blobs of this kind."),
+        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Blob]:
         key = BlobPageKey(self.row.id, type, page_args(first, after, last, before))
         with query_input_errors():
@@ -99,7 +124,14 @@ class User:
         return Buffer(items=[BufferItem(row=r) for r in rows])
 
     @strawberry.field(description="The most recent flushes of this user, newest first.")
-    async def flushes(self, info: Info, last: int = 10) -> list[Flush]:
+    async def flushes(
+        self,
+        info: Info,
+        last: Annotated[
+            int,
+            strawberry.argument(description=f"How many flushes at most: 0 to {MAX_PAGE_SIZE}."),
+        ] = 10,
+    ) -> list[Flush]:
         with query_input_errors():
             if not 0 <= last <= MAX_PAGE_SIZE:
                 raise InvalidInputError("last", f"must be between 0 and {MAX_PAGE_SIZE}")
@@ -115,9 +147,26 @@ class User:
     async def profile(
         self,
         info: Info,
-        topics: list[str] | None = None,
-        topk: int | None = None,
-        max_tokens: int | None = None,
+        topics: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only entries of these topics (exact names; [] filters nothing)."
+            ),
+        ] = None,
+        topk: Annotated[
+            int | None,
+            strawberry.argument(description="At most this many entries (0 or more)."),
+        ] = None,
+        max_tokens: Annotated[
+            int | None,
+            strawberry.argument(
+                description=(
+                    "At most this many tokens (0 or more), counting each entry as "
+                    "'topic::subTopic: content' with cl100k_base; stops at the first entry "
+                    "that does not fit."
+                )
+            ),
+        ] = None,
     ) -> list[ProfileEntry]:
         key = ProfileKey(self.row.id, tuple(topics) if topics else None, topk, max_tokens)
         with query_input_errors():
@@ -128,10 +177,10 @@ class User:
     async def events(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         search: Annotated[
             str | None,
             strawberry.argument(
@@ -169,20 +218,55 @@ class User:
     async def search(
         self,
         info: Info,
-        query: str,
-        first: int = 10,
-        kinds: list[SearchKind] | None = None,  # type: ignore[valid-type]
-        topics: list[str] | None = None,
+        query: Annotated[
+            str,
+            strawberry.argument(
+                description=f"What to look for: 1 to {MAX_QUERY_CHARS} characters (trimmed)."
+            ),
+        ],
+        first: Annotated[
+            int, strawberry.argument(description=f"How many hits at most: 1 to {MAX_FIRST}.")
+        ] = 10,
+        kinds: Annotated[
+            list[SearchKind] | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Only hits of these kinds (not empty; null: all)."),
+        ] = None,
+        topics: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description=(
+                    f"Only profile entries of these topics: 1 to {MAX_FILTER_VALUES} topics of "
+                    "the project's configuration or the user's profile (another is "
+                    "InvalidInput)."
+                )
+            ),
+        ] = None,
         tags: Annotated[
             list[str] | None,
             strawberry.argument(description="Tag names (any value), or name:value pairs."),
         ] = None,
-        happened_after: datetime | None = None,
-        happened_before: datetime | None = None,
+        happened_after: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="Only events and facts that end at or after this (happenedTo)."
+            ),
+        ] = None,
+        happened_before: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description=(
+                    "Only events and facts that start at or before this (happenedFrom); not "
+                    "earlier than happenedAfter."
+                )
+            ),
+        ] = None,
         min_score: Annotated[
             float | None, strawberry.argument(description="Leave out hits scoring less.")
         ] = None,
-        mode: SearchModeType = SearchMode.HYBRID,  # type: ignore[valid-type]
+        mode: Annotated[
+            SearchModeType,  # type: ignore[valid-type]
+            strawberry.argument(description="How to compare; HYBRID if left out."),
+        ] = SearchMode.HYBRID,
     ) -> SearchResult:
         return await search_user(
             info,
@@ -213,10 +297,10 @@ class User:
     async def changes(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ProfileChange]:
         key = ChangePageKey(self.row.id, page_args(first, after, last, before))
         with query_input_errors():
@@ -232,11 +316,42 @@ class User:
     async def context(
         self,
         info: Info,
-        max_tokens: int = 1000,
-        prefer_topics: list[str] | None = None,
-        only_topics: list[str] | None = None,
-        profile_event_ratio: float = 0.6,
-        include_buffer: bool = False,
+        max_tokens: Annotated[
+            int,
+            strawberry.argument(
+                description=f"The most tokens of the whole text: 1 to {MAX_CONTEXT_TOKENS}."
+            ),
+        ] = 1000,
+        prefer_topics: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description=(
+                    "Profile topics packed first, in this order; the other entries follow, "
+                    "most recently updated first."
+                )
+            ),
+        ] = None,
+        only_topics: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Only profile entries of these topics."),
+        ] = None,
+        profile_event_ratio: Annotated[
+            float,
+            strawberry.argument(
+                description=(
+                    "Share of the tokens offered to the profile first (0 to 1), the rest to "
+                    "events; what one leaves unused the other may take."
+                )
+            ),
+        ] = 0.6,
+        include_buffer: Annotated[
+            bool,
+            strawberry.argument(
+                description=(
+                    "Also pack the idle buffer's text (not yet in memory) into the tokens left."
+                )
+            ),
+        ] = False,
         query: TurnQuery = None,
         chats: TurnChats = None,
     ) -> UserContext:
@@ -270,7 +385,7 @@ class User:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A new user.")
 class CreateUserInput:
     id: strawberry.ID | None = strawberry.field(
         default=None, description="Your own id for the user; a UUID is generated if omitted."
@@ -278,34 +393,39 @@ class CreateUserInput:
     data: JSON | None = strawberry.field(default=None, description="A JSON object.")
 
 
-@strawberry.input
+@strawberry.input(description="A user's new data.")
 class UpdateUserInput:
     id: strawberry.ID
     data: JSON = strawberry.field(description="Replaces the user's data; a JSON object.")
 
 
-@strawberry.type
+@strawberry.type(description="A user was created.")
 class CreateUserPayload:
-    user: User
+    user: User = strawberry.field(description="The new user.")
 
 
-@strawberry.type
+@strawberry.type(description="A user's data was replaced.")
 class UpdateUserPayload:
-    user: User
+    user: User = strawberry.field(description="The user, with the new data.")
 
 
-@strawberry.type
+@strawberry.type(description="A user and all of their memory were deleted.")
 class DeleteUserPayload:
-    deleted_user_id: strawberry.ID
+    deleted_user_id: strawberry.ID = strawberry.field(description="The deleted user's id.")
 
 
 CreateUserResult = Annotated[
-    CreateUserPayload | UserAlreadyExists | InvalidInput, strawberry.union("CreateUserResult")
+    CreateUserPayload | UserAlreadyExists | InvalidInput,
+    strawberry.union("CreateUserResult", description="The user created, or why not."),
 ]
 UpdateUserResult = Annotated[
-    UpdateUserPayload | UserNotFound | InvalidInput, strawberry.union("UpdateUserResult")
+    UpdateUserPayload | UserNotFound | InvalidInput,
+    strawberry.union("UpdateUserResult", description="The user updated, or why not."),
 ]
-DeleteUserResult = Annotated[DeleteUserPayload | UserNotFound, strawberry.union("DeleteUserResult")]
+DeleteUserResult = Annotated[
+    DeleteUserPayload | UserNotFound,
+    strawberry.union("DeleteUserResult", description="The user deleted, or why not."),
+]
 
 
 @strawberry.type
@@ -324,15 +444,18 @@ class UserQuery:
     async def users(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         search: Annotated[
             str | None,
             strawberry.argument(description="Case-insensitive substring of the user id."),
         ] = None,
-        order_by: UserOrder | None = None,
+        order_by: Annotated[
+            UserOrder | None,
+            strawberry.argument(description="By creation, oldest first, if left out."),
+        ] = None,
     ) -> Connection[User]:
         ctx = info.context
         order = order_by or UserOrder()
@@ -350,8 +473,14 @@ class UserQuery:
 
 @strawberry.type
 class UserMutation:
-    @strawberry.mutation
-    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
+    @strawberry.mutation(
+        description="Create a user, with the app's own id for it or a generated one."
+    )
+    async def create_user(
+        self,
+        info: Info,
+        input: Annotated[CreateUserInput, strawberry.argument(description="The new user.")],
+    ) -> CreateUserResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
@@ -361,7 +490,13 @@ class UserMutation:
         return CreateUserPayload(user=User(row=row))
 
     @strawberry.mutation(description="Replace a user's data.")
-    async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserResult:
+    async def update_user(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateUserInput, strawberry.argument(description="The user and their new data.")
+        ],
+    ) -> UpdateUserResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
