@@ -87,8 +87,8 @@ class Edge(Generic[NodeT]):
 
 @strawberry.type(
     description=(
-        "One page of a listing (Relay cursor connection). A bad paging argument is a "
-        "BAD_USER_INPUT error naming the argument."
+        "One page of a listing (Relay cursor connection). A paging argument that cannot be "
+        "used is a GraphQL error with extensions.code BAD_USER_INPUT and extensions.field."
     )
 )
 class Connection(Generic[NodeT]):

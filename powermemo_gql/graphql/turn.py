@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.graphql.blobs import ChatMessageInput
+from powermemo_gql.graphql.blob_inputs import ChatMessageInput
 
 TurnQuery = Annotated[
     str | None,

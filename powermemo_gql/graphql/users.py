@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,10 +12,10 @@ from strawberry.scalars import JSON
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE
 from powermemo_gql.errors import DomainError, NotFound
 from powermemo_gql.errors import InvalidInput as InvalidInputError
-from powermemo_gql.graphql.blobs import Blob, BlobType, to_blob
+from powermemo_gql.graphql import user_arguments as arg
+from powermemo_gql.graphql.blobs import Blob, to_blob
 from powermemo_gql.graphql.changes import ProfileChange, change_cursor
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     UserAlreadyExists,
@@ -37,47 +36,20 @@ from powermemo_gql.graphql.pagination import (
     to_connection,
 )
 from powermemo_gql.graphql.profiles import ProfileEntry
-from powermemo_gql.graphql.search import SearchKind, SearchModeType, SearchResult, search_user
+from powermemo_gql.graphql.search import SearchResult, search_user
 from powermemo_gql.graphql.turn import TurnChats, TurnQuery, UserContext
-from powermemo_gql.memory.context import MAX_CONTEXT_TOKENS, ContextRequest
+from powermemo_gql.memory.context import ContextRequest
 from powermemo_gql.recall.context import TurnContextService
-from powermemo_gql.recall.search import MAX_FILTER_VALUES, MAX_FIRST, MAX_QUERY_CHARS, SearchMode
+from powermemo_gql.recall.search import SearchMode
 from powermemo_gql.users.models import User as UserRow
 from powermemo_gql.users.repository import UserOrderField as OrderField
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
 
-UserOrderField = described_enum(
-    OrderField,
-    name="UserOrderField",
-    description="What users are listed by.",
-    values={
-        "CREATED_AT": "When the user was created.",
-        "UPDATED_AT": "When the user's data was last replaced (its creation until then).",
-        "ID": "The app's id of the user, in the database's text order.",
-    },
-)
-
-
-@strawberry.enum(description="Which way a listing runs.")
-class OrderDirection(Enum):
-    ASC = strawberry.enum_value("asc", description="Smallest (oldest) first.")
-    DESC = strawberry.enum_value("desc", description="Largest (newest) first.")
-
-
-@strawberry.input(description="How to order users.")
-class UserOrder:
-    field: UserOrderField = strawberry.field(  # type: ignore[valid-type]
-        default=OrderField.CREATED_AT, description="What to order by; CREATED_AT if left out."
-    )
-    direction: OrderDirection = strawberry.field(
-        default=OrderDirection.ASC, description="ASC if left out."
-    )
-
 
 @strawberry.type(
-    description=("A user of the app, and the memory kept of them: blobs, buffer, profile, events.")
+    description="A user of the app, and the memory kept of them: blobs, buffer, profile, events."
 )
 class User:
     row: strawberry.Private[UserRow]
@@ -104,10 +76,7 @@ class User:
     async def blobs(
         self,
         info: Info,
-        type: Annotated[
-            BlobType | None,  # type: ignore[valid-type]
-            strawberry.argument(description="Only blobs of this kind."),
-        ] = None,
+        type: arg.BlobKindFilter = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -124,14 +93,7 @@ class User:
         return Buffer(items=[BufferItem(row=r) for r in rows])
 
     @strawberry.field(description="The most recent flushes of this user, newest first.")
-    async def flushes(
-        self,
-        info: Info,
-        last: Annotated[
-            int,
-            strawberry.argument(description=f"How many flushes at most: 0 to {MAX_PAGE_SIZE}."),
-        ] = 10,
-    ) -> list[Flush]:
+    async def flushes(self, info: Info, last: arg.FlushCount = 10) -> list[Flush]:
         with query_input_errors():
             if not 0 <= last <= MAX_PAGE_SIZE:
                 raise InvalidInputError("last", f"must be between 0 and {MAX_PAGE_SIZE}")
@@ -147,26 +109,9 @@ class User:
     async def profile(
         self,
         info: Info,
-        topics: Annotated[
-            list[str] | None,
-            strawberry.argument(
-                description="Only entries of these topics (exact names; [] filters nothing)."
-            ),
-        ] = None,
-        topk: Annotated[
-            int | None,
-            strawberry.argument(description="At most this many entries (0 or more)."),
-        ] = None,
-        max_tokens: Annotated[
-            int | None,
-            strawberry.argument(
-                description=(
-                    "At most this many tokens (0 or more), counting each entry as "
-                    "'topic::subTopic: content' with cl100k_base; stops at the first entry "
-                    "that does not fit."
-                )
-            ),
-        ] = None,
+        topics: arg.ProfileTopics = None,
+        topk: arg.ProfileTopk = None,
+        max_tokens: arg.ProfileMaxTokens = None,
     ) -> list[ProfileEntry]:
         key = ProfileKey(self.row.id, tuple(topics) if topics else None, topk, max_tokens)
         with query_input_errors():
@@ -218,55 +163,20 @@ class User:
     async def search(
         self,
         info: Info,
-        query: Annotated[
-            str,
-            strawberry.argument(
-                description=f"What to look for: 1 to {MAX_QUERY_CHARS} characters (trimmed)."
-            ),
-        ],
-        first: Annotated[
-            int, strawberry.argument(description=f"How many hits at most: 1 to {MAX_FIRST}.")
-        ] = 10,
-        kinds: Annotated[
-            list[SearchKind] | None,  # type: ignore[valid-type]
-            strawberry.argument(description="Only hits of these kinds (not empty; null: all)."),
-        ] = None,
-        topics: Annotated[
-            list[str] | None,
-            strawberry.argument(
-                description=(
-                    f"Only profile entries of these topics: 1 to {MAX_FILTER_VALUES} topics of "
-                    "the project's configuration or the user's profile (another is "
-                    "InvalidInput)."
-                )
-            ),
-        ] = None,
+        query: arg.SearchQuery,
+        first: arg.SearchFirst = 10,
+        kinds: arg.SearchKinds = None,
+        topics: arg.SearchTopics = None,
         tags: Annotated[
             list[str] | None,
             strawberry.argument(description="Tag names (any value), or name:value pairs."),
         ] = None,
-        happened_after: Annotated[
-            datetime | None,
-            strawberry.argument(
-                description="Only events and facts that end at or after this (happenedTo)."
-            ),
-        ] = None,
-        happened_before: Annotated[
-            datetime | None,
-            strawberry.argument(
-                description=(
-                    "Only events and facts that start at or before this (happenedFrom); not "
-                    "earlier than happenedAfter."
-                )
-            ),
-        ] = None,
+        happened_after: arg.HappenedAfter = None,
+        happened_before: arg.HappenedBefore = None,
         min_score: Annotated[
             float | None, strawberry.argument(description="Leave out hits scoring less.")
         ] = None,
-        mode: Annotated[
-            SearchModeType,  # type: ignore[valid-type]
-            strawberry.argument(description="How to compare; HYBRID if left out."),
-        ] = SearchMode.HYBRID,
+        mode: arg.SearchModeArgument = SearchMode.HYBRID,
     ) -> SearchResult:
         return await search_user(
             info,
@@ -316,42 +226,11 @@ class User:
     async def context(
         self,
         info: Info,
-        max_tokens: Annotated[
-            int,
-            strawberry.argument(
-                description=f"The most tokens of the whole text: 1 to {MAX_CONTEXT_TOKENS}."
-            ),
-        ] = 1000,
-        prefer_topics: Annotated[
-            list[str] | None,
-            strawberry.argument(
-                description=(
-                    "Profile topics packed first, in this order; the other entries follow, "
-                    "most recently updated first."
-                )
-            ),
-        ] = None,
-        only_topics: Annotated[
-            list[str] | None,
-            strawberry.argument(description="Only profile entries of these topics."),
-        ] = None,
-        profile_event_ratio: Annotated[
-            float,
-            strawberry.argument(
-                description=(
-                    "Share of the tokens offered to the profile first (0 to 1), the rest to "
-                    "events; what one leaves unused the other may take."
-                )
-            ),
-        ] = 0.6,
-        include_buffer: Annotated[
-            bool,
-            strawberry.argument(
-                description=(
-                    "Also pack the idle buffer's text (not yet in memory) into the tokens left."
-                )
-            ),
-        ] = False,
+        max_tokens: arg.ContextMaxTokens = 1000,
+        prefer_topics: arg.PreferTopics = None,
+        only_topics: arg.OnlyTopics = None,
+        profile_event_ratio: arg.ProfileEventRatio = 0.6,
+        include_buffer: arg.IncludeBuffer = False,
         query: TurnQuery = None,
         chats: TurnChats = None,
     ) -> UserContext:
@@ -452,13 +331,10 @@ class UserQuery:
             str | None,
             strawberry.argument(description="Case-insensitive substring of the user id."),
         ] = None,
-        order_by: Annotated[
-            UserOrder | None,
-            strawberry.argument(description="By creation, oldest first, if left out."),
-        ] = None,
+        order_by: arg.UsersOrderBy = None,
     ) -> Connection[User]:
         ctx = info.context
-        order = order_by or UserOrder()
+        order = order_by or arg.UserOrder()
         with query_input_errors():
             async with ctx.uow() as session:
                 page = await UserService(session).list(
@@ -466,7 +342,7 @@ class UserQuery:
                     page_args(first, after, last, before),
                     search=search,
                     order_by=OrderField(order.field),
-                    descending=order.direction is OrderDirection.DESC,
+                    descending=order.direction is arg.OrderDirection.DESC,
                 )
         return to_connection(page, lambda row: User(row=row))
 
