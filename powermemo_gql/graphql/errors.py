@@ -14,7 +14,7 @@ from powermemo_gql import errors as domain
 @strawberry.enum(description="The kind of an expected failure, to branch on.")
 class ErrorCode(Enum):
     NOT_FOUND = strawberry.enum_value(
-        "NOT_FOUND", description="What the input names does not exist in the caller's project."
+        "NOT_FOUND", description="What the input names does not exist, or is not the caller's."
     )
     ALREADY_EXISTS = strawberry.enum_value(
         "ALREADY_EXISTS", description="What the input would create exists already."

@@ -46,10 +46,10 @@ FlushStatus = described_enum(
     values={
         "RUNNING": "It is working.",
         "DONE": "It finished: its event and profile changes are written.",
-        "FAILED": "It stopped with an error (see error) and wrote nothing; its items are FAILED.",
+        "FAILED": "It stopped with an error (see error): nothing went into memory.",
         "ABANDONED": (
-            "It stopped unfinished (its process died, or it lost its lease) and wrote nothing; "
-            "its items went back to idle."
+            "It stopped unfinished (its process died, or it lost its lease); nothing went into "
+            "memory, and its items went back to idle."
         ),
     },
 )
@@ -249,7 +249,9 @@ class LLMStepUsage:
 
 @strawberry.type(description="What the memory pipeline has cost the project, over all flushes.")
 class LLMUsage:
-    flushes: int = strawberry.field(description="Flushes run, imports and failures included.")
+    flushes: int = strawberry.field(
+        description="Flushes started, imports included, whatever their status."
+    )
     llm_calls: int = strawberry.field(description="LLM calls of those flushes.")
     input_tokens: int = strawberry.field(description="Input (prompt) tokens of those calls.")
     output_tokens: int = strawberry.field(description="Output (completion) tokens of those calls.")
