@@ -15,7 +15,9 @@ from powermemo_gql.blobs.models import Blob as BlobRow
 from powermemo_gql.blobs.models import BlobType as BlobKind
 from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.errors import DomainError
+from powermemo_gql.graphql.blob_inputs import BlobInput, ChatRole
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import InvalidInput, NotFound, error_result
 
 if TYPE_CHECKING:
@@ -23,13 +25,18 @@ if TYPE_CHECKING:
 
 Info = strawberry.Info[Context, None]
 
-BlobType = strawberry.enum(BlobKind, name="BlobType", description="The kind of a blob.")
-
-
-@strawberry.enum
-class ChatRole(Enum):
-    USER = "user"
-    ASSISTANT = "assistant"
+BlobType = described_enum(
+    BlobKind,
+    name="BlobType",
+    description="The kind of a blob.",
+    values={
+        "CHAT": "A conversation (ChatBlob); it joins the buffer, to be turned into memory.",
+        "DOCUMENT": "A text (DocumentBlob); it joins the buffer.",
+        "IMAGE": "An image (ImageBlob); stored only, not turned into memory.",
+        "CODE": "Source code (CodeBlob); stored only, not turned into memory.",
+        "TRANSCRIPT": "Timed speech (TranscriptBlob); it joins the buffer.",
+    },
+)
 
 
 @strawberry.interface(description="Raw user data as the app sent it.")
@@ -40,7 +47,7 @@ class Blob:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(description="Its kind, matching its concrete type.")
     def type(self) -> BlobType:  # type: ignore[valid-type]
         return BlobKind(self.row.type)
 
@@ -52,7 +59,7 @@ class Blob:
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
+    @strawberry.field(description="The user the blob belongs to.")
     async def user(
         self, info: Info
     ) -> Annotated[User, strawberry.lazy("powermemo_gql.graphql.users")]:
@@ -63,19 +70,21 @@ class Blob:
         return User(row=row)
 
 
-@strawberry.type
+@strawberry.type(description="One message of a chat.")
 class ChatMessage:
-    role: ChatRole
-    content: str
-    alias: str | None
+    role: ChatRole = strawberry.field(description="Who said it.")
+    content: str = strawberry.field(description="What was said.")
+    alias: str | None = strawberry.field(
+        description="The speaker's display name, if the app sent one."
+    )
     created_at: datetime | None = strawberry.field(
         description="When the message was said, if the app sent it (distinct from insertion)."
     )
 
 
-@strawberry.type
+@strawberry.type(description="A conversation between the user and the assistant.")
 class ChatBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="The messages, in the order sent.")
     def messages(self) -> list[ChatMessage]:
         return [
             ChatMessage(
@@ -88,58 +97,62 @@ class ChatBlob(Blob):
         ]
 
 
-@strawberry.type
+@strawberry.type(description="A text document.")
 class DocumentBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="Its title, if sent.")
     def title(self) -> str | None:
         return self.row.payload.get("title")
 
-    @strawberry.field
+    @strawberry.field(description="Its text.")
     def content(self) -> str:
         return str(self.row.payload["content"])
 
 
-@strawberry.type
+@strawberry.type(description="Source code; stored only, not turned into memory.")
 class CodeBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="Its programming language, if sent.")
     def language(self) -> str | None:
         return self.row.payload.get("language")
 
-    @strawberry.field
+    @strawberry.field(description="The code.")
     def content(self) -> str:
         return str(self.row.payload["content"])
 
 
-@strawberry.type
+@strawberry.type(description="An image, by URL or inline; stored only, not turned into memory.")
 class ImageBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="Where the image is, when sent by URL (else null).")
     def url(self) -> str | None:
         return self.row.payload.get("url")
 
-    @strawberry.field
+    @strawberry.field(description="The image's bytes in base64, when sent inline (else null).")
     def data_base64(self) -> str | None:
         return self.row.payload.get("data_base64")
 
-    @strawberry.field
+    @strawberry.field(description="Its media type, e.g. image/png, if sent.")
     def mime_type(self) -> str | None:
         return self.row.payload.get("mime_type")
 
-    @strawberry.field
+    @strawberry.field(description="Text about the image, if sent.")
     def caption(self) -> str | None:
         return self.row.payload.get("caption")
 
 
-@strawberry.type
+@strawberry.type(description="One stretch of speech in a transcript.")
 class TranscriptSegment:
-    speaker: str | None
-    text: str
-    start_seconds: float | None
-    end_seconds: float | None
+    speaker: str | None = strawberry.field(description="Who spoke, if sent.")
+    text: str = strawberry.field(description="What was said.")
+    start_seconds: float | None = strawberry.field(
+        description="When it starts, in seconds from the recording's start, if sent."
+    )
+    end_seconds: float | None = strawberry.field(
+        description="When it ends, in seconds from the recording's start, if sent."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="A transcript of speech, in timed segments.")
 class TranscriptBlob(Blob):
-    @strawberry.field
+    @strawberry.field(description="The segments, in the order sent.")
     def segments(self) -> list[TranscriptSegment]:
         return [
             TranscriptSegment(
@@ -166,73 +179,12 @@ def to_blob(row: BlobRow) -> Blob:
     return _BLOB_TYPES[BlobKind(row.type)](row=row)
 
 
-# Inputs
-
-
-@strawberry.input
-class ChatMessageInput:
-    role: ChatRole
-    content: str
-    alias: str | None = strawberry.field(
-        default=None,
-        description="Display name of the speaker, used in prompts instead of the role.",
-    )
-    created_at: datetime | None = strawberry.field(
-        default=None, description="When the message was said (ISO 8601 with offset)."
-    )
-
-
-@strawberry.input
-class ChatBlobInput:
-    messages: list[ChatMessageInput]
-
-
-@strawberry.input
-class DocumentBlobInput:
-    content: str
-    title: str | None = None
-
-
-@strawberry.input
-class CodeBlobInput:
-    content: str
-    language: str | None = None
-
-
-@strawberry.input
-class ImageBlobInput:
-    url: str | None = None
-    data_base64: str | None = None
-    mime_type: str | None = None
-    caption: str | None = None
-
-
-@strawberry.input
-class TranscriptSegmentInput:
-    text: str
-    speaker: str | None = None
-    start_seconds: float | None = None
-    end_seconds: float | None = None
-
-
-@strawberry.input
-class TranscriptBlobInput:
-    segments: list[TranscriptSegmentInput]
-
-
-@strawberry.input(one_of=True, description="Exactly one kind of blob.")
-class BlobInput:
-    chat: ChatBlobInput | None = strawberry.UNSET
-    document: DocumentBlobInput | None = strawberry.UNSET
-    code: CodeBlobInput | None = strawberry.UNSET
-    image: ImageBlobInput | None = strawberry.UNSET
-    transcript: TranscriptBlobInput | None = strawberry.UNSET
-
-
-@strawberry.input
+@strawberry.input(description="A blob to store for a user.")
 class InsertBlobInput:
-    user_id: strawberry.ID
-    blob: BlobInput
+    user_id: strawberry.ID = strawberry.field(
+        description="The app's id of the user (the one given to createUser)."
+    )
+    blob: BlobInput = strawberry.field(description="What to store: exactly one kind of blob.")
     fields: JSON | None = strawberry.field(
         default=None, description="Metadata to keep with the blob (a JSON object)."
     )
@@ -266,9 +218,11 @@ def blob_content(blob: BlobInput) -> tuple[BlobKind, dict[str, Any]]:
     return BlobKind(kind), content
 
 
-@strawberry.type
+@strawberry.type(description="A blob was stored, or an earlier insert with its key replayed.")
 class InsertBlobPayload:
-    blob: Blob
+    blob: Blob = strawberry.field(
+        description="The blob stored (replayed: the one first stored with the idempotencyKey)."
+    )
     replayed: bool = strawberry.field(
         description=(
             "True when nothing was stored: an earlier insert with the same idempotencyKey "
@@ -282,15 +236,19 @@ class DeleteBlobInput:
     id: strawberry.ID = strawberry.field(description="The blob's id.")
 
 
-@strawberry.type
+@strawberry.type(description="A blob was deleted.")
 class DeleteBlobPayload:
-    deleted_blob_id: strawberry.ID
+    deleted_blob_id: strawberry.ID = strawberry.field(description="The deleted blob's id.")
 
 
 InsertBlobResult = Annotated[
-    InsertBlobPayload | NotFound | InvalidInput, strawberry.union("InsertBlobResult")
+    InsertBlobPayload | NotFound | InvalidInput,
+    strawberry.union("InsertBlobResult", description="The blob stored, or why not."),
 ]
-DeleteBlobResult = Annotated[DeleteBlobPayload | NotFound, strawberry.union("DeleteBlobResult")]
+DeleteBlobResult = Annotated[
+    DeleteBlobPayload | NotFound,
+    strawberry.union("DeleteBlobResult", description="The blob deleted, or why not."),
+]
 
 
 @strawberry.type
@@ -313,7 +271,13 @@ class BlobMutation:
             "Store a blob for a user; chats, documents and transcripts join the user's buffer."
         )
     )
-    async def insert_blob(self, info: Info, input: InsertBlobInput) -> InsertBlobResult:
+    async def insert_blob(
+        self,
+        info: Info,
+        input: Annotated[
+            InsertBlobInput, strawberry.argument(description="The user and the blob.")
+        ],
+    ) -> InsertBlobResult:
         ctx = info.context
         kind, content = blob_content(input.blob)
         try:

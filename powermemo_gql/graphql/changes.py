@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -16,6 +16,7 @@ from powermemo_gql.changes.repository import CHANGES_IN_ORDER
 from powermemo_gql.core.pagination import decode_cursor, encode_cursor
 from powermemo_gql.errors import InvalidInput, NotFound
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import bad_user_input
 from powermemo_gql.graphql.profiles import ProfileSource
 from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
@@ -23,7 +24,37 @@ from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
 
-ChangeKind = strawberry.enum(ChangeKindEnum, name="ChangeKind")
+ChangeKind = described_enum(
+    ChangeKindEnum,
+    name="ChangeKind",
+    description="What kind of change to a user's memory.",
+    values={
+        "ENTRY_ADDED": "A profile entry was added: entryId, topic, subTopic, newValue.",
+        "ENTRY_UPDATED": "A profile entry's content changed: oldValue and newValue.",
+        "ENTRY_DELETED": "A profile entry was deleted: oldValue is its last content.",
+        "BUFFER_FLUSHED": "A flush finished: flushId, and eventId the event it wrote.",
+        "FLUSH_FAILED": "A flush failed: flushId and error.",
+        "EVENT_UPDATED": (
+            "An event was edited: eventId; oldValue and newValue are its summary before and after."
+        ),
+        "EVENT_DELETED": "An event was deleted: eventId; oldValue is its summary.",
+    },
+)
+
+# The arguments every subscription takes.
+UserIdArgument = Annotated[
+    strawberry.ID,
+    strawberry.argument(description="The app's id of the user (the one given to createUser)."),
+]
+SinceArgument = Annotated[
+    str | None,
+    strawberry.argument(
+        description=(
+            "A change cursor (ProfileChange.cursor or User.changesCursor): the changes after "
+            "it are sent first, then live ones. Left out: changes from now on."
+        )
+    ),
+]
 
 
 def change_cursor(seq: int) -> str:
@@ -40,19 +71,19 @@ class ProfileChange:
         assert self.row.seq is not None  # rows read back from the database are numbered
         return change_cursor(self.row.seq)
 
-    @strawberry.field
+    @strawberry.field(description="What changed.")
     def kind(self) -> ChangeKind:  # type: ignore[valid-type]
         return ChangeKindEnum(self.row.kind)
 
-    @strawberry.field
+    @strawberry.field(description="The profile entry, for the ENTRY_* kinds.")
     def entry_id(self) -> strawberry.ID | None:
         return strawberry.ID(str(self.row.entry_id)) if self.row.entry_id else None
 
-    @strawberry.field
+    @strawberry.field(description="The entry's topic, for the ENTRY_* kinds.")
     def topic(self) -> str | None:
         return self.row.topic
 
-    @strawberry.field
+    @strawberry.field(description="The entry's sub-topic, for the ENTRY_* kinds.")
     def sub_topic(self) -> str | None:
         return self.row.sub_topic
 
@@ -68,11 +99,21 @@ class ProfileChange:
     def source(self) -> ProfileSource | None:  # type: ignore[valid-type]
         return ProfileSourceEnum(self.row.source) if self.row.source else None
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "The flush it came from: for BUFFER_FLUSHED, FLUSH_FAILED, and the entry changes "
+            "a flush or importProfile wrote."
+        )
+    )
     def flush_id(self) -> strawberry.ID | None:
         return strawberry.ID(str(self.row.flush_id)) if self.row.flush_id else None
 
-    @strawberry.field
+    @strawberry.field(
+        description=(
+            "The event: for the EVENT_* kinds, and the event a flush wrote for BUFFER_FLUSHED "
+            "and its entry changes."
+        )
+    )
     def event_id(self) -> strawberry.ID | None:
         return strawberry.ID(str(self.row.event_id)) if self.row.event_id else None
 
@@ -80,7 +121,7 @@ class ProfileChange:
     def error(self) -> str | None:
         return self.row.error
 
-    @strawberry.field
+    @strawberry.field(description="When the change was made.")
     def created_at(self) -> datetime:
         return self.row.created_at
 
@@ -131,9 +172,12 @@ class ChangeSubscription:
     async def profile_updated(
         self,
         info: Info,
-        user_id: strawberry.ID,
-        since: str | None = None,
-        kinds: list[ChangeKind] | None = None,  # type: ignore[valid-type]
+        user_id: UserIdArgument,
+        since: SinceArgument = None,
+        kinds: Annotated[
+            list[ChangeKind] | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Only changes of these kinds (null: every kind)."),
+        ] = None,
     ) -> AsyncGenerator[ProfileChange, None]:
         async for change in _follow(info, user_id, since, kinds):
             yield change
@@ -142,7 +186,7 @@ class ChangeSubscription:
         description="The user's finished flushes: profileUpdated with kinds: [BUFFER_FLUSHED]."
     )
     async def buffer_flushed(
-        self, info: Info, user_id: strawberry.ID, since: str | None = None
+        self, info: Info, user_id: UserIdArgument, since: SinceArgument = None
     ) -> AsyncGenerator[ProfileChange, None]:
         async for change in _follow(info, user_id, since, [ChangeKindEnum.BUFFER_FLUSHED]):
             yield change
@@ -151,7 +195,7 @@ class ChangeSubscription:
         description="The user's failed flushes, with the reason: kinds: [FLUSH_FAILED]."
     )
     async def flush_failed(
-        self, info: Info, user_id: strawberry.ID, since: str | None = None
+        self, info: Info, user_id: UserIdArgument, since: SinceArgument = None
     ) -> AsyncGenerator[ProfileChange, None]:
         async for change in _follow(info, user_id, since, [ChangeKindEnum.FLUSH_FAILED]):
             yield change

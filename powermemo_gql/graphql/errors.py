@@ -11,23 +11,33 @@ from graphql import GraphQLError
 from powermemo_gql import errors as domain
 
 
-@strawberry.enum
+@strawberry.enum(description="The kind of an expected failure, to branch on.")
 class ErrorCode(Enum):
-    NOT_FOUND = "NOT_FOUND"
-    ALREADY_EXISTS = "ALREADY_EXISTS"
-    INVALID_INPUT = "INVALID_INPUT"
-    LLM_UNAVAILABLE = "LLM_UNAVAILABLE"
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND", description="What the input names does not exist, or is not the caller's."
+    )
+    ALREADY_EXISTS = strawberry.enum_value(
+        "ALREADY_EXISTS", description="What the input would create exists already."
+    )
+    INVALID_INPUT = strawberry.enum_value(
+        "INVALID_INPUT", description="An input value cannot be used; `field` names it."
+    )
+    LLM_UNAVAILABLE = strawberry.enum_value(
+        "LLM_UNAVAILABLE", description="The LLM gave no usable answer, even after retries."
+    )
 
 
 @strawberry.interface(
     description="An expected failure: the result of a mutation that did not happen."
 )
 class Error:
-    code: ErrorCode
-    message: str
+    code: ErrorCode = strawberry.field(description="The kind of failure.")
+    message: str = strawberry.field(description="What went wrong, in English, for people.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="An input value cannot be used: empty, too long, malformed or out of range."
+)
 class InvalidInput(Error):
     field: str = strawberry.field(
         description="Path of the offending input field, e.g. blob.chat.messages[0].content."
@@ -41,7 +51,7 @@ class NotFound(Error):
     id: strawberry.ID = strawberry.field(description="The id as given.")
 
 
-@strawberry.type
+@strawberry.type(description="The project has a user with that id already.")
 class UserAlreadyExists(Error):
     id: strawberry.ID
 
@@ -52,6 +62,9 @@ class ProjectAlreadyExists(Error):
 
 
 @strawberry.type
+@strawberry.type(
+    description="The user has an entry for that topic and sub-topic already: update it instead."
+)
 class ProfileEntryAlreadyExists(Error):
     id: strawberry.ID = strawberry.field(description="topic/subTopic of the existing entry.")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql.errors import DomainError
-from powermemo_gql.events.service import EventService
+from powermemo_gql.events.service import MAX_SUMMARY_CHARS, MAX_TAG_CHARS, MAX_TAGS, EventService
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import InvalidInput, NotFound, error_result
 from powermemo_gql.graphql.memory import Event
@@ -17,41 +17,52 @@ Info = strawberry.Info[Context, None]
 
 @strawberry.input(description="One tag of an event: its name and value.")
 class EventTagValueInput:
-    tag: str
-    value: str
+    tag: str = strawberry.field(
+        description=f"The tag's name: 1 to {MAX_TAG_CHARS} characters (trimmed)."
+    )
+    value: str = strawberry.field(
+        description=f"Its value: 1 to {MAX_TAG_CHARS} characters (trimmed)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="An event's new summary and/or tags; what is left out stays.")
 class UpdateEventInput:
     id: strawberry.ID
     summary: str | None = strawberry.field(
         default=None,
-        description="The new summary, one fact per line; its facts are rebuilt from it.",
+        description=(
+            f"The new summary, one fact per line (at most {MAX_SUMMARY_CHARS} characters); its "
+            "facts are rebuilt from it."
+        ),
     )
     tags: list[EventTagValueInput] | None = strawberry.field(
-        default=None, description="Replaces the event's tags."
+        default=None, description=f"Replaces the event's tags: at most {MAX_TAGS}."
     )
 
 
-@strawberry.input
+@strawberry.input(description="The event to delete.")
 class DeleteEventInput:
     id: strawberry.ID
 
 
-@strawberry.type
+@strawberry.type(description="An event was changed.")
 class UpdateEventPayload:
-    event: Event
+    event: Event = strawberry.field(description="The event as it is now.")
 
 
-@strawberry.type
+@strawberry.type(description="An event and its facts were deleted.")
 class DeleteEventPayload:
-    deleted_event_id: strawberry.ID
+    deleted_event_id: strawberry.ID = strawberry.field(description="The deleted event's id.")
 
 
 UpdateEventResult = Annotated[
-    UpdateEventPayload | NotFound | InvalidInput, strawberry.union("UpdateEventResult")
+    UpdateEventPayload | NotFound | InvalidInput,
+    strawberry.union("UpdateEventResult", description="The event changed, or why not."),
 ]
-DeleteEventResult = Annotated[DeleteEventPayload | NotFound, strawberry.union("DeleteEventResult")]
+DeleteEventResult = Annotated[
+    DeleteEventPayload | NotFound,
+    strawberry.union("DeleteEventResult", description="The event deleted, or why not."),
+]
 
 
 @strawberry.type
@@ -62,7 +73,13 @@ class EventMutation:
             "the change feed records EVENT_UPDATED."
         )
     )
-    async def update_event(self, info: Info, input: UpdateEventInput) -> UpdateEventResult:
+    async def update_event(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateEventInput, strawberry.argument(description="The event and what to change.")
+        ],
+    ) -> UpdateEventResult:
         ctx = info.context
         tags = [(t.tag, t.value) for t in input.tags] if input.tags is not None else None
         try:
@@ -81,7 +98,11 @@ class EventMutation:
             "feed records EVENT_DELETED."
         )
     )
-    async def delete_event(self, info: Info, input: DeleteEventInput) -> DeleteEventResult:
+    async def delete_event(
+        self,
+        info: Info,
+        input: Annotated[DeleteEventInput, strawberry.argument(description="The event to delete.")],
+    ) -> DeleteEventResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:

@@ -24,7 +24,7 @@ class DatabaseStatus(enum.Enum):
     DOWN = strawberry.enum_value("down", description="It does not answer within readiness_timeout.")
 
 
-@strawberry.type
+@strawberry.type(description="Whether the server's dependencies answer: what /readyz checks.")
 class Health:
     ok: bool = strawberry.field(description="True when every dependency answers.")
     database: bool = strawberry.field(description="The database answers (busy or not).")
@@ -32,13 +32,15 @@ class Health:
         description="ok, busy (the request pool is full) or down."
     )
     pubsub: bool = strawberry.field(description="Redis, or the in-process broker.")
-    version: str
-    uptime_seconds: float
+    version: str = strawberry.field(description="The server's version.")
+    uptime_seconds: float = strawberry.field(
+        description="Seconds since this server process started, to the millisecond."
+    )
 
 
 @strawberry.type
 class HealthQuery:
-    @strawberry.field
+    @strawberry.field(description="Whether the database and the message broker answer.")
     async def health(self, info: Info) -> Health:
         resources = info.context.resources
         status, pubsub = await asyncio.gather(resources.database_status(), resources.pubsub_ok())

@@ -18,6 +18,7 @@ from powermemo_gql.buffers.service import BufferService
 from powermemo_gql.errors import DomainError
 from powermemo_gql.events.models import Event as EventRow
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import (
     NotFound,
     error_result,
@@ -28,9 +29,44 @@ from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
 
-BufferItemStatus = strawberry.enum(BufferStatusEnum, name="BufferItemStatus")
-FlushStatus = strawberry.enum(FlushStatusEnum, name="FlushStatus")
-FlushTrigger = strawberry.enum(FlushTriggerEnum, name="FlushTrigger")
+BufferItemStatus = described_enum(
+    BufferStatusEnum,
+    name="BufferItemStatus",
+    description="Where a buffer item is on its way into memory.",
+    values={
+        "IDLE": "It waits for the next flush.",
+        "PROCESSING": "A flush is working on it.",
+        "DONE": "It is in memory (Buffer.items no longer lists it).",
+        "FAILED": "Its flush failed (see error); retryFailedBuffer puts it back.",
+    },
+)
+FlushStatus = described_enum(
+    FlushStatusEnum,
+    name="FlushStatus",
+    description="Where a flush is.",
+    values={
+        "RUNNING": "It is working.",
+        "DONE": "It finished: its event and profile changes are written.",
+        "FAILED": "It stopped with an error (see error): nothing went into memory.",
+        "ABANDONED": (
+            "It stopped unfinished (its process died, or it lost its lease); nothing went into "
+            "memory, and its items went back to idle."
+        ),
+    },
+)
+FlushTrigger = described_enum(
+    FlushTriggerEnum,
+    name="FlushTrigger",
+    description="What started a flush.",
+    values={
+        "SIZE": "The buffer's idle items passed max_buffer_tokens.",
+        "IDLE": "No new item arrived for buffer_flush_interval.",
+        "MANUAL": "The flushBuffer mutation.",
+        "RETRY": "The retryFailedBuffer mutation.",
+        "RECOVERY": "The items of an abandoned flush, flushed again.",
+        "IMPORT": "The importProfile mutation: text, not buffer items.",
+    },
+)
 PipelineStep = strawberry.enum(
     PipelineStepEnum, name="PipelineStep", description="A step of the memory pipeline."
 )
@@ -40,15 +76,15 @@ PipelineStep = strawberry.enum(
 class BufferItem:
     row: strawberry.Private[BufferItemRow]
 
-    @strawberry.field
+    @strawberry.field(description="The blob this item holds.")
     def blob_id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.blob_id))
 
-    @strawberry.field
+    @strawberry.field(description="Tokens of the blob's text (cl100k_base).")
     def token_count(self) -> int:
         return self.row.token_count
 
-    @strawberry.field
+    @strawberry.field(description="Where it is on its way into memory.")
     def status(self) -> BufferItemStatus:  # type: ignore[valid-type]
         return BufferStatusEnum(self.row.status)
 
@@ -56,22 +92,26 @@ class BufferItem:
     def error(self) -> str | None:
         return self.row.error
 
-    @strawberry.field
+    @strawberry.field(description="When it joined the buffer (its blob's insertion).")
     def created_at(self) -> datetime:
         return self.row.created_at
 
 
-@strawberry.enum
+@strawberry.enum(description="What a user's buffer as a whole is doing.")
 class BufferState(Enum):
-    EMPTY = "empty"  # nothing waiting
-    IDLE = "idle"  # items wait for the next flush
-    PROCESSING = "processing"  # a flush is working on items
-    FAILED = "failed"  # some items failed; retryFailedBuffer puts them back
+    EMPTY = strawberry.enum_value("empty", description="Nothing waits.")
+    IDLE = strawberry.enum_value("idle", description="Items wait for the next flush.")
+    PROCESSING = strawberry.enum_value("processing", description="A flush is working on items.")
+    FAILED = strawberry.enum_value(
+        "failed", description="Some items failed; retryFailedBuffer puts them back."
+    )
 
 
 @strawberry.type(description="What a user's buffer holds that is not yet in memory.")
 class Buffer:
-    items: list[BufferItem]
+    items: list[BufferItem] = strawberry.field(
+        description="Its items not yet in memory (idle, processing, failed), oldest first."
+    )
 
     @strawberry.field(description="The buffer as a whole: processing, else failed, else idle.")
     def status(self) -> BufferState:
@@ -95,7 +135,7 @@ class Buffer:
     def idle_tokens(self) -> int:
         return sum(i.row.token_count for i in self.items if i.row.status == BufferStatusEnum.IDLE)
 
-    @strawberry.field
+    @strawberry.field(description="How many of its items failed.")
     def failed_count(self) -> int:
         return sum(1 for i in self.items if i.row.status == BufferStatusEnum.FAILED)
 
@@ -108,27 +148,27 @@ class Flush:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(description="What started it.")
     def trigger(self) -> FlushTrigger:  # type: ignore[valid-type]
         return FlushTriggerEnum(self.row.trigger)
 
-    @strawberry.field
+    @strawberry.field(description="Where it is.")
     def status(self) -> FlushStatus:  # type: ignore[valid-type]
         return FlushStatusEnum(self.row.status)
 
-    @strawberry.field
+    @strawberry.field(description="Buffer items it took (0 for an import).")
     def item_count(self) -> int:
         return self.row.item_count
 
-    @strawberry.field
+    @strawberry.field(description="LLM calls it made.")
     def llm_calls(self) -> int:
         return self.row.llm_calls
 
-    @strawberry.field
+    @strawberry.field(description="Input (prompt) tokens of its LLM calls.")
     def input_tokens(self) -> int:
         return self.row.input_tokens
 
-    @strawberry.field
+    @strawberry.field(description="Output (completion) tokens of its LLM calls.")
     def output_tokens(self) -> int:
         return self.row.output_tokens
 
@@ -153,27 +193,29 @@ class Flush:
     def embedding_tokens(self) -> int:
         return self.row.embedding_tokens
 
-    @strawberry.field
+    @strawberry.field(description="Why it failed or was abandoned; null otherwise.")
     def error(self) -> str | None:
         return self.row.error
 
-    @strawberry.field
+    @strawberry.field(description="The event it wrote, once DONE (an import writes none).")
     def event_id(self) -> strawberry.ID | None:
         return strawberry.ID(str(self.row.event_id)) if self.row.event_id else None
 
-    @strawberry.field
+    @strawberry.field(description="When it started.")
     def started_at(self) -> datetime:
         return self.row.started_at
 
-    @strawberry.field
+    @strawberry.field(description="When it ended; null while RUNNING.")
     def finished_at(self) -> datetime | None:
         return self.row.finished_at
 
 
-@strawberry.type
+@strawberry.type(
+    description="A tag of an event: by the pipeline (from the project's eventTags) or updateEvent."
+)
 class EventTag:
-    tag: str
-    value: str
+    tag: str = strawberry.field(description="The tag's name.")
+    value: str = strawberry.field(description="Its value for this event.")
 
 
 @strawberry.type(description="Something that happened to a user: one per flush.")
@@ -184,11 +226,11 @@ class Event:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(description="What happened, one note per line; each line is an EventFact.")
     def summary(self) -> str:
         return self.row.summary
 
-    @strawberry.field
+    @strawberry.field(description="Its tags.")
     def tags(self) -> list[EventTag]:
         return [EventTag(tag=t["tag"], value=t["value"]) for t in self.row.tags]
 
@@ -219,17 +261,19 @@ class LLMStepUsage:
     step: PipelineStep = strawberry.field(  # type: ignore[valid-type]
         description="SUMMARIZE, EXTRACT, MERGE, ORGANIZE, SHORTEN or TAG_EVENT."
     )
-    llm_calls: int
-    input_tokens: int
-    output_tokens: int
+    llm_calls: int = strawberry.field(description="LLM calls of this step.")
+    input_tokens: int = strawberry.field(description="Input (prompt) tokens of those calls.")
+    output_tokens: int = strawberry.field(description="Output (completion) tokens of those calls.")
 
 
 @strawberry.type(description="What the memory pipeline has cost the project, over all flushes.")
 class LLMUsage:
-    flushes: int
-    llm_calls: int
-    input_tokens: int
-    output_tokens: int
+    flushes: int = strawberry.field(
+        description="Flushes started, imports included, whatever their status."
+    )
+    llm_calls: int = strawberry.field(description="LLM calls of those flushes.")
+    input_tokens: int = strawberry.field(description="Input (prompt) tokens of those calls.")
+    output_tokens: int = strawberry.field(description="Output (completion) tokens of those calls.")
     steps: list[LLMStepUsage] = strawberry.field(description="The same, per pipeline step.")
     embedding_texts: int = strawberry.field(
         description=(
@@ -326,24 +370,30 @@ class RetryFailedBufferInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="What flushBuffer did.")
 class FlushBufferPayload:
-    outcome: FlushOutcome
+    outcome: FlushOutcome = strawberry.field(description="What happened.")
     flush: Flush | None = strawberry.field(
         description="The flush that ran (wait: true): set when outcome is FLUSHED or INTERRUPTED."
     )
 
 
-@strawberry.type
+@strawberry.type(description="What retryFailedBuffer did.")
 class RetryFailedBufferPayload:
-    retried_items: int
-    outcome: FlushOutcome
-    flush: Flush | None
+    retried_items: int = strawberry.field(description="Failed items put back as idle.")
+    outcome: FlushOutcome = strawberry.field(description="What the flush of them did.")
+    flush: Flush | None = strawberry.field(
+        description="The flush that ran (wait: true): set when outcome is FLUSHED or INTERRUPTED."
+    )
 
 
-FlushBufferResult = Annotated[FlushBufferPayload | NotFound, strawberry.union("FlushBufferResult")]
+FlushBufferResult = Annotated[
+    FlushBufferPayload | NotFound,
+    strawberry.union("FlushBufferResult", description="What the flush did, or why not."),
+]
 RetryFailedBufferResult = Annotated[
-    RetryFailedBufferPayload | NotFound, strawberry.union("RetryFailedBufferResult")
+    RetryFailedBufferPayload | NotFound,
+    strawberry.union("RetryFailedBufferResult", description="What the retry did, or why not."),
 ]
 
 

@@ -19,7 +19,7 @@ from powermemo_gql.graphql.errors import (
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
 from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
 from powermemo_gql.profiles.models import RevisionAction as RevisionActionEnum
-from powermemo_gql.profiles.service import ProfileService
+from powermemo_gql.profiles.service import MAX_CONTENT_CHARS, MAX_LABEL_CHARS, ProfileService
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
@@ -36,12 +36,12 @@ RevisionAction = strawberry.enum(
 
 @strawberry.type(description="A previous value of a profile entry.")
 class ProfileRevision:
-    content: str
+    content: str = strawberry.field(description="The value it had.")
     action: RevisionAction = strawberry.field(  # type: ignore[valid-type]
         description="UPDATE or DELETE: what replaced this value."
     )
     source: ProfileSource  # type: ignore[valid-type]
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When it was replaced.")
 
 
 @strawberry.type(description="One fact of a user's profile, with where it came from.")
@@ -52,15 +52,15 @@ class ProfileEntry:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(description="The topic it is filed under, e.g. basic_info.")
     def topic(self) -> str:
         return self.row.topic
 
-    @strawberry.field
+    @strawberry.field(description="Its sub-topic; one entry per topic and sub-topic.")
     def sub_topic(self) -> str:
         return self.row.sub_topic
 
-    @strawberry.field
+    @strawberry.field(description="The fact, in words.")
     def content(self) -> str:
         return self.row.content
 
@@ -76,11 +76,11 @@ class ProfileEntry:
     def source_event_id(self) -> strawberry.ID | None:
         return strawberry.ID(str(self.row.source_event_id)) if self.row.source_event_id else None
 
-    @strawberry.field
+    @strawberry.field(description="When it was added.")
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
+    @strawberry.field(description="When its content last changed (its creation until then).")
     def updated_at(self) -> datetime:
         return self.row.updated_at
 
@@ -107,18 +107,26 @@ class ProfileEntry:
         ]
 
 
-@strawberry.input
+@strawberry.input(description="A profile entry written by hand.")
 class AddProfileEntryInput:
-    user_id: strawberry.ID
-    topic: str
-    sub_topic: str
-    content: str
+    user_id: strawberry.ID = strawberry.field(
+        description="The app's id of the user (the one given to createUser)."
+    )
+    topic: str = strawberry.field(
+        description=(
+            f"1 to {MAX_LABEL_CHARS} characters (trimmed); it need not be a configured slot."
+        )
+    )
+    sub_topic: str = strawberry.field(description=f"1 to {MAX_LABEL_CHARS} characters (trimmed).")
+    content: str = strawberry.field(
+        description=f"The fact: 1 to {MAX_CONTENT_CHARS} characters (trimmed)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A profile entry's new content.")
 class UpdateProfileEntryInput:
     id: strawberry.ID
-    content: str
+    content: str = strawberry.field(description=f"1 to {MAX_CONTENT_CHARS} characters (trimmed).")
 
 
 @strawberry.input(description="The profile entry to delete.")
@@ -126,51 +134,54 @@ class DeleteProfileEntryInput:
     id: strawberry.ID = strawberry.field(description="The entry's id.")
 
 
-@strawberry.type
+@strawberry.type(description="A profile entry was added.")
 class AddProfileEntryPayload:
-    entry: ProfileEntry
+    entry: ProfileEntry = strawberry.field(description="The new entry.")
 
 
-@strawberry.type
+@strawberry.type(description="A profile entry's content was changed (or was already so).")
 class UpdateProfileEntryPayload:
-    entry: ProfileEntry
+    entry: ProfileEntry = strawberry.field(description="The entry as it is now.")
 
 
-@strawberry.type
+@strawberry.type(description="A profile entry was deleted.")
 class DeleteProfileEntryPayload:
-    deleted_entry_id: strawberry.ID
+    deleted_entry_id: strawberry.ID = strawberry.field(description="The deleted entry's id.")
 
 
 AddProfileEntryResult = Annotated[
     AddProfileEntryPayload | NotFound | ProfileEntryAlreadyExists | InvalidInput,
-    strawberry.union("AddProfileEntryResult"),
+    strawberry.union("AddProfileEntryResult", description="The entry added, or why not."),
 ]
 UpdateProfileEntryResult = Annotated[
     UpdateProfileEntryPayload | NotFound | InvalidInput,
-    strawberry.union("UpdateProfileEntryResult"),
+    strawberry.union("UpdateProfileEntryResult", description="The entry changed, or why not."),
 ]
 DeleteProfileEntryResult = Annotated[
-    DeleteProfileEntryPayload | NotFound, strawberry.union("DeleteProfileEntryResult")
+    DeleteProfileEntryPayload | NotFound,
+    strawberry.union("DeleteProfileEntryResult", description="The entry deleted, or why not."),
 ]
 
 
-@strawberry.input
+@strawberry.input(description="Free text to learn a user's profile from.")
 class ImportProfileInput:
-    user_id: strawberry.ID
+    user_id: strawberry.ID = strawberry.field(
+        description="The app's id of the user (the one given to createUser)."
+    )
     text: str = strawberry.field(description="Anything about the user, e.g. a bio or notes.")
 
 
-@strawberry.type
+@strawberry.type(description="What an import wrote, and what it cost.")
 class ImportProfilePayload:
     entries: list[ProfileEntry] = strawberry.field(description="The entries added or changed.")
-    llm_calls: int
-    input_tokens: int
-    output_tokens: int
+    llm_calls: int = strawberry.field(description="LLM calls it made.")
+    input_tokens: int = strawberry.field(description="Input (prompt) tokens of those calls.")
+    output_tokens: int = strawberry.field(description="Output (completion) tokens of those calls.")
 
 
 ImportProfileResult = Annotated[
     ImportProfilePayload | NotFound | InvalidInput | LLMUnavailable,
-    strawberry.union("ImportProfileResult"),
+    strawberry.union("ImportProfileResult", description="What the import wrote, or why not."),
 ]
 
 
@@ -178,7 +189,11 @@ ImportProfileResult = Annotated[
 class ProfileMutation:
     @strawberry.mutation(description="Add a profile entry by hand (source: manual).")
     async def add_profile_entry(
-        self, info: Info, input: AddProfileEntryInput
+        self,
+        info: Info,
+        input: Annotated[
+            AddProfileEntryInput, strawberry.argument(description="The user and the entry.")
+        ],
     ) -> AddProfileEntryResult:
         ctx = info.context
         try:
@@ -198,7 +213,13 @@ class ProfileMutation:
             "waits for the LLM."
         )
     )
-    async def import_profile(self, info: Info, input: ImportProfileInput) -> ImportProfileResult:
+    async def import_profile(
+        self,
+        info: Info,
+        input: Annotated[
+            ImportProfileInput, strawberry.argument(description="The user and the text.")
+        ],
+    ) -> ImportProfileResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
@@ -217,7 +238,12 @@ class ProfileMutation:
 
     @strawberry.mutation(description="Change an entry's content; the old value joins its history.")
     async def update_profile_entry(
-        self, info: Info, input: UpdateProfileEntryInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateProfileEntryInput,
+            strawberry.argument(description="The entry and its new content."),
+        ],
     ) -> UpdateProfileEntryResult:
         ctx = info.context
         try:

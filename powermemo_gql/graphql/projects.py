@@ -17,7 +17,11 @@ from powermemo_gql.graphql.errors import (
     error_result,
 )
 from powermemo_gql.graphql.pagination import (
+    After,
+    Before,
     Connection,
+    First,
+    Last,
     page_args,
     query_input_errors,
     to_connection,
@@ -25,7 +29,7 @@ from powermemo_gql.graphql.pagination import (
 from powermemo_gql.projects.models import ApiKey as ApiKeyRow
 from powermemo_gql.projects.models import Project as ProjectRow
 from powermemo_gql.projects.revocation import Revocation, announce
-from powermemo_gql.projects.service import ProjectService
+from powermemo_gql.projects.service import MAX_NAME_LENGTH, ProjectService
 
 Info = strawberry.Info[Context, None]
 
@@ -38,7 +42,7 @@ class ApiKey:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(description="Its label, e.g. default.")
     def name(self) -> str:
         return self.row.name
 
@@ -46,11 +50,11 @@ class ApiKey:
     def prefix(self) -> str:
         return self.row.prefix
 
-    @strawberry.field
+    @strawberry.field(description="When it was issued.")
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
+    @strawberry.field(description="When it was revoked; null while it works.")
     def revoked_at(self) -> datetime | None:
         return self.row.revoked_at
 
@@ -65,11 +69,11 @@ class Project:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(description="Its name, unique among projects.")
     def name(self) -> str:
         return self.row.name
 
-    @strawberry.field
+    @strawberry.field(description="When it was created.")
     def created_at(self) -> datetime:
         return self.row.created_at
 
@@ -82,29 +86,37 @@ class Project:
 
 @strawberry.type(description="Who is calling.")
 class Viewer:
-    is_root: bool
-    project: Project | None
+    is_root: bool = strawberry.field(
+        description="Whether the caller is the root token, which manages projects and API keys."
+    )
+    project: Project | None = strawberry.field(
+        description="The project of the caller's API key; null for the root token."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new project.")
 class CreateProjectInput:
-    name: str
+    name: str = strawberry.field(
+        description=f"1 to {MAX_NAME_LENGTH} characters (trimmed), unique among projects."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new API key of a project.")
 class CreateApiKeyInput:
-    project_id: strawberry.ID
-    name: str = "default"
+    project_id: strawberry.ID = strawberry.field(description="The project whose data it opens.")
+    name: str = strawberry.field(
+        default="default", description=f"A label: 1 to {MAX_NAME_LENGTH} characters (trimmed)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="A project was created.")
 class CreateProjectPayload:
-    project: Project
+    project: Project = strawberry.field(description="The new project.")
 
 
-@strawberry.type
+@strawberry.type(description="An API key was issued.")
 class CreateApiKeyPayload:
-    api_key: ApiKey
+    api_key: ApiKey = strawberry.field(description="The new key.")
     secret: str = strawberry.field(
         description="The key to send as `Authorization: Bearer <secret>`. Shown only now."
     )
@@ -115,26 +127,28 @@ class RevokeApiKeyInput:
     id: strawberry.ID = strawberry.field(description="The key's id.")
 
 
-@strawberry.type
+@strawberry.type(description="An API key was revoked (or already was).")
 class RevokeApiKeyPayload:
-    api_key: ApiKey
+    api_key: ApiKey = strawberry.field(description="The key, with revokedAt set.")
 
 
 CreateProjectResult = Annotated[
     CreateProjectPayload | ProjectAlreadyExists | InvalidInput,
-    strawberry.union("CreateProjectResult"),
+    strawberry.union("CreateProjectResult", description="The project created, or why not."),
 ]
 CreateApiKeyResult = Annotated[
-    CreateApiKeyPayload | NotFound | InvalidInput, strawberry.union("CreateApiKeyResult")
+    CreateApiKeyPayload | NotFound | InvalidInput,
+    strawberry.union("CreateApiKeyResult", description="The key issued, or why not."),
 ]
 RevokeApiKeyResult = Annotated[
-    RevokeApiKeyPayload | NotFound, strawberry.union("RevokeApiKeyResult")
+    RevokeApiKeyPayload | NotFound,
+    strawberry.union("RevokeApiKeyResult", description="The key revoked, or why not."),
 ]
 
 
 @strawberry.type
 class ProjectQuery:
-    @strawberry.field
+    @strawberry.field(description="Who is calling: the root token, or a project's API key.")
     async def viewer(self, info: Info) -> Viewer:
         principal = info.context.principal
         if principal.project_id is None:
@@ -147,10 +161,10 @@ class ProjectQuery:
     async def projects(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Project]:
         info.context.require_root()
         with query_input_errors():
@@ -174,7 +188,11 @@ class ProjectQuery:
 @strawberry.type
 class ProjectMutation:
     @strawberry.mutation(description="Root only.")
-    async def create_project(self, info: Info, input: CreateProjectInput) -> CreateProjectResult:
+    async def create_project(
+        self,
+        info: Info,
+        input: Annotated[CreateProjectInput, strawberry.argument(description="The new project.")],
+    ) -> CreateProjectResult:
         info.context.require_root()
         try:
             async with info.context.uow() as session:
@@ -184,7 +202,13 @@ class ProjectMutation:
         return CreateProjectPayload(project=Project(row=row))
 
     @strawberry.mutation(description="Root only. The secret is in the payload, and nowhere else.")
-    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyResult:
+    async def create_api_key(
+        self,
+        info: Info,
+        input: Annotated[
+            CreateApiKeyInput, strawberry.argument(description="The project and the key's label.")
+        ],
+    ) -> CreateApiKeyResult:
         info.context.require_root()
         try:
             async with info.context.uow() as session:

@@ -32,12 +32,22 @@ from powermemo_gql.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "The reads: the caller's users and their memory, the project's configuration and "
+        "usage, projects and keys for the root token, and health."
+    )
+)
 class Query(UserQuery, BlobQuery, MemoryQuery, ProfileConfigQuery, ProjectQuery, HealthQuery):
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "The writes. Each returns a union of its payload and the expected errors it may meet "
+        "(types implementing Error)."
+    )
+)
 class Mutation(
     UserMutation,
     BlobMutation,
@@ -50,7 +60,9 @@ class Mutation(
     pass
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live changes to a user's memory, over the graphql-transport-ws protocol."
+)
 class Subscription(ChangeSubscription):
     pass
 

@@ -9,6 +9,7 @@ import strawberry
 
 from powermemo_gql.errors import DomainError
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import InvalidInput, error_result
 from powermemo_gql.graphql.memory import Event
 from powermemo_gql.graphql.profiles import ProfileEntry
@@ -19,19 +20,28 @@ from powermemo_gql.users.models import User as UserRow
 
 Info = strawberry.Info[Context, None]
 
-SearchKind = strawberry.enum(RecallKind, name="SearchKind", description="What a hit is.")
-SearchModeType = strawberry.enum(
+SearchKind = described_enum(
+    RecallKind,
+    name="SearchKind",
+    description="What a hit is.",
+    values={
+        "PROFILE": "A profile entry: SearchHit.entry.",
+        "EVENT": "An event: SearchHit.event.",
+        "FACT": "One fact line of an event's summary: SearchHit.fact.",
+    },
+)
+SearchModeType = described_enum(
     SearchMode,
     name="SearchMode",
     description=(
         "HYBRID: vector similarity and keyword rank, fused; KEYWORD: words only; "
         "VECTOR: meaning only."
     ),
-)
-SearchFallback = strawberry.enum(
-    Fallback,
-    name="SearchFallback",
-    description="Why a search asked for vectors ran by keyword only.",
+    values={
+        "HYBRID": "Vector similarity and keyword (BM25) rank, fused by reciprocal rank.",
+        "KEYWORD": "Words only (BM25); needs no embedding provider.",
+        "VECTOR": "Meaning only: cosine similarity of embeddings.",
+    },
 )
 
 _REASONS = {
@@ -40,6 +50,12 @@ _REASONS = {
         "The embedding provider did not answer, even after retries: searched by keyword only."
     ),
 }
+SearchFallback = described_enum(
+    Fallback,
+    name="SearchFallback",
+    description="Why a search asked for vectors ran by keyword only.",
+    values={fallback.name: reason for fallback, reason in _REASONS.items()},
+)
 
 
 @strawberry.type(description="One dated fact line of an event's summary.")
@@ -50,7 +66,7 @@ class EventFact:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(description="The line of the summary, without its bullet.")
     def content(self) -> str:
         return self.row.content
 
@@ -81,7 +97,7 @@ class SearchHit:
     def score(self) -> float:
         return self.hit.score
 
-    @strawberry.field
+    @strawberry.field(description="What it is; the field of that kind is set.")
     def kind(self) -> SearchKind:  # type: ignore[valid-type]
         return self.hit.kind
 
@@ -116,7 +132,7 @@ class SearchHit:
 
 @strawberry.type(description="The hits of a search, best first, and how it searched.")
 class SearchResults:
-    hits: list[SearchHit]
+    hits: list[SearchHit] = strawberry.field(description="At most `first` hits, best first.")
     mode: SearchModeType = strawberry.field(  # type: ignore[valid-type]
         description="The mode used: KEYWORD when vectors were asked for but not available."
     )
@@ -135,7 +151,10 @@ class SearchResults:
     )
 
 
-SearchResult = Annotated[SearchResults | InvalidInput, strawberry.union("SearchResult")]
+SearchResult = Annotated[
+    SearchResults | InvalidInput,
+    strawberry.union("SearchResult", description="The hits, or the argument that cannot be used."),
+]
 
 
 async def search_user(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.graphql.blobs import ChatMessageInput
+from powermemo_gql.graphql.blob_inputs import ChatMessageInput
 
 TurnQuery = Annotated[
     str | None,
@@ -28,9 +28,14 @@ TurnChats = Annotated[
 ]
 
 
-@strawberry.type
+@strawberry.type(description="A user's memory packed into one string for a prompt.")
 class UserContext:
-    text: str
+    text: str = strawberry.field(
+        description=(
+            "Profile and recent events between <memory> and </memory>, ready for a prompt; "
+            "empty when nothing fits."
+        )
+    )
     tokens: int = strawberry.field(description="Tokens of `text`, at most maxTokens.")
     profile_entries: int = strawberry.field(description="Profile entries that fit.")
     events: int = strawberry.field(description="Events that fit.")

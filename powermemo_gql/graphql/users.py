@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -14,7 +13,8 @@ from powermemo_gql import errors as domain
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE
 from powermemo_gql.errors import DomainError
 from powermemo_gql.errors import InvalidInput as InvalidInputError
-from powermemo_gql.graphql.blobs import Blob, BlobType, to_blob
+from powermemo_gql.graphql import user_arguments as arg
+from powermemo_gql.graphql.blobs import Blob, to_blob
 from powermemo_gql.graphql.changes import ProfileChange, change_cursor
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
@@ -27,13 +27,17 @@ from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
 from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
 from powermemo_gql.graphql.nested_loaders import ChangePageKey, EventPageKey, FlushesKey
 from powermemo_gql.graphql.pagination import (
+    After,
+    Before,
     Connection,
+    First,
+    Last,
     page_args,
     query_input_errors,
     to_connection,
 )
 from powermemo_gql.graphql.profiles import ProfileEntry
-from powermemo_gql.graphql.search import SearchKind, SearchModeType, SearchResult, search_user
+from powermemo_gql.graphql.search import SearchResult, search_user
 from powermemo_gql.graphql.turn import TurnChats, TurnQuery, UserContext
 from powermemo_gql.memory.context import ContextRequest
 from powermemo_gql.recall.context import TurnContextService
@@ -44,22 +48,10 @@ from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
 
-UserOrderField = strawberry.enum(OrderField, name="UserOrderField")
 
-
-@strawberry.enum
-class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
-
-
-@strawberry.input
-class UserOrder:
-    field: UserOrderField = OrderField.CREATED_AT  # type: ignore[valid-type]
-    direction: OrderDirection = OrderDirection.ASC
-
-
-@strawberry.type
+@strawberry.type(
+    description="A user of the app, and the memory kept of them: blobs, buffer, profile, events."
+)
 class User:
     row: strawberry.Private[UserRow]
 
@@ -71,11 +63,13 @@ class User:
     def data(self) -> JSON:
         return JSON(self.row.data)
 
-    @strawberry.field
+    @strawberry.field(description="When the user was created.")
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
+    @strawberry.field(
+        description="When updateUser last replaced the user's data (its creation until then)."
+    )
     def updated_at(self) -> datetime:
         return self.row.updated_at
 
@@ -83,11 +77,11 @@ class User:
     async def blobs(
         self,
         info: Info,
-        type: BlobType | None = None,  # type: ignore[valid-type]
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        type: arg.BlobKindFilter = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Blob]:
         key = BlobPageKey(self.row.id, type, page_args(first, after, last, before))
         with query_input_errors():
@@ -100,7 +94,7 @@ class User:
         return Buffer(items=[BufferItem(row=r) for r in rows])
 
     @strawberry.field(description="The most recent flushes of this user, newest first.")
-    async def flushes(self, info: Info, last: int = 10) -> list[Flush]:
+    async def flushes(self, info: Info, last: arg.FlushCount = 10) -> list[Flush]:
         with query_input_errors():
             if not 0 <= last <= MAX_PAGE_SIZE:
                 raise InvalidInputError("last", f"must be between 0 and {MAX_PAGE_SIZE}")
@@ -116,9 +110,9 @@ class User:
     async def profile(
         self,
         info: Info,
-        topics: list[str] | None = None,
-        topk: int | None = None,
-        max_tokens: int | None = None,
+        topics: arg.ProfileTopics = None,
+        topk: arg.ProfileTopk = None,
+        max_tokens: arg.ProfileMaxTokens = None,
     ) -> list[ProfileEntry]:
         key = ProfileKey(self.row.id, tuple(topics) if topics else None, topk, max_tokens)
         with query_input_errors():
@@ -129,10 +123,10 @@ class User:
     async def events(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         search: Annotated[
             str | None,
             strawberry.argument(
@@ -170,20 +164,20 @@ class User:
     async def search(
         self,
         info: Info,
-        query: str,
-        first: int = 10,
-        kinds: list[SearchKind] | None = None,  # type: ignore[valid-type]
-        topics: list[str] | None = None,
+        query: arg.SearchQuery,
+        first: arg.SearchFirst = 10,
+        kinds: arg.SearchKinds = None,
+        topics: arg.SearchTopics = None,
         tags: Annotated[
             list[str] | None,
             strawberry.argument(description="Tag names (any value), or name:value pairs."),
         ] = None,
-        happened_after: datetime | None = None,
-        happened_before: datetime | None = None,
+        happened_after: arg.HappenedAfter = None,
+        happened_before: arg.HappenedBefore = None,
         min_score: Annotated[
             float | None, strawberry.argument(description="Leave out hits scoring less.")
         ] = None,
-        mode: SearchModeType = SearchMode.HYBRID,  # type: ignore[valid-type]
+        mode: arg.SearchModeArgument = SearchMode.HYBRID,
     ) -> SearchResult:
         return await search_user(
             info,
@@ -214,10 +208,10 @@ class User:
     async def changes(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ProfileChange]:
         key = ChangePageKey(self.row.id, page_args(first, after, last, before))
         with query_input_errors():
@@ -233,11 +227,11 @@ class User:
     async def context(
         self,
         info: Info,
-        max_tokens: int = 1000,
-        prefer_topics: list[str] | None = None,
-        only_topics: list[str] | None = None,
-        profile_event_ratio: float = 0.6,
-        include_buffer: bool = False,
+        max_tokens: arg.ContextMaxTokens = 1000,
+        prefer_topics: arg.PreferTopics = None,
+        only_topics: arg.OnlyTopics = None,
+        profile_event_ratio: arg.ProfileEventRatio = 0.6,
+        include_buffer: arg.IncludeBuffer = False,
         query: TurnQuery = None,
         chats: TurnChats = None,
     ) -> UserContext:
@@ -271,7 +265,7 @@ class User:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A new user.")
 class CreateUserInput:
     id: strawberry.ID | None = strawberry.field(
         default=None, description="Your own id for the user; a UUID is generated if omitted."
@@ -279,7 +273,7 @@ class CreateUserInput:
     data: JSON | None = strawberry.field(default=None, description="A JSON object.")
 
 
-@strawberry.input
+@strawberry.input(description="A user's new data.")
 class UpdateUserInput:
     id: strawberry.ID
     data: JSON = strawberry.field(description="Replaces the user's data; a JSON object.")
@@ -290,28 +284,33 @@ class DeleteUserInput:
     user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
 
 
-@strawberry.type
+@strawberry.type(description="A user was created.")
 class CreateUserPayload:
-    user: User
+    user: User = strawberry.field(description="The new user.")
 
 
-@strawberry.type
+@strawberry.type(description="A user's data was replaced.")
 class UpdateUserPayload:
-    user: User
+    user: User = strawberry.field(description="The user, with the new data.")
 
 
-@strawberry.type
+@strawberry.type(description="A user and all of their memory were deleted.")
 class DeleteUserPayload:
-    deleted_user_id: strawberry.ID
+    deleted_user_id: strawberry.ID = strawberry.field(description="The deleted user's id.")
 
 
 CreateUserResult = Annotated[
-    CreateUserPayload | UserAlreadyExists | InvalidInput, strawberry.union("CreateUserResult")
+    CreateUserPayload | UserAlreadyExists | InvalidInput,
+    strawberry.union("CreateUserResult", description="The user created, or why not."),
 ]
 UpdateUserResult = Annotated[
-    UpdateUserPayload | NotFound | InvalidInput, strawberry.union("UpdateUserResult")
+    UpdateUserPayload | NotFound | InvalidInput,
+    strawberry.union("UpdateUserResult", description="The user updated, or why not."),
 ]
-DeleteUserResult = Annotated[DeleteUserPayload | NotFound, strawberry.union("DeleteUserResult")]
+DeleteUserResult = Annotated[
+    DeleteUserPayload | NotFound,
+    strawberry.union("DeleteUserResult", description="The user deleted, or why not."),
+]
 
 
 @strawberry.type
@@ -330,18 +329,18 @@ class UserQuery:
     async def users(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         search: Annotated[
             str | None,
             strawberry.argument(description="Case-insensitive substring of the user id."),
         ] = None,
-        order_by: UserOrder | None = None,
+        order_by: arg.UsersOrderBy = None,
     ) -> Connection[User]:
         ctx = info.context
-        order = order_by or UserOrder()
+        order = order_by or arg.UserOrder()
         with query_input_errors():
             async with ctx.uow() as session:
                 page = await UserService(session).list(
@@ -349,15 +348,21 @@ class UserQuery:
                     page_args(first, after, last, before),
                     search=search,
                     order_by=OrderField(order.field),
-                    descending=order.direction is OrderDirection.DESC,
+                    descending=order.direction is arg.OrderDirection.DESC,
                 )
         return to_connection(page, lambda row: User(row=row))
 
 
 @strawberry.type
 class UserMutation:
-    @strawberry.mutation
-    async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserResult:
+    @strawberry.mutation(
+        description="Create a user, with the app's own id for it or a generated one."
+    )
+    async def create_user(
+        self,
+        info: Info,
+        input: Annotated[CreateUserInput, strawberry.argument(description="The new user.")],
+    ) -> CreateUserResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
@@ -367,7 +372,13 @@ class UserMutation:
         return CreateUserPayload(user=User(row=row))
 
     @strawberry.mutation(description="Replace a user's data.")
-    async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserResult:
+    async def update_user(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateUserInput, strawberry.argument(description="The user and their new data.")
+        ],
+    ) -> UpdateUserResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:

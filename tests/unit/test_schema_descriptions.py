@@ -1,0 +1,189 @@
+"""Every type, field, argument, enum value and input field of the API is described."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import pytest
+import strawberry
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    build_client_schema,
+    specified_scalar_types,
+)
+
+from powermemo_gql.graphql.enums import described_enum
+from powermemo_gql.graphql.schema import build_schema
+
+# Left undescribed on purpose for now: other branches change these very lines (h-node: the
+# global ids and user(userId:); h-conv: the source/action/profileDelta fields, the six
+# mutations moving to one input:, one NotFound type replacing the *NotFound ones). The lead
+# describes them after merging those branches, and removes this list.
+PENDING_NAMES = frozenset({"id", "source", "action", "profileDelta"})
+PENDING_MUTATIONS = frozenset(
+    {
+        "deleteUser",
+        "deleteBlob",
+        "flushBuffer",
+        "retryFailedBuffer",
+        "deleteProfileEntry",
+        "revokeApiKey",
+    }
+)
+PENDING_TYPES = frozenset(
+    {
+        "UserNotFound",
+        "BlobNotFound",
+        "ProjectNotFound",
+        "ApiKeyNotFound",
+        "ProfileEntryNotFound",
+        "EventNotFound",
+    }
+)
+
+
+def undescribed(schema: GraphQLSchema) -> list[str]:
+    """What has no description, as `Type`, `Type.field`, `Type.field(arg)`, `Enum.VALUE`
+    or `Input.field`; the introspection types and the built-in scalars are GraphQL's own."""
+    missing: list[str] = []
+    for name, named in schema.type_map.items():
+        if name.startswith("__") or name in specified_scalar_types:
+            continue
+        if not named.description:
+            missing.append(name)
+        if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+            for field_name, field in named.fields.items():
+                if not field.description:
+                    missing.append(f"{name}.{field_name}")
+                missing += [
+                    f"{name}.{field_name}({arg_name})"
+                    for arg_name, arg in field.args.items()
+                    if not arg.description
+                ]
+        elif isinstance(named, GraphQLInputObjectType):
+            missing += [
+                f"{name}.{field_name}"
+                for field_name, field in named.fields.items()
+                if not field.description
+            ]
+        elif isinstance(named, GraphQLEnumType):
+            missing += [
+                f"{name}.{value_name}"
+                for value_name, value in named.values.items()
+                if not value.description
+            ]
+    return missing
+
+
+def pending(path: str) -> bool:
+    type_name, _, rest = path.partition(".")
+    field, _, arg = rest.partition("(")
+    arg = arg.rstrip(")")
+    if type_name in PENDING_TYPES:
+        return True
+    if type_name == "Mutation" and field in PENDING_MUTATIONS:
+        return True
+    if type_name == "Query" and field == "user" and arg:
+        return True
+    return (arg or field) in PENDING_NAMES
+
+
+def app_schema() -> GraphQLSchema:
+    """The schema as clients see it: the app's own, read back through introspection."""
+    introspection = build_schema().introspect()
+    return build_client_schema(introspection)  # type: ignore[arg-type]
+
+
+def test_every_schema_element_is_described() -> None:
+    missing = [path for path in undescribed(app_schema()) if not pending(path)]
+    assert not missing, "Describe these schema elements:\n" + "\n".join(missing)
+
+
+def test_the_pending_list_names_only_what_is_still_undescribed() -> None:
+    """Once a pending element is described (or gone), its entry here has to go too."""
+    paths = undescribed(app_schema())
+    for name in PENDING_TYPES:
+        assert name in paths, f"{name} is described or gone: remove it from PENDING_TYPES"
+    for mutation in PENDING_MUTATIONS:
+        assert any(p.startswith(f"Mutation.{mutation}(") for p in paths), (
+            f"{mutation}'s arguments are described or gone: remove it from PENDING_MUTATIONS"
+        )
+
+
+@strawberry.enum(description="A colour.")
+class Colour(Enum):
+    RED = "red"
+    BLUE = strawberry.enum_value("blue", description="Blue.")
+
+
+@strawberry.input
+class Paint:
+    colour: Colour
+    coats: int = strawberry.field(default=1, description="How many.")
+
+
+class Size(Enum):
+    SMALL = "small"
+    LARGE = "large"
+
+
+SizeType = described_enum(
+    Size, name="Size", description="How big.", values={"SMALL": "Small.", "LARGE": "Large."}
+)
+
+
+@strawberry.type(description="The root.")
+class Query:
+    @strawberry.field(description="Mix paints.")  # type: ignore[untyped-decorator]
+    def mix(
+        self,
+        paints: list[Paint],
+        ratio: Annotated[float, strawberry.argument(description="Share.")] = 0.5,
+    ) -> int:
+        return 0
+
+    @strawberry.field
+    def plain(self) -> int:
+        return 0
+
+    @strawberry.field(description="A size.")  # type: ignore[untyped-decorator]
+    def size(self) -> SizeType:  # type: ignore[valid-type]
+        return Size.SMALL
+
+
+def toy_schema() -> GraphQLSchema:
+    return build_client_schema(strawberry.Schema(Query).introspect())  # type: ignore[arg-type]
+
+
+def test_the_check_finds_what_is_missing() -> None:
+    assert sorted(undescribed(toy_schema())) == [
+        "Colour.RED",
+        "Paint",
+        "Paint.colour",
+        "Query.mix(paints)",
+        "Query.plain",
+    ]
+
+
+def test_described_enum_describes_every_value() -> None:
+    enum = toy_schema().get_type("Size")
+    assert isinstance(enum, GraphQLEnumType)
+    assert enum.description == "How big."
+    assert {name: value.description for name, value in enum.values.items()} == {
+        "SMALL": "Small.",
+        "LARGE": "Large.",
+    }
+
+
+def test_described_enum_refuses_a_value_left_out() -> None:
+    class Shape(Enum):
+        ROUND = "round"
+        SQUARE = "square"
+
+    with pytest.raises(ValueError, match="SQUARE"):
+        described_enum(Shape, name="Shape", description="A shape.", values={"ROUND": "Round."})
