@@ -53,15 +53,14 @@ class NotFound(Error):
 
 @strawberry.type(description="The project has a user with that id already.")
 class UserAlreadyExists(Error):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The app's id of the existing user.")
 
 
-@strawberry.type
+@strawberry.type(description="A project of that name exists already.")
 class ProjectAlreadyExists(Error):
     id: strawberry.ID = strawberry.field(description="The name that is taken.")
 
 
-@strawberry.type
 @strawberry.type(
     description="The user has an entry for that topic and sub-topic already: update it instead."
 )

@@ -67,8 +67,19 @@ FlushTrigger = described_enum(
         "IMPORT": "The importProfile mutation: text, not buffer items.",
     },
 )
-PipelineStep = strawberry.enum(
-    PipelineStepEnum, name="PipelineStep", description="A step of the memory pipeline."
+PipelineStep = described_enum(
+    PipelineStepEnum,
+    name="PipelineStep",
+    description="A step of the memory pipeline, as its LLM calls are counted.",
+    values={
+        "SUMMARIZE": "Summarizing the buffer's blobs into the event's dated notes.",
+        "EXTRACT": "Extracting profile facts from the summary.",
+        "MERGE": "Merging a new fact into an existing entry.",
+        "ORGANIZE": "Regrouping a topic that holds too many sub-topics.",
+        "SHORTEN": "Shortening an entry past its length limit.",
+        "TAG_EVENT": "Tagging the event with the project's event tags.",
+        "OTHER": "A call without a step, or a step this version does not know.",
+    },
 )
 
 

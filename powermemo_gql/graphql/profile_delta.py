@@ -8,19 +8,27 @@ from typing import Any
 import strawberry
 
 from powermemo_gql.events.models import DeltaAction as DeltaActionEnum
+from powermemo_gql.graphql.enums import described_enum
 
-ProfileDeltaAction = strawberry.enum(
+ProfileDeltaAction = described_enum(
     DeltaActionEnum,
     name="ProfileDeltaAction",
     description="What a flush did to a profile entry.",
+    values={
+        "ADD": "It added the entry.",
+        "UPDATE": "It changed the entry's content.",
+        "DELETE": "It deleted the entry.",
+    },
 )
 
 
 @strawberry.type(description="One profile change an event made.")
 class ProfileDeltaItem:
-    action: ProfileDeltaAction  # type: ignore[valid-type]
-    topic: str
-    sub_topic: str
+    action: ProfileDeltaAction = strawberry.field(  # type: ignore[valid-type]
+        description="What the flush did to the entry."
+    )
+    topic: str = strawberry.field(description="The entry's topic.")
+    sub_topic: str = strawberry.field(description="The entry's sub-topic.")
     content: str | None = strawberry.field(
         description="The entry's content after the change (null when deleted)."
     )

@@ -9,6 +9,7 @@ import strawberry
 
 from powermemo_gql.errors import DomainError
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     LLMUnavailable,
@@ -24,13 +25,24 @@ from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
 
-ProfileSource = strawberry.enum(
+ProfileSource = described_enum(
     ProfileSourceEnum,
     name="ProfileSource",
     description="Who wrote a value: the memory pipeline (LLM), the API (MANUAL) or an import.",
+    values={
+        "LLM": "A flush: the memory pipeline extracted it from the user's blobs.",
+        "MANUAL": "addProfileEntry or updateProfileEntry.",
+        "IMPORT": "importProfile: extracted from free text handed to the API.",
+    },
 )
-RevisionAction = strawberry.enum(
-    RevisionActionEnum, name="RevisionAction", description="What replaced a kept value."
+RevisionAction = described_enum(
+    RevisionActionEnum,
+    name="RevisionAction",
+    description="What replaced a kept value.",
+    values={
+        "UPDATE": "A new content replaced it.",
+        "DELETE": "The entry was deleted; this was its last content.",
+    },
 )
 
 
@@ -40,7 +52,9 @@ class ProfileRevision:
     action: RevisionAction = strawberry.field(  # type: ignore[valid-type]
         description="UPDATE or DELETE: what replaced this value."
     )
-    source: ProfileSource  # type: ignore[valid-type]
+    source: ProfileSource = strawberry.field(  # type: ignore[valid-type]
+        description="Who wrote this value."
+    )
     created_at: datetime = strawberry.field(description="When it was replaced.")
 
 

@@ -35,16 +35,6 @@ PENDING_MUTATIONS = frozenset(
         "revokeApiKey",
     }
 )
-PENDING_TYPES = frozenset(
-    {
-        "UserNotFound",
-        "BlobNotFound",
-        "ProjectNotFound",
-        "ApiKeyNotFound",
-        "ProfileEntryNotFound",
-        "EventNotFound",
-    }
-)
 
 
 def undescribed(schema: GraphQLSchema) -> list[str]:
@@ -84,8 +74,6 @@ def pending(path: str) -> bool:
     type_name, _, rest = path.partition(".")
     field, _, arg = rest.partition("(")
     arg = arg.rstrip(")")
-    if type_name in PENDING_TYPES:
-        return True
     if type_name == "Mutation" and field in PENDING_MUTATIONS:
         return True
     if type_name == "Query" and field == "user" and arg:
@@ -107,8 +95,6 @@ def test_every_schema_element_is_described() -> None:
 def test_the_pending_list_names_only_what_is_still_undescribed() -> None:
     """Once a pending element is described (or gone), its entry here has to go too."""
     paths = undescribed(app_schema())
-    for name in PENDING_TYPES:
-        assert name in paths, f"{name} is described or gone: remove it from PENDING_TYPES"
     for mutation in PENDING_MUTATIONS:
         assert any(p.startswith(f"Mutation.{mutation}(") for p in paths), (
             f"{mutation}'s arguments are described or gone: remove it from PENDING_MUTATIONS"
