@@ -231,6 +231,12 @@ def reset_database(database: str) -> None:
             check=True,
             timeout=60,
         )
+    migrate_database(name)
+
+
+def migrate_database(database: str) -> None:
+    """Bring the benchmark database to the newest migration (a no-op when it is there)."""
+    name = _checked_name(database)
     subprocess.run(  # noqa: S603  (our own console script)
         [str(powermemo_command()), "migrate"],
         check=True,

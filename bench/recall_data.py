@@ -163,10 +163,10 @@ def _user_set(user: User, rng: random.Random) -> tuple[list[Memory], list[Query]
     notes = [_Note(variant.text, variant) for variant in map(rng.choice, _facet_variants())]
     timed = rng.sample(range(len(TIMED_FACETS)), TIMED_PER_USER)
     for pair, facet_index in enumerate(timed):
-        facet = TIMED_FACETS[facet_index]
-        target = rng.choice([i for i in range(len(facet.variants)) if i != facet.decoy])
-        notes.append(_Note(facet.variants[target], None, pair))
-        notes.append(_Note(facet.variants[facet.decoy], None, pair, decoy=True))
+        timed_facet = TIMED_FACETS[facet_index]
+        chosen = rng.choice([i for i in range(len(timed_facet.variants)) if i != timed_facet.decoy])
+        notes.append(_Note(timed_facet.variants[chosen], None, pair))
+        notes.append(_Note(timed_facet.variants[timed_facet.decoy], None, pair, decoy=True))
     events = _arrange(notes, rng, lambda groups: _conflicts(groups, said))
     where: dict[int, tuple[str, str]] = {}  # id(note) -> (fact id, event id)
     dates: dict[str, datetime] = {}

@@ -40,7 +40,7 @@ mutation($input: InsertBlobInput!) {
 """
 FLUSH = """
 mutation($userId: ID!) {
-  flushBuffer(userId: $userId, wait: true) {
+  flushBuffer(input: {userId: $userId, wait: true}) {
     __typename ... on FlushBufferPayload { flush { status error } } ... on Error { code message }
   }
 }

@@ -253,7 +253,7 @@ class Importer:
                 if result["__typename"] == "InsertBlobPayload":
                     outcome.replayed += bool(result["replayed"])
                     outcome.stored += not result["replayed"]
-                elif result["__typename"] == "UserNotFound":
+                elif result["__typename"] == "NotFound":
                     outcome.missing_users.setdefault(chat.user, []).append(chat.number)
                 else:
                     outcome.failures[chat.number] = f"{result['code']}: {result['message']}"

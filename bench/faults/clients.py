@@ -27,7 +27,7 @@ mutation($input: InsertBlobInput!) {
 """
 FLUSH = """
 mutation($userId: ID!) {
-  flushBuffer(userId: $userId, wait: true) {
+  flushBuffer(input: {userId: $userId, wait: true}) {
     __typename ... on FlushBufferPayload { outcome flush { id status } }
     ... on Error { code message }
   }
@@ -35,7 +35,7 @@ mutation($userId: ID!) {
 """
 RETRY_FAILED = """
 mutation($userId: ID!) {
-  retryFailedBuffer(userId: $userId, wait: true) { __typename }
+  retryFailedBuffer(input: {userId: $userId, wait: true}) { __typename }
 }
 """
 CREATE_USER = """

@@ -97,6 +97,18 @@ class FlushLock(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class PipelineStep(StrEnum):
+    """The steps whose LLM calls are counted (FlushStepUsage.step)."""
+
+    SUMMARIZE = "summarize"
+    EXTRACT = "extract"
+    MERGE = "merge"
+    ORGANIZE = "organize"
+    SHORTEN = "shorten"
+    TAG_EVENT = "tag_event"
+    OTHER = "other"  # a call made without a purpose
+
+
 class FlushStepUsage(SQLModel, table=True):
     """What one pipeline step (summarize, extract, merge, ...) of a flush cost."""
 

@@ -1,7 +1,7 @@
 """Typed exceptions for what the server refuses, each carrying its GraphQL error code.
 
 Both shapes of a server error map here: a member of a mutation's result union (a type
-implementing `Error`, e.g. `UserNotFound`) and a top-level error (`extensions.code`, e.g.
+implementing `Error`, e.g. `NotFound`) and a top-level error (`extensions.code`, e.g.
 `UNAUTHENTICATED` on HTTP 401 or `BAD_USER_INPUT` for a query argument).
 """
 
@@ -16,7 +16,7 @@ class PowermemoError(Exception):
 
     `code` is the GraphQL error code (`NOT_FOUND`, `UNAUTHENTICATED`, `DATABASE_BUSY`,
     `INTERNAL_SERVER_ERROR`, ...), `field` the offending input when the server names one,
-    `typename` the union member that carried it (e.g. `UserNotFound`) and `status` the
+    `typename` the union member that carried it (e.g. `NotFound`) and `status` the
     HTTP status when the request was refused before GraphQL ran.
     """
 

@@ -43,6 +43,23 @@ class FlushOutcome(StrEnum):
     INTERRUPTED = "INTERRUPTED"  # it lost its lease and wrote nothing; its items are redone
 
 
+class ProfileSource(StrEnum):
+    LLM = "LLM"  # extracted by the memory pipeline
+    MANUAL = "MANUAL"  # written through the API
+    IMPORT = "IMPORT"  # imported from text
+
+
+class RevisionAction(StrEnum):
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
+class ProfileDeltaAction(StrEnum):
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
 def _time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
@@ -140,32 +157,32 @@ class FlushResult:
 
 @dataclass(frozen=True)
 class ProfileRevision:
-    """A previous value of an entry; `action` (update or delete) is what replaced it."""
+    """A previous value of an entry; `action` (UPDATE or DELETE) is what replaced it."""
 
     content: str
-    action: str
-    source: str
+    action: RevisionAction
+    source: ProfileSource
     created_at: datetime
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ProfileRevision:
         return cls(
             content=raw["content"],
-            action=raw["action"],
-            source=raw["source"],
+            action=RevisionAction(raw["action"]),
+            source=ProfileSource(raw["source"]),
             created_at=_time(raw["createdAt"]),
         )
 
 
 @dataclass(frozen=True)
 class ProfileEntry:
-    """One fact of a profile; `source` is llm, manual or import."""
+    """One fact of a profile; `source` is LLM, MANUAL or IMPORT."""
 
     id: str
     topic: str
     sub_topic: str
     content: str
-    source: str
+    source: ProfileSource
     created_at: datetime
     updated_at: datetime
     source_blob_ids: tuple[str, ...] = ()
@@ -180,7 +197,7 @@ class ProfileEntry:
             topic=raw["topic"],
             sub_topic=raw["subTopic"],
             content=raw["content"],
-            source=raw["source"],
+            source=ProfileSource(raw["source"]),
             created_at=_time(raw["createdAt"]),
             updated_at=_time(raw["updatedAt"]),
             source_blob_ids=tuple(raw["sourceBlobIds"]),
@@ -197,6 +214,27 @@ class EventTag:
 
 
 @dataclass(frozen=True)
+class ProfileDeltaItem:
+    """One profile change an event made; `content` is None when deleted, `previous` when added."""
+
+    action: ProfileDeltaAction
+    topic: str
+    sub_topic: str
+    content: str | None
+    previous: str | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ProfileDeltaItem:
+        return cls(
+            action=ProfileDeltaAction(raw["action"]),
+            topic=raw["topic"],
+            sub_topic=raw["subTopic"],
+            content=raw["content"],
+            previous=raw["previous"],
+        )
+
+
+@dataclass(frozen=True)
 class Event:
     """Something that happened to a user, dated by when it was said (happened_from/to)."""
 
@@ -206,6 +244,7 @@ class Event:
     happened_from: datetime
     happened_to: datetime
     created_at: datetime
+    profile_delta: tuple[ProfileDeltaItem, ...] = ()
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Event:
@@ -216,6 +255,7 @@ class Event:
             happened_from=_time(raw["happenedFrom"]),
             happened_to=_time(raw["happenedTo"]),
             created_at=_time(raw["createdAt"]),
+            profile_delta=tuple(ProfileDeltaItem.from_json(d) for d in raw["profileDelta"]),
         )
 
 
@@ -250,7 +290,7 @@ class ProfileChange:
     sub_topic: str | None = None
     old_value: str | None = None
     new_value: str | None = None
-    source: str | None = None
+    source: ProfileSource | None = None
     flush_id: str | None = None
     event_id: str | None = None
     error: str | None = None
@@ -266,7 +306,7 @@ class ProfileChange:
             sub_topic=raw["subTopic"],
             old_value=raw["oldValue"],
             new_value=raw["newValue"],
-            source=raw["source"],
+            source=None if raw["source"] is None else ProfileSource(raw["source"]),
             flush_id=raw["flushId"],
             event_id=raw["eventId"],
             error=raw["error"],

@@ -73,7 +73,7 @@ mutation UpdateUser($input: UpdateUserInput!) {{
 }}""")
 DELETE_USER = gql(f"""
 mutation DeleteUser($id: ID!) {{
-  deleteUser(id: $id) {{
+  deleteUser(input: {{userId: $id}}) {{
     __typename
     ... on DeleteUserPayload {{ deletedUserId }}
     {ERRORS}
@@ -89,7 +89,7 @@ mutation InsertBlob($input: InsertBlobInput!) {{
 }}""")
 FLUSH_BUFFER = gql(f"""
 mutation FlushBuffer($userId: ID!, $wait: Boolean!) {{
-  flushBuffer(userId: $userId, wait: $wait) {{
+  flushBuffer(input: {{userId: $userId, wait: $wait}}) {{
     __typename
     ... on FlushBufferPayload {{ outcome flush {{ {FLUSH} }} }}
     {ERRORS}
@@ -119,7 +119,7 @@ mutation UpdateProfileEntry($input: UpdateProfileEntryInput!) {{
 }}""")
 DELETE_ENTRY = gql(f"""
 mutation DeleteProfileEntry($id: ID!) {{
-  deleteProfileEntry(id: $id) {{
+  deleteProfileEntry(input: {{id: $id}}) {{
     __typename
     ... on DeleteProfileEntryPayload {{ deletedEntryId }}
     {ERRORS}

@@ -19,7 +19,10 @@ from powermemo_gql.client.ops_base import (
 )
 from powermemo_gql.client.ops_base import as_list as _list
 
-EVENT = "id summary tags { tag value } happenedFrom happenedTo createdAt"
+EVENT = """
+    id summary tags { tag value } happenedFrom happenedTo createdAt
+    profileDelta { action topic subTopic content previous }
+"""
 ENTRY_OF_HIT = "id topic subTopic content"
 CONTEXT = gql("""
 query Context(

@@ -15,8 +15,8 @@ from alembic import command
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 # Indexes that exist on one dialect only, created by hand in their migration (the PostgreSQL
-# full-text indexes of event summaries, facts and profile entries): comparing models and
-# database must not see drift.
+# full-text index of event summaries; those of facts and profile entries exist between their
+# migrations and 7b4d2e8f3a61): comparing models and database must not see drift.
 DIALECT_ONLY_INDEXES = frozenset(
     {"ix_events_summary_fts", "ix_event_facts_content_fts", "ix_profile_entries_keyword_fts"}
 )

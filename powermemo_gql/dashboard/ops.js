@@ -34,10 +34,10 @@ const USER_OPS_QUERY = `query DashboardUserOps($userId: ID!, $flushes: Int!, $ev
   llmUsage { flushes llmCalls inputTokens outputTokens embeddingTexts embeddingTokens }
 }`;
 const RETRY_MUTATION = `mutation DashboardRetry($userId: ID!) {
-  retryFailedBuffer(userId: $userId, wait: true) {
+  retryFailedBuffer(input: {userId: $userId, wait: true}) {
     __typename
     ... on RetryFailedBufferPayload { retriedItems outcome flush { status error } }
-    ... on UserNotFound { message }
+    ... on NotFound { message }
   }
 }`;
 // Feed kinds after which the buffer, flushes or events have changed.

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index, Text
 from sqlmodel import Field, SQLModel
 
 from powermemo_gql.core.types import JSONType, UTCDateTime, new_id, utcnow
+
+
+class DeltaAction(StrEnum):
+    """What a flush did to a profile entry (an item of Event.profile_delta)."""
+
+    ADD = "add"
+    UPDATE = "update"
+    DELETE = "delete"
 
 
 class Event(SQLModel, table=True):
@@ -25,7 +34,8 @@ class Event(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
     summary: str = Field(sa_type=Text)
     tags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
-    # The profile changes this event caused: [{"action", "topic", "sub_topic", ...}].
+    # The profile changes this event caused: [{"action" (DeltaAction), "topic", "sub_topic",
+    # "content" (after; "" when deleted), "previous" (before; null when added)}].
     profile_delta: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
     # When what it tells of was said: the first and last time of its messages (a message's
     # created_at, else its blob's insertion), apart from when the event was written.

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from powermemo_gql import errors as domain
 from powermemo_gql.blobs.models import Blob as BlobRow
 from powermemo_gql.blobs.models import BlobType as BlobKind
 from powermemo_gql.blobs.service import BlobService
-from powermemo_gql.errors import DomainError, NotFound
+from powermemo_gql.errors import DomainError
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import BlobNotFound, InvalidInput, UserNotFound, error_result
+from powermemo_gql.graphql.errors import InvalidInput, NotFound, error_result
 
 if TYPE_CHECKING:
     from powermemo_gql.graphql.users import User
@@ -276,15 +277,20 @@ class InsertBlobPayload:
     )
 
 
+@strawberry.input(description="The blob to delete.")
+class DeleteBlobInput:
+    id: strawberry.ID = strawberry.field(description="The blob's id.")
+
+
 @strawberry.type
 class DeleteBlobPayload:
     deleted_blob_id: strawberry.ID
 
 
 InsertBlobResult = Annotated[
-    InsertBlobPayload | UserNotFound | InvalidInput, strawberry.union("InsertBlobResult")
+    InsertBlobPayload | NotFound | InvalidInput, strawberry.union("InsertBlobResult")
 ]
-DeleteBlobResult = Annotated[DeleteBlobPayload | BlobNotFound, strawberry.union("DeleteBlobResult")]
+DeleteBlobResult = Annotated[DeleteBlobPayload | NotFound, strawberry.union("DeleteBlobResult")]
 
 
 @strawberry.type
@@ -295,7 +301,7 @@ class BlobQuery:
         try:
             async with ctx.uow() as session:
                 row = await BlobService(session).get(ctx.project_id, id)
-        except NotFound:
+        except domain.NotFound:
             return None
         return to_blob(row)
 
@@ -328,11 +334,11 @@ class BlobMutation:
         return InsertBlobPayload(blob=to_blob(row), replayed=inserted.replayed)
 
     @strawberry.mutation
-    async def delete_blob(self, info: Info, id: strawberry.ID) -> DeleteBlobResult:
+    async def delete_blob(self, info: Info, input: DeleteBlobInput) -> DeleteBlobResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await BlobService(session).delete(ctx.project_id, id)
+                row = await BlobService(session).delete(ctx.project_id, input.id)
         except DomainError as error:
             return error_result(error)
         return DeleteBlobPayload(deleted_blob_id=strawberry.ID(str(row.id)))

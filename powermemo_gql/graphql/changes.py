@@ -17,6 +17,8 @@ from powermemo_gql.core.pagination import decode_cursor, encode_cursor
 from powermemo_gql.errors import InvalidInput, NotFound
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import bad_user_input
+from powermemo_gql.graphql.profiles import ProfileSource
+from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
@@ -62,9 +64,9 @@ class ProfileChange:
     def new_value(self) -> str | None:
         return self.row.new_value
 
-    @strawberry.field(description="llm, manual or import.")
-    def source(self) -> str | None:
-        return self.row.source
+    @strawberry.field(description="LLM, MANUAL or IMPORT: who made the change.")
+    def source(self) -> ProfileSource | None:  # type: ignore[valid-type]
+        return ProfileSourceEnum(self.row.source) if self.row.source else None
 
     @strawberry.field
     def flush_id(self) -> strawberry.ID | None:

@@ -34,9 +34,11 @@ class InvalidInput(Error):
     )
 
 
-@strawberry.type
-class UserNotFound(Error):
-    id: strawberry.ID
+@strawberry.type(
+    description="The object a mutation names does not exist (or is not the caller's to see)."
+)
+class NotFound(Error):
+    id: strawberry.ID = strawberry.field(description="The id as given.")
 
 
 @strawberry.type
@@ -45,33 +47,8 @@ class UserAlreadyExists(Error):
 
 
 @strawberry.type
-class BlobNotFound(Error):
-    id: strawberry.ID
-
-
-@strawberry.type
-class ProjectNotFound(Error):
-    id: strawberry.ID
-
-
-@strawberry.type
 class ProjectAlreadyExists(Error):
     id: strawberry.ID = strawberry.field(description="The name that is taken.")
-
-
-@strawberry.type
-class ApiKeyNotFound(Error):
-    id: strawberry.ID
-
-
-@strawberry.type
-class ProfileEntryNotFound(Error):
-    id: strawberry.ID
-
-
-@strawberry.type
-class EventNotFound(Error):
-    id: strawberry.ID
 
 
 @strawberry.type
@@ -84,14 +61,6 @@ class LLMUnavailable(Error):
     pass
 
 
-_NOT_FOUND: dict[str, type[Any]] = {
-    "ProfileEntry": ProfileEntryNotFound,
-    "User": UserNotFound,
-    "Blob": BlobNotFound,
-    "Project": ProjectNotFound,
-    "ApiKey": ApiKeyNotFound,
-    "Event": EventNotFound,
-}
 _ALREADY_EXISTS: dict[str, type[Any]] = {
     "ProfileEntry": ProfileEntryAlreadyExists,
     "User": UserAlreadyExists,
@@ -104,9 +73,7 @@ def error_result(error: domain.DomainError) -> Any:
     if isinstance(error, domain.InvalidInput):
         return InvalidInput(code=ErrorCode.INVALID_INPUT, message=error.message, field=error.field)
     if isinstance(error, domain.NotFound):
-        return _NOT_FOUND[error.entity](
-            code=ErrorCode.NOT_FOUND, message=error.message, id=strawberry.ID(error.id)
-        )
+        return NotFound(code=ErrorCode.NOT_FOUND, message=error.message, id=strawberry.ID(error.id))
     if isinstance(error, domain.LLMUnavailable):
         return LLMUnavailable(code=ErrorCode.LLM_UNAVAILABLE, message=error.message)
     if isinstance(error, domain.Conflict):

@@ -9,7 +9,7 @@ import strawberry
 from powermemo_gql.errors import DomainError
 from powermemo_gql.events.service import EventService
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import EventNotFound, InvalidInput, error_result
+from powermemo_gql.graphql.errors import InvalidInput, NotFound, error_result
 from powermemo_gql.graphql.memory import Event
 
 Info = strawberry.Info[Context, None]
@@ -49,11 +49,9 @@ class DeleteEventPayload:
 
 
 UpdateEventResult = Annotated[
-    UpdateEventPayload | EventNotFound | InvalidInput, strawberry.union("UpdateEventResult")
+    UpdateEventPayload | NotFound | InvalidInput, strawberry.union("UpdateEventResult")
 ]
-DeleteEventResult = Annotated[
-    DeleteEventPayload | EventNotFound, strawberry.union("DeleteEventResult")
-]
+DeleteEventResult = Annotated[DeleteEventPayload | NotFound, strawberry.union("DeleteEventResult")]
 
 
 @strawberry.type

@@ -7,21 +7,22 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
 from powermemo_gql.buffers.models import BufferItem as BufferItemRow
 from powermemo_gql.buffers.models import BufferStatus as BufferStatusEnum
 from powermemo_gql.buffers.models import Flush as FlushRow
 from powermemo_gql.buffers.models import FlushStatus as FlushStatusEnum
 from powermemo_gql.buffers.models import FlushTrigger as FlushTriggerEnum
+from powermemo_gql.buffers.models import PipelineStep as PipelineStepEnum
 from powermemo_gql.buffers.service import BufferService
 from powermemo_gql.errors import DomainError
 from powermemo_gql.events.models import Event as EventRow
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
-    UserNotFound,
+    NotFound,
     error_result,
 )
+from powermemo_gql.graphql.profile_delta import ProfileDeltaItem, delta_items
 from powermemo_gql.recall.usage import embedding_cost
 from powermemo_gql.users.service import UserService
 
@@ -30,6 +31,9 @@ Info = strawberry.Info[Context, None]
 BufferItemStatus = strawberry.enum(BufferStatusEnum, name="BufferItemStatus")
 FlushStatus = strawberry.enum(FlushStatusEnum, name="FlushStatus")
 FlushTrigger = strawberry.enum(FlushTriggerEnum, name="FlushTrigger")
+PipelineStep = strawberry.enum(
+    PipelineStepEnum, name="PipelineStep", description="A step of the memory pipeline."
+)
 
 
 @strawberry.type(description="A blob waiting in (or processed from) a user's buffer.")
@@ -188,9 +192,9 @@ class Event:
     def tags(self) -> list[EventTag]:
         return [EventTag(tag=t["tag"], value=t["value"]) for t in self.row.tags]
 
-    @strawberry.field(description="The profile changes of this event: action, topic, ...")
-    def profile_delta(self) -> JSON:
-        return JSON(self.row.profile_delta)
+    @strawberry.field(description="The profile changes of this event, in the order made.")
+    def profile_delta(self) -> list[ProfileDeltaItem]:
+        return delta_items(self.row.profile_delta)
 
     @strawberry.field(
         description=(
@@ -212,8 +216,8 @@ class Event:
 
 @strawberry.type(description="What one pipeline step has cost the project.")
 class LLMStepUsage:
-    step: str = strawberry.field(
-        description="summarize, extract, merge, organize, shorten or tag_event."
+    step: PipelineStep = strawberry.field(  # type: ignore[valid-type]
+        description="SUMMARIZE, EXTRACT, MERGE, ORGANIZE, SHORTEN or TAG_EVENT."
     )
     llm_calls: int
     input_tokens: int
@@ -241,6 +245,14 @@ class LLMUsage:
     )
 
 
+def _step(name: str) -> PipelineStepEnum:
+    """A recorded step's name; one unknown to this version (a newer instance's) counts as OTHER."""
+    try:
+        return PipelineStepEnum(name)
+    except ValueError:
+        return PipelineStepEnum.OTHER
+
+
 @strawberry.type
 class MemoryQuery:
     @strawberry.field(description="LLM calls and tokens spent by the caller's project.")
@@ -258,7 +270,10 @@ class MemoryQuery:
             output_tokens=tokens_out,
             steps=[
                 LLMStepUsage(
-                    step=step, llm_calls=calls, input_tokens=tokens_in, output_tokens=tokens_out
+                    step=_step(step),
+                    llm_calls=calls,
+                    input_tokens=tokens_in,
+                    output_tokens=tokens_out,
                 )
                 for step, calls, tokens_in, tokens_out in steps
             ],
@@ -295,6 +310,22 @@ class FlushOutcome(Enum):
     )
 
 
+@strawberry.input(description="The user whose buffer to flush.")
+class FlushBufferInput:
+    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
+    wait: bool = strawberry.field(
+        default=False, description="Return when the flush is done, not when it is scheduled."
+    )
+
+
+@strawberry.input(description="The user whose failed buffer items to retry.")
+class RetryFailedBufferInput:
+    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
+    wait: bool = strawberry.field(
+        default=False, description="Return when the flush is done, not when it is scheduled."
+    )
+
+
 @strawberry.type
 class FlushBufferPayload:
     outcome: FlushOutcome
@@ -310,11 +341,9 @@ class RetryFailedBufferPayload:
     flush: Flush | None
 
 
-FlushBufferResult = Annotated[
-    FlushBufferPayload | UserNotFound, strawberry.union("FlushBufferResult")
-]
+FlushBufferResult = Annotated[FlushBufferPayload | NotFound, strawberry.union("FlushBufferResult")]
 RetryFailedBufferResult = Annotated[
-    RetryFailedBufferPayload | UserNotFound, strawberry.union("RetryFailedBufferResult")
+    RetryFailedBufferPayload | NotFound, strawberry.union("RetryFailedBufferResult")
 ]
 
 
@@ -341,25 +370,27 @@ class MemoryMutation:
     @strawberry.mutation(
         description="Turn the user's buffer into memory now; with wait: true, return when done."
     )
-    async def flush_buffer(
-        self, info: Info, user_id: strawberry.ID, wait: bool = False
-    ) -> FlushBufferResult:
+    async def flush_buffer(self, info: Info, input: FlushBufferInput) -> FlushBufferResult:
         try:
-            outcome, flush = await _run_flush(info, user_id, FlushTriggerEnum.MANUAL, wait)
+            outcome, flush = await _run_flush(
+                info, input.user_id, FlushTriggerEnum.MANUAL, input.wait
+            )
         except DomainError as error:
             return error_result(error)
         return FlushBufferPayload(outcome=outcome, flush=flush)
 
     @strawberry.mutation(description="Put the user's failed buffer items back, and flush them.")
     async def retry_failed_buffer(
-        self, info: Info, user_id: strawberry.ID, wait: bool = False
+        self, info: Info, input: RetryFailedBufferInput
     ) -> RetryFailedBufferResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                user = await UserService(session).get(ctx.project_id, user_id)
+                user = await UserService(session).get(ctx.project_id, input.user_id)
             retried = await ctx.resources.flusher.retry_failed(user.id)
-            outcome, flush = await _run_flush(info, user_id, FlushTriggerEnum.RETRY, wait)
+            outcome, flush = await _run_flush(
+                info, input.user_id, FlushTriggerEnum.RETRY, input.wait
+            )
         except DomainError as error:
             return error_result(error)
         return RetryFailedBufferPayload(retried_items=retried, outcome=outcome, flush=flush)

@@ -12,23 +12,35 @@ from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     LLMUnavailable,
+    NotFound,
     ProfileEntryAlreadyExists,
-    ProfileEntryNotFound,
-    UserNotFound,
     error_result,
 )
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
+from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
+from powermemo_gql.profiles.models import RevisionAction as RevisionActionEnum
 from powermemo_gql.profiles.service import ProfileService
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
 
+ProfileSource = strawberry.enum(
+    ProfileSourceEnum,
+    name="ProfileSource",
+    description="Who wrote a value: the memory pipeline (LLM), the API (MANUAL) or an import.",
+)
+RevisionAction = strawberry.enum(
+    RevisionActionEnum, name="RevisionAction", description="What replaced a kept value."
+)
+
 
 @strawberry.type(description="A previous value of a profile entry.")
 class ProfileRevision:
     content: str
-    action: str = strawberry.field(description="update or delete: what replaced this value.")
-    source: str
+    action: RevisionAction = strawberry.field(  # type: ignore[valid-type]
+        description="UPDATE or DELETE: what replaced this value."
+    )
+    source: ProfileSource  # type: ignore[valid-type]
     created_at: datetime
 
 
@@ -52,9 +64,9 @@ class ProfileEntry:
     def content(self) -> str:
         return self.row.content
 
-    @strawberry.field(description="llm, manual or import.")
-    def source(self) -> str:
-        return self.row.source
+    @strawberry.field(description="LLM, MANUAL or IMPORT.")
+    def source(self) -> ProfileSource:  # type: ignore[valid-type]
+        return ProfileSourceEnum(self.row.source)
 
     @strawberry.field(description="Blobs whose processing produced or changed this entry.")
     def source_blob_ids(self) -> list[strawberry.ID]:
@@ -86,7 +98,10 @@ class ProfileEntry:
         rows = await info.context.loaders.histories.load(self.row.id)
         return [
             ProfileRevision(
-                content=r.content, action=r.action, source=r.source, created_at=r.created_at
+                content=r.content,
+                action=RevisionActionEnum(r.action),
+                source=ProfileSourceEnum(r.source),
+                created_at=r.created_at,
             )
             for r in rows
         ]
@@ -106,6 +121,11 @@ class UpdateProfileEntryInput:
     content: str
 
 
+@strawberry.input(description="The profile entry to delete.")
+class DeleteProfileEntryInput:
+    id: strawberry.ID = strawberry.field(description="The entry's id.")
+
+
 @strawberry.type
 class AddProfileEntryPayload:
     entry: ProfileEntry
@@ -122,15 +142,15 @@ class DeleteProfileEntryPayload:
 
 
 AddProfileEntryResult = Annotated[
-    AddProfileEntryPayload | UserNotFound | ProfileEntryAlreadyExists | InvalidInput,
+    AddProfileEntryPayload | NotFound | ProfileEntryAlreadyExists | InvalidInput,
     strawberry.union("AddProfileEntryResult"),
 ]
 UpdateProfileEntryResult = Annotated[
-    UpdateProfileEntryPayload | ProfileEntryNotFound | InvalidInput,
+    UpdateProfileEntryPayload | NotFound | InvalidInput,
     strawberry.union("UpdateProfileEntryResult"),
 ]
 DeleteProfileEntryResult = Annotated[
-    DeleteProfileEntryPayload | ProfileEntryNotFound, strawberry.union("DeleteProfileEntryResult")
+    DeleteProfileEntryPayload | NotFound, strawberry.union("DeleteProfileEntryResult")
 ]
 
 
@@ -149,7 +169,7 @@ class ImportProfilePayload:
 
 
 ImportProfileResult = Annotated[
-    ImportProfilePayload | UserNotFound | InvalidInput | LLMUnavailable,
+    ImportProfilePayload | NotFound | InvalidInput | LLMUnavailable,
     strawberry.union("ImportProfileResult"),
 ]
 
@@ -209,11 +229,13 @@ class ProfileMutation:
         return UpdateProfileEntryPayload(entry=ProfileEntry(row=row))
 
     @strawberry.mutation(description="Delete an entry; its last value is kept in its history.")
-    async def delete_profile_entry(self, info: Info, id: strawberry.ID) -> DeleteProfileEntryResult:
+    async def delete_profile_entry(
+        self, info: Info, input: DeleteProfileEntryInput
+    ) -> DeleteProfileEntryResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await ProfileService(session).delete(ctx.project_id, id)
+                row = await ProfileService(session).delete(ctx.project_id, input.id)
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)

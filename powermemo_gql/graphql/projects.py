@@ -7,13 +7,13 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.errors import DomainError, NotFound
+from powermemo_gql import errors as domain
+from powermemo_gql.errors import DomainError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
-    ApiKeyNotFound,
     InvalidInput,
+    NotFound,
     ProjectAlreadyExists,
-    ProjectNotFound,
     error_result,
 )
 from powermemo_gql.graphql.pagination import (
@@ -110,6 +110,11 @@ class CreateApiKeyPayload:
     )
 
 
+@strawberry.input(description="The API key to revoke.")
+class RevokeApiKeyInput:
+    id: strawberry.ID = strawberry.field(description="The key's id.")
+
+
 @strawberry.type
 class RevokeApiKeyPayload:
     api_key: ApiKey
@@ -120,10 +125,10 @@ CreateProjectResult = Annotated[
     strawberry.union("CreateProjectResult"),
 ]
 CreateApiKeyResult = Annotated[
-    CreateApiKeyPayload | ProjectNotFound | InvalidInput, strawberry.union("CreateApiKeyResult")
+    CreateApiKeyPayload | NotFound | InvalidInput, strawberry.union("CreateApiKeyResult")
 ]
 RevokeApiKeyResult = Annotated[
-    RevokeApiKeyPayload | ApiKeyNotFound, strawberry.union("RevokeApiKeyResult")
+    RevokeApiKeyPayload | NotFound, strawberry.union("RevokeApiKeyResult")
 ]
 
 
@@ -161,7 +166,7 @@ class ProjectQuery:
         try:
             async with info.context.uow() as session:
                 row = await ProjectService(session).get_project(id)
-        except NotFound:
+        except domain.NotFound:
             return None
         return Project(row=row)
 
@@ -189,11 +194,11 @@ class ProjectMutation:
         return CreateApiKeyPayload(api_key=ApiKey(row=issued.key), secret=issued.secret)
 
     @strawberry.mutation(description="Root only. The key stops working at once.")
-    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyResult:
+    async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyResult:
         info.context.require_root()
         try:
             async with info.context.uow() as session:
-                row = await ProjectService(session).revoke_api_key(id)
+                row = await ProjectService(session).revoke_api_key(input.id)
         except DomainError as error:
             return error_result(error)
         # Committed: this instance forgets the key before answering, and every instance

@@ -10,16 +10,17 @@ from zoneinfo import ZoneInfo
 import strawberry
 from strawberry.scalars import JSON
 
+from powermemo_gql import errors as domain
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE
-from powermemo_gql.errors import DomainError, NotFound
+from powermemo_gql.errors import DomainError
 from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.blobs import Blob, BlobType, to_blob
 from powermemo_gql.graphql.changes import ProfileChange, change_cursor
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
     InvalidInput,
+    NotFound,
     UserAlreadyExists,
-    UserNotFound,
     error_result,
 )
 from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
@@ -284,6 +285,11 @@ class UpdateUserInput:
     data: JSON = strawberry.field(description="Replaces the user's data; a JSON object.")
 
 
+@strawberry.input(description="The user to delete.")
+class DeleteUserInput:
+    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
+
+
 @strawberry.type
 class CreateUserPayload:
     user: User
@@ -303,9 +309,9 @@ CreateUserResult = Annotated[
     CreateUserPayload | UserAlreadyExists | InvalidInput, strawberry.union("CreateUserResult")
 ]
 UpdateUserResult = Annotated[
-    UpdateUserPayload | UserNotFound | InvalidInput, strawberry.union("UpdateUserResult")
+    UpdateUserPayload | NotFound | InvalidInput, strawberry.union("UpdateUserResult")
 ]
-DeleteUserResult = Annotated[DeleteUserPayload | UserNotFound, strawberry.union("DeleteUserResult")]
+DeleteUserResult = Annotated[DeleteUserPayload | NotFound, strawberry.union("DeleteUserResult")]
 
 
 @strawberry.type
@@ -316,7 +322,7 @@ class UserQuery:
         try:
             async with ctx.uow() as session:
                 row = await UserService(session).get(ctx.project_id, id)
-        except NotFound:
+        except domain.NotFound:
             return None
         return User(row=row)
 
@@ -373,11 +379,11 @@ class UserMutation:
     @strawberry.mutation(
         description="Delete a user and everything of theirs: blobs, buffer, profile, events."
     )
-    async def delete_user(self, info: Info, id: strawberry.ID) -> DeleteUserResult:
+    async def delete_user(self, info: Info, input: DeleteUserInput) -> DeleteUserResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await UserService(session).delete(ctx.project_id, id)
+                row = await UserService(session).delete(ctx.project_id, input.user_id)
         except DomainError as error:
             return error_result(error)
         return DeleteUserPayload(deleted_user_id=strawberry.ID(row.external_id))

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from powermemo_gql.buffers.models import Flush, FlushStatus, FlushStepUsage
+from powermemo_gql.buffers.models import Flush, FlushStatus, FlushStepUsage, PipelineStep
 from powermemo_gql.changes.models import Change, ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
-from powermemo_gql.events.models import Event
+from powermemo_gql.events.models import DeltaAction, Event
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import PipelineResult, ProfileChange
 from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
@@ -24,9 +24,9 @@ from powermemo_gql.recall.facts import facts_of
 logger = logging.getLogger(__name__)
 
 _KIND = {
-    "add": ChangeKind.ENTRY_ADDED,
-    "update": ChangeKind.ENTRY_UPDATED,
-    "delete": ChangeKind.ENTRY_DELETED,
+    DeltaAction.ADD.value: ChangeKind.ENTRY_ADDED,
+    DeltaAction.UPDATE.value: ChangeKind.ENTRY_UPDATED,
+    DeltaAction.DELETE.value: ChangeKind.ENTRY_DELETED,
 }
 _ACTION = {kind.value: action for action, kind in _KIND.items()}
 
@@ -209,7 +209,7 @@ async def record_steps(session: AsyncSession, flush: Flush, usage: Usage) -> Non
     session.add_all(
         FlushStepUsage(
             flush_id=flush.id,
-            step=purpose or "other",
+            step=purpose or PipelineStep.OTHER,
             project_id=flush.project_id,
             calls=step.calls,
             input_tokens=step.input_tokens,

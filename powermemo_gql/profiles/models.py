@@ -18,6 +18,13 @@ class ProfileSource(StrEnum):
     IMPORT = "import"  # imported from text
 
 
+class RevisionAction(StrEnum):
+    """What replaced a kept value of an entry."""
+
+    UPDATE = "update"
+    DELETE = "delete"
+
+
 class ProfileEntry(SQLModel, table=True):
     __tablename__ = "profile_entries"
     # One entry per topic/sub-topic of a user: what the pipeline merges into and edits address.

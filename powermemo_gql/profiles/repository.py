@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from powermemo_gql.core.repository import Repository
 from powermemo_gql.core.types import utcnow
-from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
+from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision, RevisionAction
 
 
 class ProfileRepository(Repository[ProfileEntry]):
@@ -43,7 +43,7 @@ class ProfileRepository(Repository[ProfileEntry]):
     ) -> None:
         """Replace an entry's content, keeping the previous value as a revision. `flush_id`:
         the flush writing it, charged for embedding the new content (None: an edit)."""
-        self._keep_revision(entry, "update", source, event_id)
+        self._keep_revision(entry, RevisionAction.UPDATE, source, event_id)
         entry.content = content
         entry.embedded_model = None  # re-embedded by the recall indexer
         entry.embedding_flush_id = flush_id
@@ -98,12 +98,16 @@ class ProfileRepository(Repository[ProfileEntry]):
     async def delete_keeping_history(
         self, entry: ProfileEntry, source: str, event_id: uuid.UUID | None = None
     ) -> None:
-        self._keep_revision(entry, "delete", source, event_id)
+        self._keep_revision(entry, RevisionAction.DELETE, source, event_id)
         await self.session.delete(entry)
         await self.session.flush()
 
     def _keep_revision(
-        self, entry: ProfileEntry, action: str, source: str, event_id: uuid.UUID | None
+        self,
+        entry: ProfileEntry,
+        action: RevisionAction,
+        source: str,
+        event_id: uuid.UUID | None,
     ) -> None:
         self.session.add(
             ProfileRevision(

@@ -184,6 +184,10 @@ def test_fatal_errors_stop_the_import_with_one_message(
         assert "Traceback" not in result.stdout + result.stderr
 
 
+# 20,000 insertBlob calls (three minutes on a busy machine): run once in CI. The same path
+# (batches, idempotency keys, a re-run storing nothing) runs on both databases in the smaller
+# tests of this file and of test_cli_remote.py.
+@pytest.mark.once
 async def test_ten_thousand_lines_are_imported_once(
     live: LiveServer, tenant: ProjectHandle, tmp_path: Path, database_url: str
 ) -> None:

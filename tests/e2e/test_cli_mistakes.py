@@ -58,6 +58,7 @@ def _assert_plain(result: subprocess.CompletedProcess[str], code: int, expected:
     assert "Exception ignored" not in output
 
 
+@pytest.mark.once  # no database or server is reached
 @pytest.mark.parametrize(("args", "code", "expected"), OFFLINE)
 def test_offline_mistakes_are_one_plain_message(
     args: tuple[str, ...], code: int, expected: str, tmp_path: Path
@@ -67,6 +68,7 @@ def test_offline_mistakes_are_one_plain_message(
     _assert_plain(result, code, expected)
 
 
+@pytest.mark.once  # each case names its own database URL, whatever the suite runs on
 @pytest.mark.parametrize("command", ["migrate", "projects", "api-keys acme", "create-project x"])
 @pytest.mark.parametrize(("url", "expected"), DATABASES)
 def test_database_commands_name_the_trouble(

@@ -58,7 +58,7 @@ mutation($id: ID!, $content: String!) {
   updateProfileEntry(input: {id: $id, content: $content}) { __typename }
 }
 """
-DELETE = "mutation($id: ID!) { deleteProfileEntry(id: $id) { __typename } }"
+DELETE = "mutation($id: ID!) { deleteProfileEntry(input: {id: $id}) { __typename } }"
 INSERT_CHAT = """
 mutation {
   insertBlob(input: {userId: "alice", blob: {chat: {messages: [
@@ -66,7 +66,7 @@ mutation {
   ]}}}) { __typename }
 }
 """
-FLUSH = 'mutation { flushBuffer(userId: "alice", wait: true) { __typename } }'
+FLUSH = 'mutation { flushBuffer(input: {userId: "alice", wait: true}) { __typename } }'
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -367,7 +367,7 @@ async def test_dashboard_shows_the_profile_and_follows_changes_live(
             "topic": "basic_info",
             "subTopic": "name",
             "content": "Alice <b>Liddell</b>",
-            "source": "manual",
+            "source": "MANUAL",
             "elements": 0,
         }
         topics = await page.evaluate(
@@ -381,7 +381,7 @@ async def test_dashboard_shows_the_profile_and_follows_changes_live(
         title_id = await _add(tenant, "work", "title", "teacher")
         await page.wait_for(_content_is(title_id, "teacher"), "the added row")
         row = await page.evaluate(_row(title_id))
-        assert (row["topic"], row["subTopic"], row["source"]) == ("work", "title", "manual")
+        assert (row["topic"], row["subTopic"], row["source"]) == ("work", "title", "MANUAL")
 
         await tenant.api.ok(UPDATE, id=title_id, content="chemistry teacher")
         await page.wait_for(_content_is(title_id, "chemistry teacher"), "the updated cell")

@@ -36,7 +36,7 @@ CHAT = [
     {"role": "assistant", "content": "Chemistry in Lyon, noted."},
 ]
 REVOKE_API_KEY = """
-mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }
+mutation($id: ID!) { revokeApiKey(input: {id: $id}) { __typename } }
 """
 
 

@@ -34,15 +34,15 @@ UPDATE_USER = """
 mutation($id: ID!, $data: JSON!) {
   updateUser(input: {id: $id, data: $data}) {
     __typename
-    ... on UserNotFound { code id }
+    ... on NotFound { code id }
   }
 }
 """
 DELETE_USER = """
 mutation($id: ID!) {
-  deleteUser(id: $id) {
+  deleteUser(input: {userId: $id}) {
     __typename
-    ... on UserNotFound { code id }
+    ... on NotFound { code id }
   }
 }
 """
@@ -53,7 +53,7 @@ mutation($userId: ID!, $content: String!) {
   ) {
     __typename
     ... on InsertBlobPayload { blob { id } }
-    ... on UserNotFound { code id }
+    ... on NotFound { code id }
   }
 }
 """
@@ -69,9 +69,9 @@ query($id: ID!) {
 """
 DELETE_BLOB = """
 mutation($id: ID!) {
-  deleteBlob(id: $id) {
+  deleteBlob(input: {id: $id}) {
     __typename
-    ... on BlobNotFound { code id }
+    ... on NotFound { code id }
   }
 }
 """
@@ -90,16 +90,16 @@ mutation($projectId: ID!) {
   createApiKey(input: {projectId: $projectId, name: "extra"}) {
     __typename
     ... on CreateApiKeyPayload { secret apiKey { id name prefix revokedAt } }
-    ... on ProjectNotFound { code id }
+    ... on NotFound { code id }
   }
 }
 """
 REVOKE_API_KEY = """
 mutation($id: ID!) {
-  revokeApiKey(id: $id) {
+  revokeApiKey(input: {id: $id}) {
     __typename
     ... on RevokeApiKeyPayload { apiKey { id revokedAt } }
-    ... on ApiKeyNotFound { code id }
+    ... on NotFound { code id }
   }
 }
 """
@@ -222,7 +222,7 @@ async def test_revoking_an_unknown_key_is_api_key_not_found(root: Api, key_id: s
     result = await root.ok(REVOKE_API_KEY, id=key_id)
 
     assert result["revokeApiKey"] == {
-        "__typename": "ApiKeyNotFound",
+        "__typename": "NotFound",
         "code": "NOT_FOUND",
         "id": key_id,
     }
@@ -360,7 +360,7 @@ async def test_api_key_for_unknown_project_is_project_not_found(root: Api, proje
     result = await root.ok(CREATE_API_KEY, projectId=project_id)
 
     assert result["createApiKey"] == {
-        "__typename": "ProjectNotFound",
+        "__typename": "NotFound",
         "code": "NOT_FOUND",
         "id": project_id,
     }
@@ -452,7 +452,7 @@ async def test_other_project_cannot_update_the_user(
     result = await b.api.ok(UPDATE_USER, id="alice", data={"owner": "b"})
 
     assert result["updateUser"] == {
-        "__typename": "UserNotFound",
+        "__typename": "NotFound",
         "code": "NOT_FOUND",
         "id": "alice",
     }
@@ -468,7 +468,7 @@ async def test_other_project_cannot_delete_the_user(
     result = await b.api.ok(DELETE_USER, id="alice")
 
     assert result["deleteUser"] == {
-        "__typename": "UserNotFound",
+        "__typename": "NotFound",
         "code": "NOT_FOUND",
         "id": "alice",
     }
@@ -484,7 +484,7 @@ async def test_other_project_cannot_delete_the_blob(
     result = await b.api.ok(DELETE_BLOB, id=blob_id)
 
     assert result["deleteBlob"] == {
-        "__typename": "BlobNotFound",
+        "__typename": "NotFound",
         "code": "NOT_FOUND",
         "id": blob_id,
     }
@@ -499,7 +499,7 @@ async def test_other_project_cannot_insert_a_blob_for_the_user(
     result = await b.api.ok(INSERT_CHAT, userId="alice", content="planted by B")
 
     assert result["insertBlob"] == {
-        "__typename": "UserNotFound",
+        "__typename": "NotFound",
         "code": "NOT_FOUND",
         "id": "alice",
     }

@@ -245,7 +245,7 @@ async def test_text_no_database_can_store_is_refused_never_an_internal_error(
         assert set(codes) <= {"BAD_USER_INPUT"}, (document, answer)
         for result in (answer.get("data") or {}).values():
             if isinstance(result, dict) and "__typename" in result:
-                assert result["__typename"] in ("InvalidInput", "UserNotFound"), (document, answer)
+                assert result["__typename"] in ("InvalidInput", "NotFound"), (document, answer)
     # Nothing was stored: no second user, no blob, no entry, the default profile config.
     state = await project.api.ok(
         '{ users(first: 5) { nodes { id } } user(id: "u1") { blobs(first: 1) { nodes { id } } '

@@ -58,3 +58,24 @@ async def test_upgrade_is_idempotent(engine: AsyncEngine) -> None:
     await migrations.upgrade(engine)
     await migrations.upgrade(engine)
     assert not await migrations.pending_revisions(engine)
+
+
+async def _index_names(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        rows = await connection.exec_driver_sql("SELECT indexname FROM pg_indexes")
+        return {row[0] for row in rows}
+
+
+async def test_only_the_full_text_index_a_query_reads_is_kept(engine: AsyncEngine) -> None:
+    """Search ranks words in process (recall/memory_index.py): the full-text indexes once made
+    for its keyword side would only slow writes. `user.events(search:)` still reads one."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("full-text indexes exist on PostgreSQL only")
+    unused = {"ix_event_facts_content_fts", "ix_profile_entries_keyword_fts"}
+    names = await _index_names(engine)
+    assert "ix_events_summary_fts" in names
+    assert not unused & names
+    await migrations.downgrade(engine, "6a3e9f1c2d57")
+    assert unused <= await _index_names(engine)
+    await migrations.upgrade(engine)
+    assert not unused & await _index_names(engine)

@@ -179,7 +179,7 @@ export class Powermemo {
     return existingUser(result.user, userId).context;
   }
 
-  /** Add an entry by hand (source: manual). AlreadyExistsError for a taken slot. */
+  /** Add an entry by hand (source: MANUAL). AlreadyExistsError for a taken slot. */
   async addProfileEntry(userId: string, topic: string, subTopic: string, content: string): Promise<ProfileEntry> {
     const variables: G.AddProfileEntryMutationVariables = { input: { userId, topic, subTopic, content } };
     const result = await this.run<G.AddProfileEntryMutation>(DOCUMENTS.addProfileEntry, variables);
@@ -199,7 +199,7 @@ export class Powermemo {
     payload(result.deleteProfileEntry, "DeleteProfileEntryPayload");
   }
 
-  /** Extract facts from free text (a bio, notes) into the profile (source: import); returns
+  /** Extract facts from free text (a bio, notes) into the profile (source: IMPORT); returns
    * the entries added or changed. Waits for the LLM: LLMUnavailableError. */
   async importProfile(userId: string, text: string): Promise<ProfileEntry[]> {
     const variables: G.ImportProfileMutationVariables = { input: { userId, text } };

@@ -71,6 +71,13 @@ export const EVENT_FIELDS = /* GraphQL */ `
     happenedFrom
     happenedTo
     createdAt
+    profileDelta {
+      action
+      topic
+      subTopic
+      content
+      previous
+    }
   }
 `;
 
@@ -141,7 +148,7 @@ export const UPDATE_USER = /* GraphQL */ `
 
 export const DELETE_USER = /* GraphQL */ `
   mutation DeleteUser($id: ID!) {
-    deleteUser(id: $id) {
+    deleteUser(input: {userId: $id}) {
       __typename
       ... on DeleteUserPayload {
         deletedUserId
@@ -167,7 +174,7 @@ export const INSERT_BLOB = /* GraphQL */ `
 
 export const FLUSH_BUFFER = /* GraphQL */ `
   mutation FlushBuffer($userId: ID!, $wait: Boolean!) {
-    flushBuffer(userId: $userId, wait: $wait) {
+    flushBuffer(input: {userId: $userId, wait: $wait}) {
       __typename
       ... on FlushBufferPayload {
         outcome
@@ -246,7 +253,7 @@ export const UPDATE_PROFILE_ENTRY = /* GraphQL */ `
 
 export const DELETE_PROFILE_ENTRY = /* GraphQL */ `
   mutation DeleteProfileEntry($id: ID!) {
-    deleteProfileEntry(id: $id) {
+    deleteProfileEntry(input: {id: $id}) {
       __typename
       ... on DeleteProfileEntryPayload {
         deletedEntryId

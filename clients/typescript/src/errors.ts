@@ -1,12 +1,12 @@
 // Typed errors for what the server refuses, each carrying its GraphQL error code, as in the
 // Python client (powermemo_gql/client/errors.py). Both shapes of a server error map here: a
-// member of a result union implementing `Error` (e.g. UserNotFound) and a top-level error
+// member of a result union implementing `Error` (e.g. NotFound) and a top-level error
 // (`extensions.code`, e.g. UNAUTHENTICATED on HTTP 401 or BAD_USER_INPUT for an argument).
 
 export interface ErrorDetails {
   /** The offending input, when the server names one (e.g. `blob.chat.messages[0].content`). */
   field?: string | null;
-  /** The result-union member that carried the error (e.g. `UserNotFound`). */
+  /** The result-union member that carried the error (e.g. `NotFound`). */
   typename?: string | null;
   /** The HTTP status, when the request was refused before GraphQL ran. */
   status?: number | null;

@@ -19,6 +19,9 @@ export type {
   FlushStatus,
   FlushTrigger,
   ErrorCode,
+  ProfileSource,
+  RevisionAction,
+  ProfileDeltaAction,
 } from "./generated/graphql.js";
 
 export type User = UserFieldsFragment;
@@ -30,9 +33,10 @@ export type Blob = BlobFieldsFragment;
  * it finished, as the indexer stores their vectors).
  */
 export type Flush = FlushFieldsFragment;
-/** One fact of a profile; `source` is llm, manual or import. */
+/** One fact of a profile; `source` is LLM, MANUAL or IMPORT. */
 export type ProfileEntry = EntryFieldsFragment;
-/** Something that happened to a user, dated by when it was said. */
+/** Something that happened to a user, dated by when it was said; `profileDelta`: what it
+ * did to the profile (action ADD, UPDATE or DELETE, topic, subTopic, content, previous). */
 export type Event = EventFieldsFragment;
 /** One change of the feed; pass `cursor` as `since` (or `after`) to resume after it. */
 export type ProfileChange = ChangeFieldsFragment;

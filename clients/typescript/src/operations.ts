@@ -52,7 +52,7 @@ export function payload<T extends Member, P extends T["__typename"]>(
 /** `user(id)` of a query that needs the user: null becomes NotFoundError. */
 export function existingUser<U>(user: U | null | undefined, userId: string): U {
   if (user === null || user === undefined) {
-    throw new NotFoundError("NOT_FOUND", `User '${userId}' not found`, { typename: "UserNotFound" });
+    throw new NotFoundError("NOT_FOUND", `User '${userId}' not found`, { typename: "NotFound" });
   }
   return user;
 }

@@ -48,7 +48,7 @@ test("users: create, get, update, delete", async () => {
   await assert.rejects(memory.deleteUser("crud-alice"), (error) => {
     assert.ok(error instanceof NotFoundError);
     assert.equal(error.code, "NOT_FOUND");
-    assert.equal(error.typename, "UserNotFound");
+    assert.equal(error.typename, "NotFound");
     return true;
   });
 });
@@ -94,8 +94,8 @@ test("insert, flush, profile, context and events through the scripted LLM", asyn
   assert.deepEqual(
     profile.map((entry) => [entry.topic, entry.subTopic, entry.content, entry.source]).sort(),
     [
-      ["contact_info", "city", "Lyon", "llm"],
-      ["work", "title", "chemistry teacher", "llm"],
+      ["contact_info", "city", "Lyon", "LLM"],
+      ["work", "title", "chemistry teacher", "LLM"],
     ],
   );
   assert.deepEqual(new Set(profile.flatMap((entry) => entry.sourceBlobIds)), new Set([chat.id, document.id]));
@@ -116,6 +116,10 @@ test("insert, flush, profile, context and events through the scripted LLM", asyn
   assert.equal(events.length, 1);
   assert.equal(events[0].summary, "Alice teaches chemistry in Lyon.");
   assert.equal(events[0].id, flush.eventId);
+  assert.deepEqual(
+    events[0].profileDelta.map((d) => [d.action, d.topic, d.subTopic, d.previous]).sort(),
+    [["ADD", "contact_info", "city", null], ["ADD", "work", "title", null]],
+  );
   assert.equal(new Date(events[0].happenedFrom).toISOString(), "2024-05-01T12:00:00.000Z"); // createdAt was sent
   assert.equal((await memory.events("alice", { search: "chemistry" })).length, 1);
   assert.deepEqual(await memory.events("alice", { search: "zebra" }), []);
@@ -125,12 +129,12 @@ test("profile entries by hand, imported ones, and the change feed", async () => 
   await memory.createUser("bob");
   const cursor = await memory.changesCursor("bob");
   const entry = await memory.addProfileEntry("bob", "work", "title", "teacher");
-  assert.equal(entry.source, "manual");
+  assert.equal(entry.source, "MANUAL");
   await assert.rejects(memory.addProfileEntry("bob", "work", "title", "again"), AlreadyExistsError);
 
   const updated = await memory.updateProfileEntry(entry.id, "head teacher");
   assert.equal(updated.content, "head teacher");
-  assert.deepEqual(updated.history.map((revision) => [revision.content, revision.action]), [["teacher", "update"]]);
+  assert.deepEqual(updated.history.map((revision) => [revision.content, revision.action]), [["teacher", "UPDATE"]]);
   await memory.deleteProfileEntry(entry.id);
   await assert.rejects(memory.deleteProfileEntry(entry.id), NotFoundError);
 
@@ -148,7 +152,7 @@ test("profile entries by hand, imported ones, and the change feed", async () => 
 
   await memory.createUser("carol");
   const imported = await memory.importProfile("carol", "Carol teaches chemistry in Lyon.");
-  assert.deepEqual(imported.map((e) => [e.content, e.source]).sort(), [["Lyon", "import"], ["chemistry teacher", "import"]]);
+  assert.deepEqual(imported.map((e) => [e.content, e.source]).sort(), [["Lyon", "IMPORT"], ["chemistry teacher", "IMPORT"]]);
 });
 
 test("execute runs any document and returns its data", async () => {

@@ -21,7 +21,7 @@ function change(n) {
     subTopic: `sub-${n}`,
     oldValue: null,
     newValue: `value-${n}`,
-    source: "manual",
+    source: "MANUAL",
     flushId: null,
     eventId: null,
     error: null,

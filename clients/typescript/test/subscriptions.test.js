@@ -57,7 +57,7 @@ test("a subscription receives a change as it is committed, and break closes it",
   for await (const change of updates) {
     assert.equal(change.kind, "ENTRY_ADDED");
     assert.equal(change.entryId, entry.id);
-    assert.deepEqual([change.topic, change.subTopic, change.newValue, change.source], ["work", "title", "teacher", "manual"]);
+    assert.deepEqual([change.topic, change.subTopic, change.newValue, change.source], ["work", "title", "teacher", "MANUAL"]);
     assert.equal(updates.cursor, change.cursor);
     break;
   }

@@ -40,7 +40,7 @@ mutation($input: InsertBlobInput!) {
   insertBlob(input: $input) {
     __typename
     ... on InsertBlobPayload { blob { ...BlobFields } }
-    ... on UserNotFound { code message id }
+    ... on NotFound { code message id }
     ... on InvalidInput { code message field }
   }
 }
@@ -77,10 +77,10 @@ query($userId: ID!, $first: Int, $after: String, $last: Int, $before: String) {
 """
 DELETE_BLOB = """
 mutation($id: ID!) {
-  deleteBlob(id: $id) {
+  deleteBlob(input: {id: $id}) {
     __typename
     ... on DeleteBlobPayload { deletedBlobId }
-    ... on BlobNotFound { code message id }
+    ... on NotFound { code message id }
   }
 }
 """
@@ -404,7 +404,7 @@ async def test_blob_of_another_project_is_invisible(
 
     assert await get_blob(other.api, blob["id"]) is None
     deleted = await other.api.ok(DELETE_BLOB, id=blob["id"])
-    assert deleted["deleteBlob"]["__typename"] == "BlobNotFound"
+    assert deleted["deleteBlob"]["__typename"] == "NotFound"
     assert await get_blob(project.api, blob["id"]) == blob
 
 
@@ -585,7 +585,7 @@ async def test_insert_for_unknown_user_is_user_not_found(
 ) -> None:
     result = await insert_blob(project.api, CHAT, user_id="ghost")
 
-    assert result["__typename"] == "UserNotFound"
+    assert result["__typename"] == "NotFound"
     assert result["code"] == "NOT_FOUND"
     assert result["id"] == "ghost"
     assert await all_buffer_items(app) == []
@@ -598,7 +598,7 @@ async def test_insert_for_a_user_of_another_project_is_user_not_found(
 
     result = await insert_blob(other.api, CHAT)
 
-    assert result["__typename"] == "UserNotFound"
+    assert result["__typename"] == "NotFound"
     assert await user_blobs(project.api) == []
 
 
@@ -625,7 +625,7 @@ async def test_delete_blob_twice_is_blob_not_found(project: ProjectHandle, alice
 
     again = await project.api.ok(DELETE_BLOB, id=blob["id"])
 
-    assert again["deleteBlob"]["__typename"] == "BlobNotFound"
+    assert again["deleteBlob"]["__typename"] == "NotFound"
     assert again["deleteBlob"]["code"] == "NOT_FOUND"
     assert again["deleteBlob"]["id"] == blob["id"]
 
@@ -638,7 +638,7 @@ async def test_delete_blob_with_a_non_uuid_id_is_blob_not_found(
 
     result = await project.api.ok(DELETE_BLOB, id=bad_id)
 
-    assert result["deleteBlob"]["__typename"] == "BlobNotFound"
+    assert result["deleteBlob"]["__typename"] == "NotFound"
     assert result["deleteBlob"]["id"] == bad_id
     assert await user_blobs(project.api) == [kept]
 

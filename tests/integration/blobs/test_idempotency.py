@@ -30,7 +30,7 @@ mutation($userId: ID!, $text: String!, $key: String) {
   }
 }
 """
-DELETE = "mutation($id: ID!) { deleteBlob(id: $id) { __typename } }"
+DELETE = "mutation($id: ID!) { deleteBlob(input: {id: $id}) { __typename } }"
 
 
 @pytest.fixture

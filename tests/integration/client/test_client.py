@@ -24,9 +24,13 @@ from powermemo_gql.client import (
     Powermemo,
     PowermemoError,
     ProfileChange,
+    ProfileDeltaAction,
+    ProfileDeltaItem,
+    ProfileSource,
     ProfileUpdates,
     RateLimitedError,
     Retry,
+    RevisionAction,
 )
 from powermemo_gql.client.operations import DOCUMENTS
 from powermemo_gql.client.schema import bundled_sdl
@@ -146,11 +150,15 @@ async def test_chat_flush_profile_and_context(
             ("work", "title", "chemistry teacher"),
             ("contact_info", "city", "Lyon"),
         }
-        assert {e.source for e in profile} == {"llm"}
+        assert {e.source for e in profile} == {ProfileSource.LLM}
         assert all(blob.id in e.source_blob_ids for e in profile)
         # "Bye" was said on 2024-05-01, the other two messages when the blob was inserted.
         [event] = await client.events("alice", first=5)
         assert event.id == flush.event_id
+        assert set(event.profile_delta) == {
+            ProfileDeltaItem(ProfileDeltaAction.ADD, e.topic, e.sub_topic, e.content, None)
+            for e in profile
+        }
         assert event.happened_from == datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
         assert event.happened_to == blob.created_at
         assert {e.last_mentioned_at for e in profile} == {event.happened_to}
@@ -217,9 +225,12 @@ async def test_manual_entries_and_the_change_feed(live: LiveServer, tenant: Proj
     async with AsyncPowermemo(live.http_url, tenant.api_key) as client:
         start = await client.changes_cursor("alice")
         entry = await client.add_profile_entry("alice", "work", "title", "teacher")
-        assert entry.source == "manual"
+        assert entry.source == ProfileSource.MANUAL
         updated = await client.update_profile_entry(entry.id, "chemistry teacher")
         assert [r.content for r in updated.history] == ["teacher"]
+        assert [(r.action, r.source) for r in updated.history] == [
+            (RevisionAction.UPDATE, ProfileSource.MANUAL)
+        ]
         await client.delete_profile_entry(entry.id)
         changes = await client.changes("alice", after=start)
         assert [c.kind for c in changes] == [
@@ -227,6 +238,7 @@ async def test_manual_entries_and_the_change_feed(live: LiveServer, tenant: Proj
             ChangeKind.ENTRY_UPDATED,
             ChangeKind.ENTRY_DELETED,
         ]
+        assert {c.source for c in changes} == {ProfileSource.MANUAL}
         assert await client.changes("alice", after=changes[-1].cursor) == []
         assert await client.changes("alice", first=1) == changes[:1]
 
@@ -246,9 +258,9 @@ async def test_not_found_for_an_unknown_user(live: LiveServer, tenant: ProjectHa
             await client.flush("nobody")
         with pytest.raises(NotFoundError):
             await client.update_profile_entry("00000000-0000-0000-0000-000000000000", "x")
-    assert (deleted.value.code, deleted.value.typename) == ("NOT_FOUND", "UserNotFound")
+    assert (deleted.value.code, deleted.value.typename) == ("NOT_FOUND", "NotFound")
     assert "nobody" in deleted.value.message
-    assert inserted.value.typename == "UserNotFound"
+    assert inserted.value.typename == "NotFound"
     assert read.value.code == "NOT_FOUND"
 
 
@@ -297,7 +309,7 @@ async def test_import_profile(live: LiveServer, tenant: ProjectHandle, llm: Scri
     llm.responder = memory_responder()
     async with AsyncPowermemo(live.http_url, tenant.api_key) as client:
         entries = await client.import_profile("alice", "Alice teaches chemistry in Lyon.")
-    assert {e.source for e in entries} == {"import"}
+    assert {e.source for e in entries} == {ProfileSource.IMPORT}
     assert len(entries) == 2
 
 

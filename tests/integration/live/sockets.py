@@ -19,7 +19,7 @@ mutation($projectId: ID!) {
 """
 REVOKE = """
 mutation($id: ID!) {
-  revokeApiKey(id: $id) { __typename }
+  revokeApiKey(input: {id: $id}) { __typename }
 }
 """
 FOLLOW = 'subscription { profileUpdated(userId: "alice") { kind } }'

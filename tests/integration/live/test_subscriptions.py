@@ -37,7 +37,7 @@ mutation($id: ID!, $content: String!) {
   updateProfileEntry(input: {id: $id, content: $content}) { __typename }
 }
 """
-DELETE = "mutation($id: ID!) { deleteProfileEntry(id: $id) { __typename } }"
+DELETE = "mutation($id: ID!) { deleteProfileEntry(input: {id: $id}) { __typename } }"
 CHANGES = """
 query($after: String) {
   user(id: "alice") {
@@ -55,7 +55,7 @@ mutation {
   ]}}}) { __typename }
 }
 """
-FLUSH = 'mutation { flushBuffer(userId: "alice", wait: true) { __typename } }'
+FLUSH = 'mutation { flushBuffer(input: {userId: "alice", wait: true}) { __typename } }'
 
 
 @asynccontextmanager
@@ -97,7 +97,7 @@ async def test_manual_edits_arrive_live_with_old_and_new_values(
         "chemistry teacher",
         None,
     )
-    assert {added["source"], updated["source"], deleted["source"]} == {"manual"}
+    assert {added["source"], updated["source"], deleted["source"]} == {"MANUAL"}
 
 
 async def test_flushes_and_failures_arrive_live(
@@ -114,7 +114,7 @@ async def test_flushes_and_failures_arrive_live(
         failed = await _next(changes)
     kinds = [c["kind"] for c in received]
     assert kinds == ["ENTRY_ADDED", "ENTRY_ADDED", "BUFFER_FLUSHED"]
-    assert {c["source"] for c in received[:2]} == {"llm"}
+    assert {c["source"] for c in received[:2]} == {"LLM"}
     assert received[2]["flushId"] is not None
     assert received[2]["eventId"] is not None
     assert failed["kind"] == "FLUSH_FAILED"
@@ -205,6 +205,24 @@ async def test_other_projects_and_root_cannot_subscribe(
         assert message["type"] == "next", message
         assert message["payload"]["data"] is None
         assert message["payload"]["errors"][0]["extensions"]["code"] == code
+
+
+@pytest.mark.parametrize("field", ["profileUpdated", "bufferFlushed", "flushFailed"])
+async def test_each_subscription_on_a_missing_user_ends_with_one_not_found_error(
+    live: LiveServer, tenant: ProjectHandle, field: str
+) -> None:
+    socket = await _raw_ws(live, {"Authorization": f"Bearer {tenant.api_key}"})
+    assert json.loads(await socket.recv())["type"] == "connection_ack"
+    query = f'subscription {{ {field}(userId: "ghost") {{ cursor }} }}'
+    await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+    message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+    done = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+    await socket.close()
+    assert message["type"] == "next", message
+    assert message["payload"]["data"] is None
+    [error] = message["payload"]["errors"]
+    assert error["extensions"]["code"] == "NOT_FOUND"
+    assert done == {"id": "1", "type": "complete"}
 
 
 async def test_dataloaders_are_fresh_for_every_operation_on_one_socket(

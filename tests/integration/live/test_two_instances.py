@@ -78,7 +78,9 @@ async def test_a_flush_on_one_instance_reaches_a_subscriber_on_the_other(
             'mutation { insertBlob(input: {userId: "alice", blob: {document: {content: "x"}}})'
             " { __typename } }"
         )
-        await on_second.ok('mutation { flushBuffer(userId: "alice", wait: true) { __typename } }')
+        await on_second.ok(
+            'mutation { flushBuffer(input: {userId: "alice", wait: true}) { __typename } }'
+        )
         kinds = [(await _next(results))["kind"] for _ in range(3)]
     assert kinds == ["ENTRY_ADDED", "ENTRY_ADDED", "BUFFER_FLUSHED"]
 

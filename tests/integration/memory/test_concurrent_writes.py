@@ -44,7 +44,7 @@ mutation($id: ID!, $content: String!) {
   updateProfileEntry(input: {id: $id, content: $content}) { __typename }
 }
 """
-DELETE = "mutation($id: ID!) { deleteProfileEntry(id: $id) { __typename } }"
+DELETE = "mutation($id: ID!) { deleteProfileEntry(input: {id: $id}) { __typename } }"
 INSERT_CHAT = """
 mutation($text: String!) {
   insertBlob(input: {userId: "alice", blob: {chat: {messages: [{role: USER, content: $text}]}}}) {
@@ -54,7 +54,7 @@ mutation($text: String!) {
 """
 FLUSH = """
 mutation {
-  flushBuffer(userId: "alice", wait: true) {
+  flushBuffer(input: {userId: "alice", wait: true}) {
     __typename
     ... on FlushBufferPayload { outcome flush { status error } }
   }
@@ -149,13 +149,15 @@ async def test_edits_racing_the_deletion_of_their_user_end_cleanly(api: Api) -> 
         entry = (await api.ok(ADD_FOR, user=user))["addProfileEntry"]["entry"]["id"]
         edit, deletion = await asyncio.gather(
             api.run(UPDATE, id=entry, content="changed"),
-            api.run("mutation($id: ID!) { deleteUser(id: $id) { __typename } }", id=user),
+            api.run(
+                "mutation($id: ID!) { deleteUser(input: {userId: $id}) { __typename } }", id=user
+            ),
         )
         edits.append(_typename(edit))
         deletions.append(_typename(deletion))
 
     # The edit went first, or found the entry gone with its user: never an error.
-    assert set(edits) <= {"UpdateProfileEntryPayload", "ProfileEntryNotFound"}, edits
+    assert set(edits) <= {"UpdateProfileEntryPayload", "NotFound"}, edits
     assert deletions == ["DeleteUserPayload"] * ROUNDS
 
 

@@ -37,19 +37,19 @@ mutation($userId: ID!, $text: String!) {
 """
 FLUSH = """
 mutation($userId: ID!, $wait: Boolean!) {
-  flushBuffer(userId: $userId, wait: $wait) {
+  flushBuffer(input: {userId: $userId, wait: $wait}) {
     __typename
     ... on FlushBufferPayload {
       outcome
       flush { id status trigger itemCount llmCalls inputTokens outputTokens error eventId }
     }
-    ... on UserNotFound { code }
+    ... on NotFound { code }
   }
 }
 """
 RETRY = """
 mutation($userId: ID!) {
-  retryFailedBuffer(userId: $userId, wait: true) {
+  retryFailedBuffer(input: {userId: $userId, wait: true}) {
     ... on RetryFailedBufferPayload { retriedItems flush { status itemCount } }
   }
 }
@@ -59,7 +59,12 @@ query($id: ID!) {
   user(id: $id) {
     buffer { status totalTokens idleTokens failedCount items { blobId status error tokenCount } }
     profile { topic subTopic content source sourceBlobIds sourceEventId history { content action } }
-    events(first: 10) { nodes { id summary tags { tag value } profileDelta } }
+    events(first: 10) {
+      nodes {
+        id summary tags { tag value }
+        profileDelta { action topic subTopic content previous }
+      }
+    }
     flushes { status trigger llmCalls inputTokens outputTokens }
   }
 }
@@ -132,13 +137,17 @@ async def test_flush_turns_chat_into_profile_and_event(
     assert profile[("work", "title")]["content"] == "chemistry teacher"
     assert profile[("contact_info", "city")]["content"] == "Lyon"
     for entry in profile.values():
-        assert entry["source"] == "llm"
+        assert entry["source"] == "LLM"
         assert entry["sourceBlobIds"] == [blob_id]
         assert entry["sourceEventId"] == flush["eventId"]
     [event] = memory["events"]["nodes"]
     assert event["id"] == flush["eventId"]
     assert event["summary"] == "Alice teaches chemistry in Lyon."
-    assert {d["action"] for d in event["profileDelta"]} == {"add"}
+    delta = event["profileDelta"]
+    assert {(d["action"], d["previous"]) for d in delta} == {("ADD", None)}
+    assert sorted((d["topic"], d["subTopic"], d["content"]) for d in delta) == sorted(
+        (e["topic"], e["subTopic"], e["content"]) for e in memory["profile"]
+    )
     assert memory["flushes"][0]["llmCalls"] == 2
     usage = await project.api.ok("{ llmUsage { flushes llmCalls inputTokens outputTokens } }")
     assert usage["llmUsage"] == {
@@ -180,9 +189,19 @@ async def test_existing_entries_are_merged_with_history(
     merge_input = llm.requests[-1]["body"]["messages"][1]["content"]
     assert '"current": "Lyon"' in merge_input
     assert '"observation": "Paris"' in merge_input
-    city = next(e for e in (await _memory(project.api))["profile"] if e["subTopic"] == "city")
+    memory = await _memory(project.api)
+    city = next(e for e in memory["profile"] if e["subTopic"] == "city")
     assert city["content"] == "Paris (moved from Lyon)"
-    assert city["history"] == [{"content": "Lyon", "action": "update"}]
+    assert city["history"] == [{"content": "Lyon", "action": "UPDATE"}]
+    assert memory["events"]["nodes"][0]["profileDelta"] == [
+        {
+            "action": "UPDATE",
+            "topic": "contact_info",
+            "subTopic": "city",
+            "content": "Paris (moved from Lyon)",
+            "previous": "Lyon",
+        }
+    ]
 
 
 async def test_aborted_merge_changes_nothing(project: ProjectHandle, llm: ScriptedLLM) -> None:
@@ -430,7 +449,7 @@ async def test_flush_buffer_recovers_a_dead_flush_without_the_scheduler(
 
 async def test_flush_of_unknown_user_is_user_not_found(project: ProjectHandle) -> None:
     data = await project.api.ok(FLUSH, userId="ghost", wait=True)
-    assert data["flushBuffer"] == {"__typename": "UserNotFound", "code": "NOT_FOUND"}
+    assert data["flushBuffer"] == {"__typename": "NotFound", "code": "NOT_FOUND"}
 
 
 async def test_empty_buffer_flush_says_nothing_to_flush(project: ProjectHandle) -> None:
@@ -581,5 +600,5 @@ async def test_delete_user_removes_flushes_leases_and_history(
             ]
 
     assert all(n > 0 for n in await counts())
-    await project.api.ok('mutation { deleteUser(id: "alice") { __typename } }')
+    await project.api.ok('mutation { deleteUser(input: {userId: "alice"}) { __typename } }')
     assert await counts() == [0, 0, 0, 0, 0, 0]

@@ -46,7 +46,7 @@ async def test_import_adds_entries_marked_as_imported(
     assert (result["llmCalls"], result["inputTokens"], result["outputTokens"]) == (1, 100, 20)
     entries = {(e["topic"], e["subTopic"]): e for e in result["entries"]}
     assert entries[("work", "title")]["content"] == "chemistry teacher"
-    assert {e["source"] for e in result["entries"]} == {"import"}
+    assert {e["source"] for e in result["entries"]} == {"IMPORT"}
     memory = await api.ok(
         '{ user(id: "alice") { events(first: 1) { nodes { id } } flushes { trigger status } } }'
     )
@@ -79,7 +79,7 @@ async def test_import_merges_into_existing_entries(
             "topic": "contact_info",
             "subTopic": "city",
             "content": "Paris",
-            "source": "import",
+            "source": "IMPORT",
             "history": [{"content": "Lyon"}],
         }
     ]
@@ -108,5 +108,5 @@ async def test_bad_text_and_unknown_user(project: ProjectHandle, llm: ScriptedLL
     too_long = await _import(api, "x" * 50_001)
     assert (too_long["__typename"], too_long["field"]) == ("InvalidInput", "text")
     ghost = await _import(api, BIO, user="ghost")
-    assert ghost["__typename"] == "UserNotFound"
+    assert ghost["__typename"] == "NotFound"
     assert llm.requests == []

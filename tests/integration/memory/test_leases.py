@@ -154,7 +154,8 @@ async def test_manual_edit_during_a_flush_wins(
     assert flush is not None
     assert flush.status == "done"
     memory = await project.api.ok(
-        '{ user(id: "alice") { profile { content } events(first: 1) { nodes { profileDelta } } } }'
+        '{ user(id: "alice") { profile { content } '
+        "events(first: 1) { nodes { profileDelta { action } } } } }"
     )
     assert memory["user"]["profile"] == [{"content": "Marseille"}]
     # The event records what the flush wrote: nothing, since the edit won.

@@ -17,7 +17,7 @@ mutation($text: String!) {
 """
 FLUSH = """
 mutation {
-  flushBuffer(userId: "alice", wait: true) {
+  flushBuffer(input: {userId: "alice", wait: true}) {
     ... on FlushBufferPayload { flush { status error llmCalls droppedItems } }
   }
 }

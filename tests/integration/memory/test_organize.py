@@ -40,13 +40,15 @@ mutation {
 """
 FLUSH = """
 mutation {
-  flushBuffer(userId: "alice", wait: true) { ... on FlushBufferPayload { flush { status error } } }
+  flushBuffer(input: {userId: "alice", wait: true}) {
+    ... on FlushBufferPayload { flush { status error } }
+  }
 }
 """
 PROFILE = """
 { user(id: "alice") {
     profile { subTopic content history { content action source } }
-    events(first: 1) { nodes { profileDelta } }
+    events(first: 1) { nodes { profileDelta { action subTopic content previous } } }
 } }
 """
 
@@ -97,15 +99,17 @@ async def test_topic_past_the_limit_is_regrouped(database_url: str, llm: Scripte
     profile = {e["subTopic"]: e for e in user["profile"]}
     assert set(profile) == {"a", "b2"}
     assert profile["a"]["content"] == "A and C"
-    assert profile["a"]["history"] == [{"content": "A", "action": "update", "source": "llm"}]
-    delta = {(d["action"], d["sub_topic"]) for d in user["events"]["nodes"][0]["profileDelta"]}
-    assert delta == {
-        ("update", "a"),
-        ("delete", "b"),
-        ("delete", "d"),
-        ("delete", "e"),
-        ("add", "b2"),
+    assert profile["a"]["history"] == [{"content": "A", "action": "UPDATE", "source": "LLM"}]
+    delta = user["events"]["nodes"][0]["profileDelta"]
+    assert {(d["action"], d["subTopic"]) for d in delta} == {
+        ("UPDATE", "a"),
+        ("DELETE", "b"),
+        ("DELETE", "d"),
+        ("DELETE", "e"),
+        ("ADD", "b2"),
     }
+    deleted = [d for d in delta if d["action"] == "DELETE"]
+    assert all(d["content"] is None and d["previous"] for d in deleted)
 
 
 async def test_regrouping_keeps_at_most_half_the_limit(database_url: str, llm: ScriptedLLM) -> None:

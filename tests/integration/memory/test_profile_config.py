@@ -32,7 +32,9 @@ mutation {
 """
 FLUSH = """
 mutation {
-  flushBuffer(userId: "alice", wait: true) { ... on FlushBufferPayload { flush { status error } } }
+  flushBuffer(input: {userId: "alice", wait: true}) {
+    ... on FlushBufferPayload { flush { status error } }
+  }
 }
 """
 MEMORY = """

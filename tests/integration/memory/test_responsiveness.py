@@ -26,7 +26,9 @@ async def test_event_loop_stays_responsive_during_a_slow_flush(
         " { __typename } }"
     )
     flushing = asyncio.create_task(
-        project.api.ok('mutation { flushBuffer(userId: "alice", wait: true) { __typename } }')
+        project.api.ok(
+            'mutation { flushBuffer(input: {userId: "alice", wait: true}) { __typename } }'
+        )
     )
     for _ in range(500):  # until the flush is waiting on the LLM (5 s at most)
         if llm.requests:

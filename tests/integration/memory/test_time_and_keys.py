@@ -10,6 +10,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+from starlette.applications import Starlette
+
+from powermemo_gql.buffers.models import FlushStepUsage
+from powermemo_gql.resources import Resources
 from tests.integration.memory.conftest import AppFactory, memory_responder
 from tests.llm_server import Reply, ScriptedLLM, json_reply
 from tests.support import ProjectHandle
@@ -29,7 +34,7 @@ mutation($content: String!) {
 """
 FLUSH = """
 mutation {
-  flushBuffer(userId: "alice", wait: true) {
+  flushBuffer(input: {userId: "alice", wait: true}) {
     ... on FlushBufferPayload { flush { status error llmCalls inputTokens droppedItems } }
   }
 }
@@ -405,9 +410,31 @@ async def test_usage_per_step(project: ProjectHandle, llm: ScriptedLLM) -> None:
     assert flush["droppedItems"] == 0
     usage = (await project.api.ok(USAGE))["llmUsage"]
     steps = {s["step"]: s for s in usage["steps"]}
-    assert set(steps) == {"summarize", "extract"}
+    assert set(steps) == {"SUMMARIZE", "EXTRACT"}
     assert sum(s["llmCalls"] for s in steps.values()) == usage["llmCalls"] == 2
     assert sum(s["inputTokens"] for s in steps.values()) == usage["inputTokens"]
+
+
+async def test_a_step_this_version_does_not_know_counts_as_other(
+    app: Starlette, project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    """A row written by a newer instance (a step added later) must not break llmUsage."""
+    llm.responder = memory_responder()
+    await project.api.ok(SETUP_USER)
+    await project.api.ok(INSERT_DOCUMENT, content="I teach chemistry in Lyon.")
+    await _flush(project.api)
+    resources: Resources = app.state.resources
+    async with resources.sessions() as session, session.begin():
+        known = (await session.scalars(select(FlushStepUsage))).first()
+        assert known is not None
+        session.add(
+            FlushStepUsage(
+                flush_id=known.flush_id, step="rerank", project_id=known.project_id, calls=1
+            )
+        )
+    steps = {s["step"]: s for s in (await project.api.ok(USAGE))["llmUsage"]["steps"]}
+    assert set(steps) == {"SUMMARIZE", "EXTRACT", "OTHER"}
+    assert steps["OTHER"]["llmCalls"] == 1
 
 
 async def test_notes_that_do_not_shrink_stop_after_bounded_rounds(

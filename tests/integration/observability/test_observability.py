@@ -83,7 +83,9 @@ async def test_metrics_count_requests_flushes_llm_calls_and_tokens(
             'mutation { insertBlob(input: {userId: "alice", blob: {document: {content: "x"}}})'
             " { __typename } }"
         )
-        await tenant.api.ok('mutation { flushBuffer(userId: "alice", wait: true) { __typename } }')
+        await tenant.api.ok(
+            'mutation { flushBuffer(input: {userId: "alice", wait: true}) { __typename } }'
+        )
         async with await _client(app) as client:
             text = (await client.get("/metrics")).text
             ready = (await client.get("/readyz")).json()

@@ -31,7 +31,7 @@ mutation($id: ID!, $content: String!) {
 """
 DELETE = """
 mutation($id: ID!) {
-  deleteProfileEntry(id: $id) {
+  deleteProfileEntry(input: {id: $id}) {
     __typename
     ... on DeleteProfileEntryPayload { deletedEntryId }
     ... on Error { code }
@@ -65,12 +65,12 @@ async def test_add_update_delete_keep_history(alice: Api) -> None:
     added = await _add(alice)
     assert added["__typename"] == "AddProfileEntryPayload"
     entry = added["entry"]
-    assert (entry["content"], entry["source"], entry["history"]) == ("teacher", "manual", [])
+    assert (entry["content"], entry["source"], entry["history"]) == ("teacher", "MANUAL", [])
 
     updated = await alice.ok(UPDATE, id=entry["id"], content="chemistry teacher")
     assert updated["updateProfileEntry"]["entry"] == {
         "content": "chemistry teacher",
-        "history": [{"content": "teacher", "action": "update", "source": "manual"}],
+        "history": [{"content": "teacher", "action": "UPDATE", "source": "MANUAL"}],
     }
 
     deleted = await alice.ok(DELETE, id=entry["id"])
@@ -81,7 +81,7 @@ async def test_add_update_delete_keep_history(alice: Api) -> None:
     assert (await alice.ok(PROFILE))["user"]["profile"] == []
     again = await alice.ok(DELETE, id=entry["id"])
     assert again["deleteProfileEntry"] == {
-        "__typename": "ProfileEntryNotFound",
+        "__typename": "NotFound",
         "code": "NOT_FOUND",
     }
 
@@ -128,11 +128,11 @@ async def test_other_projects_cannot_edit(alice: Api, make_project: ProjectFacto
     other = await make_project("other")
     updated = await other.api.ok(UPDATE, id=entry["id"], content="hacked")
     assert updated["updateProfileEntry"] == {
-        "__typename": "ProfileEntryNotFound",
+        "__typename": "NotFound",
         "code": "NOT_FOUND",
     }
     deleted = await other.api.ok(DELETE, id=entry["id"])
-    assert deleted["deleteProfileEntry"]["__typename"] == "ProfileEntryNotFound"
+    assert deleted["deleteProfileEntry"]["__typename"] == "NotFound"
     profile = (await alice.ok(PROFILE))["user"]["profile"]
     assert profile[0]["content"] == "teacher"
 
@@ -141,9 +141,9 @@ async def test_unknown_user_and_bad_ids(alice: Api) -> None:
     data = await alice.ok(
         ADD, input={"userId": "ghost", "topic": "a", "subTopic": "b", "content": "c"}
     )
-    assert data["addProfileEntry"]["__typename"] == "UserNotFound"
+    assert data["addProfileEntry"]["__typename"] == "NotFound"
     updated = await alice.ok(UPDATE, id="not-a-uuid", content="x")
-    assert updated["updateProfileEntry"]["__typename"] == "ProfileEntryNotFound"
+    assert updated["updateProfileEntry"]["__typename"] == "NotFound"
 
 
 LIMITED = """

@@ -19,7 +19,7 @@ mutation($id: ID!, $summary: String, $tags: [EventTagValueInput!]) {
   updateEvent(input: {id: $id, summary: $summary, tags: $tags}) {
     __typename
     ... on UpdateEventPayload { event { id summary tags { tag value } } }
-    ... on EventNotFound { code id }
+    ... on NotFound { code id }
     ... on InvalidInput { code field }
   }
 }
@@ -29,7 +29,7 @@ mutation($id: ID!) {
   deleteEvent(input: {id: $id}) {
     __typename
     ... on DeleteEventPayload { deletedEventId }
-    ... on EventNotFound { code id }
+    ... on NotFound { code id }
   }
 }
 """
@@ -123,7 +123,7 @@ async def test_a_deleted_event_takes_its_facts_and_vectors(
     assert record["newValue"] is None
 
     again = await alice.api.ok(DELETE, id=str(event_id))
-    assert again["deleteEvent"]["__typename"] == "EventNotFound"
+    assert again["deleteEvent"]["__typename"] == "NotFound"
 
 
 async def test_edits_reach_only_the_callers_events_and_check_input(
@@ -136,7 +136,7 @@ async def test_edits_reach_only_the_callers_events_and_check_input(
     for api, id_ in ((other.api, str(event_id)), (project.api, "not-an-id")):
         for document, name in ((UPDATE, "updateEvent"), (DELETE, "deleteEvent")):
             result = (await api.ok(document, id=id_, summary="x"))[name]
-            assert result == {"__typename": "EventNotFound", "code": "NOT_FOUND", "id": id_}
+            assert result == {"__typename": "NotFound", "code": "NOT_FOUND", "id": id_}
 
     for variables, field in (
         ({"summary": "   "}, "summary"),

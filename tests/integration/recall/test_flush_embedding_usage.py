@@ -26,7 +26,7 @@ mutation($userId: ID!, $text: String!) {
 """
 FLUSH = """
 mutation($userId: ID!) {
-  flushBuffer(userId: $userId, wait: true) {
+  flushBuffer(input: {userId: $userId, wait: true}) {
     ... on FlushBufferPayload { flush { id status embeddingTexts embeddingTokens } }
   }
 }

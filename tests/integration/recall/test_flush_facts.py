@@ -28,7 +28,9 @@ mutation($userId: ID!, $text: String!) {
 """
 FLUSH = """
 mutation($userId: ID!) {
-  flushBuffer(userId: $userId, wait: true) { ... on FlushBufferPayload { flush { status } } }
+  flushBuffer(input: {userId: $userId, wait: true}) {
+    ... on FlushBufferPayload { flush { status } }
+  }
 }
 """
 SUMMARY = "- Went hiking in the Alps [said 2024-03-06]\n\n- Bought new boots [said 2024-03-06]"

@@ -30,7 +30,7 @@ mutation($id: ID!, $content: String!) {
   updateProfileEntry(input: {id: $id, content: $content}) { __typename }
 }
 """
-DELETE_ENTRY = "mutation($id: ID!) { deleteProfileEntry(id: $id) { __typename } }"
+DELETE_ENTRY = "mutation($id: ID!) { deleteProfileEntry(input: {id: $id}) { __typename } }"
 UPDATE_EVENT = """
 mutation($id: ID!, $summary: String!) {
   updateEvent(input: {id: $id, summary: $summary}) { __typename }

@@ -36,7 +36,7 @@ mutation($id: ID!, $data: JSON!) {
 """
 DELETE_USER = """
 mutation($id: ID!) {
-  deleteUser(id: $id) { __typename }
+  deleteUser(input: {userId: $id}) { __typename }
 }
 """
 PROJECTS = """

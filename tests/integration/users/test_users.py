@@ -35,17 +35,17 @@ mutation($input: UpdateUserInput!) {
   updateUser(input: $input) {
     __typename
     ... on UpdateUserPayload { user { id data createdAt updatedAt } }
-    ... on UserNotFound { code message id }
+    ... on NotFound { code message id }
     ... on InvalidInput { code message field }
   }
 }
 """
 DELETE_USER = """
 mutation($id: ID!) {
-  deleteUser(id: $id) {
+  deleteUser(input: {userId: $id}) {
     __typename
     ... on DeleteUserPayload { deletedUserId }
-    ... on UserNotFound { code message id }
+    ... on NotFound { code message id }
   }
 }
 """
@@ -318,7 +318,7 @@ async def test_update_user_with_oversized_data_is_invalid_input(project: Project
 async def test_update_missing_user_is_user_not_found(project: ProjectHandle) -> None:
     result = await project.api.ok(UPDATE_USER, input={"id": "ghost", "data": {"a": 1}})
 
-    assert result["updateUser"]["__typename"] == "UserNotFound"
+    assert result["updateUser"]["__typename"] == "NotFound"
     assert result["updateUser"]["code"] == "NOT_FOUND"
     assert result["updateUser"]["id"] == "ghost"
     assert await user_ids(project.api) == []
@@ -341,7 +341,7 @@ async def test_delete_user_removes_it(project: ProjectHandle) -> None:
 async def test_delete_missing_user_is_user_not_found(project: ProjectHandle) -> None:
     result = await project.api.ok(DELETE_USER, id="ghost")
 
-    assert result["deleteUser"]["__typename"] == "UserNotFound"
+    assert result["deleteUser"]["__typename"] == "NotFound"
     assert result["deleteUser"]["code"] == "NOT_FOUND"
     assert result["deleteUser"]["id"] == "ghost"
 
@@ -354,7 +354,7 @@ async def test_delete_user_twice_is_user_not_found_the_second_time(
 
     again = await project.api.ok(DELETE_USER, id="alice")
 
-    assert again["deleteUser"]["__typename"] == "UserNotFound"
+    assert again["deleteUser"]["__typename"] == "NotFound"
 
 
 async def test_deleted_user_id_can_be_created_again_with_fresh_data(
@@ -476,6 +476,6 @@ async def test_ids_no_user_can_have_are_not_found_on_every_database(
 ) -> None:
     assert await get_user(project.api, "a\x00b") is None
     flushed = await project.api.ok(
-        "mutation($id: ID!) { flushBuffer(userId: $id) { __typename } }", id="x\x00"
+        "mutation($id: ID!) { flushBuffer(input: {userId: $id}) { __typename } }", id="x\x00"
     )
-    assert flushed["flushBuffer"]["__typename"] == "UserNotFound"
+    assert flushed["flushBuffer"]["__typename"] == "NotFound"
