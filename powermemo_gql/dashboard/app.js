@@ -64,6 +64,7 @@ import { createOperator } from "./ops.js";
   let userId = "";
   let lastCursor = null;     // cursor of the newest change applied
   let haveSnapshot = false;
+  let connections = 0;       // subscriptions acknowledged in this run
   let socket = null;
   let attempt = 0;
   let reconnectTimer = null;
@@ -368,8 +369,9 @@ import { createOperator } from "./ops.js";
     setStatus(haveSnapshot ? "reconnecting" : "connecting",
               haveSnapshot ? "reconnecting…" : "connecting…");
     try {
-      // Without a cursor there is nothing to resume from: read everything again.
-      if (!haveSnapshot || lastCursor === null) await loadSnapshot(myRun);
+      // Every connection, a reconnection too, reads the profile again: what changed while
+      // the page was offline (or a change the feed does not carry) is never left stale.
+      await loadSnapshot(myRun);
     } catch (error) {
       fail(myRun, error);
       return;
@@ -440,6 +442,10 @@ import { createOperator } from "./ops.js";
           });
           setStatus("connected", "connected");
           showMessage("");
+          // A reconnection: the operator panels are read again too, once subscribed (what
+          // changes after this read comes through the feed).
+          if (connections > 0) ops.refresh();
+          connections += 1;
           later(STABLE_AFTER_MS, () => { if (current()) attempt = 0; });
           heartbeat();
           break;
@@ -548,6 +554,7 @@ import { createOperator } from "./ops.js";
     userId = newUser;
     lastCursor = null;
     haveSnapshot = false;
+    connections = 0;
     attempt = 0;
     rows.clear();
     els.rows.replaceChildren();

@@ -5,6 +5,11 @@ const USERS_PAGE = 8;        // users per page of the list
 const FLUSHES_SHOWN = 20;    // recent flushes listed and charted
 const EVENTS_SHOWN = 20;     // newest events in the timeline
 const REFRESH_DELAY_MS = 150;  // changes arriving together cause one reload
+// A flush's embedding tokens are counted after it finished, as its rows are indexed: after a
+// flush the panels are read again every SETTLE_MS until its count stops moving (or
+// SETTLE_READS times, e.g. with embeddings off).
+const SETTLE_MS = 2000;
+const SETTLE_READS = 5;
 const SVG = "http://www.w3.org/2000/svg";
 
 const USERS_QUERY = `query DashboardUsers($first: Int!, $after: String, $search: String) {
@@ -21,7 +26,8 @@ const USER_OPS_QUERY = `query DashboardUserOps($userId: ID!, $flushes: Int!, $ev
       items { blobId tokenCount status error createdAt }
     }
     flushes(last: $flushes) {
-      id trigger status itemCount llmCalls inputTokens outputTokens error startedAt finishedAt
+      id trigger status itemCount llmCalls inputTokens outputTokens embeddingTexts
+      embeddingTokens error startedAt finishedAt
     }
     events(first: $events) { nodes { id summary happenedFrom tags { tag value } } }
   }
@@ -84,17 +90,34 @@ function svg(tag, attributes) {
   return element;
 }
 
-// Input and output tokens of each flush, placed by when it started (oldest left).
+// The chart's series: what each flush spent, placed by when it started (oldest left).
+const SERIES = [
+  { name: "llmTokens", label: "LLM tokens (input + output)",
+    of: (f) => f.inputTokens + f.outputTokens,
+    detail: (f) => `${f.inputTokens} in / ${f.outputTokens} out` },
+  { name: "embeddingTokens", label: "embedding tokens",
+    of: (f) => f.embeddingTokens,
+    detail: (f) => `${f.embeddingTexts} texts embedded` },
+];
+
+function usageLegend() {
+  return SERIES.map((series) => {
+    const li = el("li");
+    li.dataset.series = series.name;
+    li.append(el("span", "swatch", "●"), " ", el("span", "label", series.label));
+    return li;
+  });
+}
+
 function usageChart(flushes) {
-  const width = 560, height = 180, left = 48, right = 12, top = 12, bottom = 28;
+  const width = 560, height = 190, left = 48, right = 12, top = 12, bottom = 38;
   const points = flushes.map((f) => ({ flush: f, t: new Date(f.startedAt).getTime() }))
     .filter((p) => !Number.isNaN(p.t)).sort((a, b) => a.t - b.t);
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
-                             "aria-label": "LLM tokens per flush over time" });
+                             "aria-label": "LLM and embedding tokens per flush over time" });
   chart.id = "usage-svg";
   const t0 = points[0].t, t1 = points[points.length - 1].t;
-  const peak = Math.max(1, ...points.map((p) => Math.max(p.flush.inputTokens,
-                                                         p.flush.outputTokens)));
+  const peak = Math.max(1, ...points.flatMap((p) => SERIES.map((s) => s.of(p.flush))));
   const x = (t) => (t1 === t0 ? (left + width - right) / 2
     : left + ((t - t0) / (t1 - t0)) * (width - left - right));
   const y = (tokens) => height - bottom - (tokens / peak) * (height - top - bottom);
@@ -104,26 +127,30 @@ function usageChart(flushes) {
     const node = svg("text", attributes);
     node.textContent = text;
     chart.append(node);
+    return node;
   };
   label(String(peak), { x: left - 6, y: top + 4, "text-anchor": "end" });
   label("0", { x: left - 6, y: y(0) + 4, "text-anchor": "end" });
-  label(shortTime(points[0].flush.startedAt), { x: left, y: height - 8 });
+  label(shortTime(points[0].flush.startedAt), { x: left, y: height - 22 });
   if (t1 !== t0) {
     label(shortTime(points[points.length - 1].flush.startedAt),
-          { x: width - right, y: height - 8, "text-anchor": "end" });
+          { x: width - right, y: height - 22, "text-anchor": "end" });
   }
-  for (const series of ["inputTokens", "outputTokens"]) {
-    const line = points.map((p) => `${x(p.t).toFixed(1)},${y(p.flush[series]).toFixed(1)}`);
-    chart.append(svg("polyline", { points: line.join(" "), class: `series ${series}` }));
+  label("flush started", { x: (left + width - right) / 2, y: height - 6, "text-anchor": "middle",
+                           class: "axis-title" });
+  for (const series of SERIES) {
+    const line = points.map((p) => `${x(p.t).toFixed(1)},${y(series.of(p.flush)).toFixed(1)}`);
+    chart.append(svg("polyline", { points: line.join(" "), class: `series ${series.name}` }));
     for (const p of points) {
-      const dot = svg("circle", { cx: x(p.t).toFixed(1), cy: y(p.flush[series]).toFixed(1),
-                                  r: 4, class: `point ${series}` });
+      const tokens = series.of(p.flush);
+      const dot = svg("circle", { cx: x(p.t).toFixed(1), cy: y(tokens).toFixed(1),
+                                  r: 4, class: `point ${series.name}` });
       dot.dataset.flushId = p.flush.id;
-      dot.dataset.series = series;
-      dot.dataset.tokens = String(p.flush[series]);
+      dot.dataset.series = series.name;
+      dot.dataset.tokens = String(tokens);
       const title = svg("title", {});
-      title.textContent = `${shortTime(p.flush.startedAt)}: ${p.flush[series]} ${
-        series === "inputTokens" ? "input" : "output"} tokens (${p.flush.status.toLowerCase()})`;
+      title.textContent = `${shortTime(p.flush.startedAt)}: ${tokens} ${series.label} (${
+        series.detail(p.flush)}; ${p.flush.status.toLowerCase()})`;
       dot.append(title);
       chart.append(dot);
     }
@@ -142,6 +169,7 @@ export function createOperator({ graphql, selectUser, currentUser }) {
     flushRows: $("flush-rows"), flushesEmpty: $("flushes-empty"),
     events: $("events"), eventsEmpty: $("events-empty"), eventsCount: $("events-count"),
     chart: $("usage-chart"), usageEmpty: $("usage-empty"), usageTotals: $("usage-totals"),
+    legend: $("usage-legend"),
   };
   let afters = [null];       // the `after` cursor of each page seen; the last is shown
   let nextCursor = null;
@@ -149,6 +177,9 @@ export function createOperator({ graphql, selectUser, currentUser }) {
   let usersSeq = 0;
   let opsSeq = 0;
   let refreshTimer = null;
+  let settleTimer = null;
+  let settleReads = 0;       // reads left while a flush's embedding count may still move
+  let settleFigure = null;   // that count at the previous read
 
   // --- the user list -------------------------------------------------------------------
   async function loadUsers() {
@@ -222,7 +253,8 @@ export function createOperator({ graphql, selectUser, currentUser }) {
     const items = flushes.map((flush) => row([
       ["when", timeCell(flush.startedAt)], ["trigger", flush.trigger.toLowerCase()],
       ["status", flush.status.toLowerCase()], ["items", flush.itemCount],
-      ["tokens", `${flush.inputTokens} / ${flush.outputTokens}`], ["error", flush.error],
+      ["tokens", `${flush.inputTokens} / ${flush.outputTokens}`],
+      ["embedding", `${flush.embeddingTokens} (${flush.embeddingTexts})`], ["error", flush.error],
     ], { flushId: flush.id, status: flush.status }));
     showList(els.flushRows, els.flushesEmpty, items, "No flushes yet.");
   }
@@ -245,7 +277,21 @@ export function createOperator({ graphql, selectUser, currentUser }) {
       usage.embeddingTokens} tokens)`;
     const charted = flushes.filter((f) => f.status !== "RUNNING");
     els.chart.replaceChildren(...(charted.length ? [usageChart(charted)] : []));
+    els.legend.replaceChildren(...(charted.length ? usageLegend() : []));
     els.usageEmpty.hidden = charted.length > 0;
+  }
+
+  // After a flush: read again until the newest finished flush's embedding count is above 0
+  // and the same twice running.
+  function settle(flushes) {
+    clearTimeout(settleTimer);
+    if (settleReads <= 0) return;
+    const newest = flushes.find((f) => f.status === "DONE");
+    const figure = newest ? `${newest.id}:${newest.embeddingTexts}` : null;
+    const settled = newest && newest.embeddingTexts > 0 && figure === settleFigure;
+    settleFigure = figure;
+    settleReads = settled ? 0 : settleReads - 1;
+    if (settleReads > 0) settleTimer = setTimeout(loadUser, SETTLE_MS);
   }
 
   async function loadUser() {
@@ -264,6 +310,7 @@ export function createOperator({ graphql, selectUser, currentUser }) {
     renderFlushes(data.user.flushes);
     renderEvents(data.user.events.nodes);
     renderUsage(data.user.flushes, data.llmUsage);
+    settle(data.user.flushes);
   }
 
   els.refresh.addEventListener("click", () => loadUser());
@@ -293,7 +340,10 @@ export function createOperator({ graphql, selectUser, currentUser }) {
 
   function clearUser() {
     opsSeq += 1;
-    for (const container of [els.bufferRows, els.flushRows, els.events, els.chart]) {
+    clearTimeout(settleTimer);
+    settleReads = 0;
+    settleFigure = null;
+    for (const container of [els.bufferRows, els.flushRows, els.events, els.chart, els.legend]) {
       container.replaceChildren();
     }
     els.retry.hidden = true;
@@ -314,6 +364,10 @@ export function createOperator({ graphql, selectUser, currentUser }) {
     // A change from the live feed: reload the panels it affects, once per burst.
     changed(change) {
       if (!REFRESH_KINDS.has(change.kind)) return;
+      if (change.kind === "BUFFER_FLUSHED") {
+        settleReads = SETTLE_READS;
+        settleFigure = null;
+      }
       clearTimeout(refreshTimer);
       refreshTimer = setTimeout(loadUser, REFRESH_DELAY_MS);
     },

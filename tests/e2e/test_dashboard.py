@@ -33,7 +33,7 @@ from powermemo_gql.settings import Settings
 from tests.conftest import make_settings
 from tests.integration.memory.conftest import memory_responder
 from tests.live import LiveServer, live_server
-from tests.llm_server import Reply, ScriptedLLM, running_llm
+from tests.llm_server import Reply, ScriptedLLM, running_llm, word_count
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -416,7 +416,7 @@ async def test_dashboard_shows_the_profile_and_follows_changes_live(
         await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard.png", SCREENSHOT_FOR_HUMANS)
 
 
-async def test_dashboard_resumes_from_its_cursor_after_the_server_restarts(
+async def test_dashboard_reads_every_panel_again_after_the_server_restarts(
     live_settings: Settings,
     browser: Browser,
     monkeypatch: pytest.MonkeyPatch,
@@ -439,20 +439,22 @@ async def test_dashboard_resumes_from_its_cursor_after_the_server_restarts(
         # The server is gone: the page keeps its table and retries with a backoff.
         await page.wait_for(_status_is("reconnecting"), "reconnecting")
 
-        # Changes the page cannot see, made through another server on the same database.
+        # Changes the page cannot see, made through another server on the same database;
+        # a blob joining the buffer is in no feed: only reading the panels again shows it.
         with live_server(live_settings) as other:
             api = Api(other.http_url, tenant.api_key)
             await api.ok(UPDATE, id=kept_id, content="chemistry teacher")
             await api.ok(DELETE, id=gone_id)
             added = await api.ok(ADD, topic="interest", sub="sport", content="rowing")
             added_id = added["addProfileEntry"]["entry"]["id"]
+            await api.ok(INSERT_CHAT)
         assert await page.evaluate(_row(kept_id)) is not None  # nothing redrawn meanwhile
-        snapshot = ("DashboardChanges", "DashboardProfile")
-        loads = page.graphql_posts(*snapshot)
-        assert loads == 2  # the feed's cursor, then the profile
+        assert await page.evaluate("document.querySelectorAll('#buffer-rows tr').length") == 0
+        assert page.graphql_posts("DashboardProfile") == 1
+        ops_reads = page.graphql_posts("DashboardUserOps")
 
-        # The same address again: the page resubscribes with since: its last cursor and
-        # catches up from the feed, without reading the profile again.
+        # The same address again: the page reads the feed's cursor and the profile again,
+        # resubscribes from that cursor, and reads the operator panels again.
         port = int(first.http_url.rsplit(":", 1)[1])
         monkeypatch.setattr(tests.live, "free_port", lambda: port)
         with live_server(live_settings):
@@ -463,7 +465,12 @@ async def test_dashboard_resumes_from_its_cursor_after_the_server_restarts(
             await page.wait_for(
                 _log_item("ENTRY_UPDATED", "chemistry teacher"), "the missed update in the log"
             )
-            assert page.graphql_posts(*snapshot) == loads
+            await page.wait_for(
+                "document.querySelector('#buffer-rows tr')?.dataset.status === 'IDLE'",
+                "the blob inserted while offline, in the buffer panel",
+            )
+            assert page.graphql_posts("DashboardProfile") == 2
+            assert page.graphql_posts("DashboardUserOps") == ops_reads + 1
             # Its failed attempts while the server was down are the only complaints.
             unexpected = [p for p in page.problems() if "ERR_CONNECTION_REFUSED" not in p]
             assert unexpected == []
@@ -713,15 +720,16 @@ async def test_dashboard_shows_a_failed_flush_live_and_retries_it(
             )
             assert summaries == ["Alice teaches chemistry in Lyon."]
 
-            # The chart: input and output tokens of both flushes (the failed one spent none).
+            # The chart: LLM tokens (input and output) of both flushes (the failed one spent
+            # none), and their embedding tokens (none: embeddings are off).
             calls = len(llm.requests) - failed_calls
             assert calls >= 2  # summarize and extract at least
             points = await page.evaluate(_chart_points())
             assert sorted((p["series"], p["tokens"]) for p in points) == [
-                ("inputTokens", 0),
-                ("inputTokens", 100 * calls),
-                ("outputTokens", 0),
-                ("outputTokens", 20 * calls),
+                ("embeddingTokens", 0),
+                ("embeddingTokens", 0),
+                ("llmTokens", 0),
+                ("llmTokens", 120 * calls),
             ], points
             totals = await page.evaluate("document.getElementById('usage-totals').textContent")
             assert totals.startswith(
@@ -734,3 +742,79 @@ async def test_dashboard_shows_a_failed_flush_live_and_retries_it(
                 "Page.captureScreenshot", format="png", captureBeyondViewport=True
             )
             await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard-retried.png")
+
+
+FLUSH_EMBEDDING = """
+query { user(id: "alice") { flushes { id embeddingTexts embeddingTokens } } }
+"""
+
+
+def _legend() -> str:
+    """[{series, text}] of the chart's legend."""
+    return """[...document.querySelectorAll('#usage-legend li')].map(li => ({
+        series: li.dataset.series, text: li.textContent}))"""
+
+
+async def test_dashboard_charts_the_embedding_tokens_of_each_flush(
+    database_url: str, browser: Browser, llm: ScriptedLLM, tmp_path: Path
+) -> None:
+    llm.responder = memory_responder()
+    # Slow embeddings: the flush's rows are indexed seconds after the page was told of it,
+    # so the page must read the flush again to see what they cost.
+    llm.add_embedding_replies(*[Reply(delay=1.0)] * 3)
+    settings = make_settings(
+        database_url,
+        llm_base_url=llm.base_url,
+        background_flushes=False,
+        embedding_provider="openai",
+        embedding_base_url=llm.base_url,
+        embedding_model="scripted-embedder",
+    )
+    with live_server(settings) as server:
+        tenant = await _make_tenant(server.http_url)
+        query = urlencode({"key": tenant.api_key, "user": "alice"})
+        async with _page(browser) as page:
+            await page.navigate(f"{server.http_url}/dashboard?{query}")
+            await page.wait_for(_status_is("connected"), "connected")
+            await tenant.api.ok(INSERT_CHAT)
+            await tenant.api.ok(FLUSH)
+
+            # The server's figure, once the event, its fact and the two entries are indexed.
+            deadline = time.monotonic() + WAIT_SECONDS
+            while True:
+                [flush] = (await tenant.api.ok(FLUSH_EMBEDDING))["user"]["flushes"]
+                if flush["embeddingTexts"] == 4:
+                    break
+                assert time.monotonic() < deadline, flush
+                await asyncio.sleep(0.1)
+            embedded = [text for batch in llm.embedding_inputs() for text in batch]
+            assert flush["embeddingTokens"] == word_count(embedded) > 0
+
+            # The page shows it unasked: a point of the embedding series, and in the table.
+            point = (
+                "document.querySelector('#usage-chart circle.point"
+                f'[data-series="embeddingTokens"][data-flush-id={_js(flush["id"])}]\')'
+            )
+            expected = str(flush["embeddingTokens"])
+            await page.wait_for(f"{point}?.dataset.tokens === {_js(expected)}", "the figure")
+            cell = await page.evaluate(
+                f"document.querySelector('#flush-rows tr[data-flush-id={_js(flush['id'])}]"
+                " td.embedding').textContent"
+            )
+            assert cell == f"{expected} (4)"
+            llm_point = await page.evaluate(
+                f"{point.replace('embeddingTokens', 'llmTokens')}.dataset.tokens"
+            )
+            calls = len(llm.requests)
+            assert llm_point == str(120 * calls)  # 100 in + 20 out per call
+            assert await page.evaluate(_legend()) == [
+                {"series": "llmTokens", "text": "● LLM tokens (input + output)"},
+                {"series": "embeddingTokens", "text": "● embedding tokens"},
+            ]
+            totals = await page.evaluate("document.getElementById('usage-totals').textContent")
+            assert totals.endswith(f"4 texts embedded ({expected} tokens)"), totals
+            assert page.problems() == []
+            shot = await page.call(
+                "Page.captureScreenshot", format="png", captureBeyondViewport=True
+            )
+            await asyncio.to_thread(_save_png, shot, tmp_path / "dashboard-embeddings.png")
