@@ -30,6 +30,7 @@ from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.projects.key_cache import KeyCache
 from powermemo_gql.recall.embeddings import Embedder, create_embedder
 from powermemo_gql.recall.index import Indexer
+from powermemo_gql.recall.query_cache import CachedQueryEmbedder
 from powermemo_gql.recall.vectors import VectorCache
 from powermemo_gql.settings import Settings
 
@@ -77,7 +78,10 @@ class Resources:
         metrics = Metrics()
         clock = clock or SystemClock()
         # First: a configuration error then leaves nothing open behind it.
-        embedder = embedder or create_embedder(settings, metrics)
+        if embedder is None:
+            embedder = create_embedder(settings, metrics)
+            if settings.embedding_query_cache_size and embedder.enabled:
+                embedder = CachedQueryEmbedder(embedder, settings.embedding_query_cache_size)
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         llm = OpenAILLMClient(settings, metrics)

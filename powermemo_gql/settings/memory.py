@@ -216,6 +216,15 @@ class ModelOptions(BaseModel):
         le=256,
         description=("Embedding requests in flight at once, per process (local: encodes at once)."),
     )
+    embedding_query_cache_size: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description=(
+            "Query texts whose vectors each process keeps (least recently used dropped "
+            "first), so a search or context asked again embeds nothing; 0 turns it off."
+        ),
+    )
     embedding_catchup_seconds: float = Field(
         default=30.0,
         gt=0,
