@@ -372,10 +372,10 @@ async def report_latency(
     chosen = [texts[i % len(texts)] for i in range(args.latency_queries)]
     rows = []
     for mode in MODES:
-        # Texts this mode alone asks (a tag makes them new to the server's query-vector
+        # Texts only this mode and size ask (a tag makes them new to the server's query-vector
         # cache), each asked twice: first the server embeds it, then it has the vector
         # (embedding_query_cache_size), which times the search without the query embedding.
-        tagged = [f"{query.text} ({mode.lower()})" for query in chosen]
+        tagged = [f"{query.text} ({mode.lower()} {size})" for query in chosen]
         await call(SEARCH, **search_variables(chosen[0], mode, user))  # warm-up
         first = await timed_searches(call, chosen, tagged, mode, user)
         again = await timed_searches(call, chosen, tagged, mode, user)
