@@ -55,7 +55,7 @@ mutation CreateUser($input: CreateUserInput!) {{
     {INVALID}
   }}
 }}""")
-GET_USER = gql(f"query GetUser($id: ID!) {{ user(id: $id) {{ {USER} }} }}")
+GET_USER = gql(f"query GetUser($id: ID!) {{ user(userId: $id) {{ {USER} }} }}")
 LIST_USERS = gql(f"""
 query ListUsers($first: Int, $after: String, $search: String) {{
   users(first: $first, after: $after, search: $search) {{
@@ -97,7 +97,7 @@ mutation FlushBuffer($userId: ID!, $wait: Boolean!) {{
 }}""")
 PROFILE = gql(f"""
 query Profile($userId: ID!, $topics: [String!], $topk: Int, $maxTokens: Int) {{
-  user(id: $userId) {{
+  user(userId: $userId) {{
     profile(topics: $topics, topk: $topk, maxTokens: $maxTokens) {{ {ENTRY} }}
   }}
 }}""")
@@ -133,10 +133,12 @@ mutation ImportProfile($input: ImportProfileInput!) {{
     {INVALID}
   }}
 }}""")
-CHANGES_CURSOR = gql("query ChangesCursor($userId: ID!) { user(id: $userId) { changesCursor } }")
+CHANGES_CURSOR = gql(
+    "query ChangesCursor($userId: ID!) { user(userId: $userId) { changesCursor } }"
+)
 CHANGES = gql(f"""
 query Changes($userId: ID!, $first: Int, $after: String) {{
-  user(id: $userId) {{ changes(first: $first, after: $after) {{ nodes {{ {CHANGE} }} }} }}
+  user(userId: $userId) {{ changes(first: $first, after: $after) {{ nodes {{ {CHANGE} }} }} }}
 }}""")
 PROFILE_UPDATED = gql(f"""
 subscription ProfileUpdated($userId: ID!, $since: String, $kinds: [ChangeKind!]) {{

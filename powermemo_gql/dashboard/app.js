@@ -7,17 +7,17 @@ import { createOperator } from "./ops.js";
     cursor kind entryId topic subTopic oldValue newValue source flushId eventId error createdAt
   }`;
   const CHANGES_QUERY = `query DashboardChanges($userId: ID!, $last: Int!) {
-    user(id: $userId) { id changesCursor changes(last: $last) { nodes { ...DashboardChange } } }
+    user(userId: $userId) { id changesCursor changes(last: $last) { nodes { ...DashboardChange } } }
   } ${CHANGE_FIELDS}`;
   const PROFILE_QUERY = `query DashboardProfile($userId: ID!) {
-    user(id: $userId) { id profile { id topic subTopic content source updatedAt } }
+    user(userId: $userId) { id profile { id topic subTopic content source updatedAt } }
   }`;
   const SUBSCRIPTION = `subscription DashboardFeed($userId: ID!, $since: String) {
     profileUpdated(userId: $userId, since: $since) { ...DashboardChange }
   } ${CHANGE_FIELDS}`;
 
   const SEARCH_QUERY = `query DashboardSearch($userId: ID!, $query: String!) {
-    user(id: $userId) {
+    user(userId: $userId) {
       search(query: $query, first: 10) {
         __typename
         ... on SearchResults {

@@ -14,7 +14,7 @@ const USERS_QUERY = `query DashboardUsers($first: Int!, $after: String, $search:
   }
 }`;
 const USER_OPS_QUERY = `query DashboardUserOps($userId: ID!, $flushes: Int!, $events: Int!) {
-  user(id: $userId) {
+  user(userId: $userId) {
     id
     buffer {
       status totalTokens idleTokens failedCount

@@ -14,8 +14,17 @@ from powermemo_gql.blobs.models import Blob as BlobRow
 from powermemo_gql.blobs.models import BlobType as BlobKind
 from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.errors import DomainError, NotFound
+from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import BlobNotFound, InvalidInput, UserNotFound, error_result
+from powermemo_gql.graphql.errors import (
+    BlobNotFound,
+    InvalidInput,
+    UserNotFound,
+    bad_user_input,
+    error_result,
+)
+from powermemo_gql.graphql.node import Node, global_id, named_as_given, raw_id
+from powermemo_gql.graphql.pagination import query_input_errors
 
 if TYPE_CHECKING:
     from powermemo_gql.graphql.users import User
@@ -32,12 +41,12 @@ class ChatRole(Enum):
 
 
 @strawberry.interface(description="Raw user data as the app sent it.")
-class Blob:
+class Blob(Node):
     row: strawberry.Private[BlobRow]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("Blob", self.row.id)
 
     @strawberry.field
     def type(self) -> BlobType:  # type: ignore[valid-type]
@@ -293,8 +302,10 @@ class BlobQuery:
     async def blob(self, info: Info, id: strawberry.ID) -> Blob | None:
         ctx = info.context
         try:
+            with query_input_errors():
+                raw = raw_id(id, "Blob", "id")
             async with ctx.uow() as session:
-                row = await BlobService(session).get(ctx.project_id, id)
+                row = await BlobService(session).get(ctx.project_id, raw)
         except NotFound:
             return None
         return to_blob(row)
@@ -331,8 +342,12 @@ class BlobMutation:
     async def delete_blob(self, info: Info, id: strawberry.ID) -> DeleteBlobResult:
         ctx = info.context
         try:
-            async with ctx.uow() as session:
-                row = await BlobService(session).delete(ctx.project_id, id)
+            with named_as_given(id):
+                raw = raw_id(id, "Blob", "id")
+                async with ctx.uow() as session:
+                    row = await BlobService(session).delete(ctx.project_id, raw)
+        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
+            raise bad_user_input(error) from error
         except DomainError as error:
             return error_result(error)
-        return DeleteBlobPayload(deleted_blob_id=strawberry.ID(str(row.id)))
+        return DeleteBlobPayload(deleted_blob_id=global_id("Blob", row.id))

@@ -17,6 +17,7 @@ from powermemo_gql.core.pagination import decode_cursor, encode_cursor
 from powermemo_gql.errors import InvalidInput, NotFound
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import bad_user_input
+from powermemo_gql.graphql.node import optional_global_id
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
@@ -44,7 +45,7 @@ class ProfileChange:
 
     @strawberry.field
     def entry_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.entry_id)) if self.row.entry_id else None
+        return optional_global_id("ProfileEntry", self.row.entry_id)
 
     @strawberry.field
     def topic(self) -> str | None:
@@ -68,11 +69,11 @@ class ProfileChange:
 
     @strawberry.field
     def flush_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.flush_id)) if self.row.flush_id else None
+        return optional_global_id("Flush", self.row.flush_id)
 
     @strawberry.field
     def event_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.event_id)) if self.row.event_id else None
+        return optional_global_id("Event", self.row.event_id)
 
     @strawberry.field(description="Why the flush failed (FLUSH_FAILED).")
     def error(self) -> str | None:

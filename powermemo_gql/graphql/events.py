@@ -7,10 +7,12 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql.errors import DomainError
+from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.events.service import EventService
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import EventNotFound, InvalidInput, error_result
+from powermemo_gql.graphql.errors import EventNotFound, InvalidInput, bad_user_input, error_result
 from powermemo_gql.graphql.memory import Event
+from powermemo_gql.graphql.node import global_id, named_as_given, raw_id
 
 Info = strawberry.Info[Context, None]
 
@@ -68,10 +70,12 @@ class EventMutation:
         ctx = info.context
         tags = [(t.tag, t.value) for t in input.tags] if input.tags is not None else None
         try:
-            async with ctx.uow() as session:
-                row = await EventService(session).update(
-                    ctx.project_id, input.id, input.summary, tags
-                )
+            with named_as_given(input.id):
+                raw = raw_id(input.id, "Event", "input.id")
+                async with ctx.uow() as session:
+                    row = await EventService(session).update(
+                        ctx.project_id, raw, input.summary, tags
+                    )
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)
@@ -86,9 +90,13 @@ class EventMutation:
     async def delete_event(self, info: Info, input: DeleteEventInput) -> DeleteEventResult:
         ctx = info.context
         try:
-            async with ctx.uow() as session:
-                row = await EventService(session).delete(ctx.project_id, input.id)
+            with named_as_given(input.id):
+                raw = raw_id(input.id, "Event", "input.id")
+                async with ctx.uow() as session:
+                    row = await EventService(session).delete(ctx.project_id, raw)
+        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
+            raise bad_user_input(error) from error
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)
-        return DeleteEventPayload(deleted_event_id=strawberry.ID(str(row.id)))
+        return DeleteEventPayload(deleted_event_id=global_id("Event", row.id))

@@ -22,6 +22,7 @@ from powermemo_gql.graphql.errors import (
     UserNotFound,
     error_result,
 )
+from powermemo_gql.graphql.node import Node, global_id, optional_global_id
 from powermemo_gql.recall.usage import embedding_cost
 from powermemo_gql.users.service import UserService
 
@@ -38,7 +39,7 @@ class BufferItem:
 
     @strawberry.field
     def blob_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.blob_id))
+        return global_id("Blob", self.row.blob_id)
 
     @strawberry.field
     def token_count(self) -> int:
@@ -97,12 +98,12 @@ class Buffer:
 
 
 @strawberry.type(description="One run of the memory pipeline over a user's buffer.")
-class Flush:
+class Flush(Node):
     row: strawberry.Private[FlushRow]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("Flush", self.row.id)
 
     @strawberry.field
     def trigger(self) -> FlushTrigger:  # type: ignore[valid-type]
@@ -140,7 +141,7 @@ class Flush:
 
     @strawberry.field
     def event_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.event_id)) if self.row.event_id else None
+        return optional_global_id("Event", self.row.event_id)
 
     @strawberry.field
     def started_at(self) -> datetime:
@@ -158,12 +159,12 @@ class EventTag:
 
 
 @strawberry.type(description="Something that happened to a user: one per flush.")
-class Event:
+class Event(Node):
     row: strawberry.Private[EventRow]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("Event", self.row.id)
 
     @strawberry.field
     def summary(self) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql.errors import DomainError
+from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
     InvalidInput,
@@ -15,8 +16,10 @@ from powermemo_gql.graphql.errors import (
     ProfileEntryAlreadyExists,
     ProfileEntryNotFound,
     UserNotFound,
+    bad_user_input,
     error_result,
 )
+from powermemo_gql.graphql.node import Node, global_id, named_as_given, optional_global_id, raw_id
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
 from powermemo_gql.profiles.service import ProfileService
 from powermemo_gql.users.service import UserService
@@ -33,12 +36,12 @@ class ProfileRevision:
 
 
 @strawberry.type(description="One fact of a user's profile, with where it came from.")
-class ProfileEntry:
+class ProfileEntry(Node):
     row: strawberry.Private[ProfileEntryRow]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("ProfileEntry", self.row.id)
 
     @strawberry.field
     def topic(self) -> str:
@@ -58,11 +61,11 @@ class ProfileEntry:
 
     @strawberry.field(description="Blobs whose processing produced or changed this entry.")
     def source_blob_ids(self) -> list[strawberry.ID]:
-        return [strawberry.ID(b) for b in self.row.source_blob_ids]
+        return [global_id("Blob", b) for b in self.row.source_blob_ids]
 
     @strawberry.field(description="The event that last changed this entry.")
     def source_event_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.source_event_id)) if self.row.source_event_id else None
+        return optional_global_id("Event", self.row.source_event_id)
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -201,8 +204,10 @@ class ProfileMutation:
     ) -> UpdateProfileEntryResult:
         ctx = info.context
         try:
-            async with ctx.uow() as session:
-                row = await ProfileService(session).update(ctx.project_id, input.id, input.content)
+            with named_as_given(input.id):
+                raw = raw_id(input.id, "ProfileEntry", "input.id")
+                async with ctx.uow() as session:
+                    row = await ProfileService(session).update(ctx.project_id, raw, input.content)
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)
@@ -212,9 +217,13 @@ class ProfileMutation:
     async def delete_profile_entry(self, info: Info, id: strawberry.ID) -> DeleteProfileEntryResult:
         ctx = info.context
         try:
-            async with ctx.uow() as session:
-                row = await ProfileService(session).delete(ctx.project_id, id)
+            with named_as_given(id):
+                raw = raw_id(id, "ProfileEntry", "id")
+                async with ctx.uow() as session:
+                    row = await ProfileService(session).delete(ctx.project_id, raw)
+        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
+            raise bad_user_input(error) from error
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)
-        return DeleteProfileEntryPayload(deleted_entry_id=strawberry.ID(str(row.id)))
+        return DeleteProfileEntryPayload(deleted_entry_id=global_id("ProfileEntry", row.id))

@@ -8,14 +8,17 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql.errors import DomainError, NotFound
+from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
     ApiKeyNotFound,
     InvalidInput,
     ProjectAlreadyExists,
     ProjectNotFound,
+    bad_user_input,
     error_result,
 )
+from powermemo_gql.graphql.node import Node, global_id, named_as_given, raw_id
 from powermemo_gql.graphql.pagination import (
     Connection,
     page_args,
@@ -31,12 +34,12 @@ Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="A credential of a project. The secret itself is shown only once.")
-class ApiKey:
+class ApiKey(Node):
     row: strawberry.Private[ApiKeyRow]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("ApiKey", self.row.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -58,12 +61,12 @@ class ApiKey:
 @strawberry.type(
     description="A tenant: its users and their memory are invisible to other projects."
 )
-class Project:
+class Project(Node):
     row: strawberry.Private[ProjectRow]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("Project", self.row.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -159,8 +162,10 @@ class ProjectQuery:
     async def project(self, info: Info, id: strawberry.ID) -> Project | None:
         info.context.require_root()
         try:
+            with query_input_errors():
+                raw = raw_id(id, "Project", "id")
             async with info.context.uow() as session:
-                row = await ProjectService(session).get_project(id)
+                row = await ProjectService(session).get_project(raw)
         except NotFound:
             return None
         return Project(row=row)
@@ -182,8 +187,10 @@ class ProjectMutation:
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyResult:
         info.context.require_root()
         try:
-            async with info.context.uow() as session:
-                issued = await ProjectService(session).create_api_key(input.project_id, input.name)
+            with named_as_given(input.project_id):
+                raw = raw_id(input.project_id, "Project", "input.projectId")
+                async with info.context.uow() as session:
+                    issued = await ProjectService(session).create_api_key(raw, input.name)
         except DomainError as error:
             return error_result(error)
         return CreateApiKeyPayload(api_key=ApiKey(row=issued.key), secret=issued.secret)
@@ -192,8 +199,12 @@ class ProjectMutation:
     async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyResult:
         info.context.require_root()
         try:
-            async with info.context.uow() as session:
-                row = await ProjectService(session).revoke_api_key(id)
+            with named_as_given(id):
+                raw = raw_id(id, "ApiKey", "id")
+                async with info.context.uow() as session:
+                    row = await ProjectService(session).revoke_api_key(raw)
+        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
+            raise bad_user_input(error) from error
         except DomainError as error:
             return error_result(error)
         # Committed: this instance forgets the key before answering, and every instance

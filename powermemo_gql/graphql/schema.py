@@ -20,6 +20,7 @@ from powermemo_gql.graphql.events import EventMutation
 from powermemo_gql.graphql.health import HealthQuery
 from powermemo_gql.graphql.limits import QueryLimits
 from powermemo_gql.graphql.memory import MemoryMutation, MemoryQuery
+from powermemo_gql.graphql.node_query import NodeQuery
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
 from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
@@ -33,7 +34,9 @@ logger = logging.getLogger(__name__)
 
 
 @strawberry.type
-class Query(UserQuery, BlobQuery, MemoryQuery, ProfileConfigQuery, ProjectQuery, HealthQuery):
+class Query(
+    UserQuery, BlobQuery, MemoryQuery, ProfileConfigQuery, ProjectQuery, NodeQuery, HealthQuery
+):
     pass
 
 

@@ -11,6 +11,7 @@ from powermemo_gql.errors import DomainError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import InvalidInput, error_result
 from powermemo_gql.graphql.memory import Event
+from powermemo_gql.graphql.node import global_id
 from powermemo_gql.graphql.profiles import ProfileEntry
 from powermemo_gql.recall.models import EventFact as EventFactRow
 from powermemo_gql.recall.models import RecallKind
@@ -56,7 +57,7 @@ class EventFact:
 
     @strawberry.field(description="The event whose summary holds this fact.")
     def event_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.event_id))
+        return global_id("Event", self.row.event_id)
 
     @strawberry.field(description="Its event's happenedFrom.")
     def happened_from(self) -> datetime:
@@ -68,7 +69,7 @@ class EventFact:
 
     @strawberry.field(description="The blobs its event was made from.")
     def source_blob_ids(self) -> list[strawberry.ID]:
-        return [strawberry.ID(b) for b in self.row.source_blob_ids]
+        return [global_id("Blob", b) for b in self.row.source_blob_ids]
 
 
 @strawberry.type(description="One result of a search; exactly one of entry, event, fact is set.")

@@ -25,6 +25,7 @@ from powermemo_gql.graphql.errors import (
 from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
 from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
 from powermemo_gql.graphql.nested_loaders import ChangePageKey, EventPageKey, FlushesKey
+from powermemo_gql.graphql.node import Node, global_id
 from powermemo_gql.graphql.pagination import (
     Connection,
     page_args,
@@ -59,12 +60,18 @@ class UserOrder:
 
 
 @strawberry.type
-class User:
+class User(Node):
     row: strawberry.Private[UserRow]
 
-    @strawberry.field(description="The id the app chose (or one generated at creation).")
+    @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.external_id)
+        return global_id("User", self.row.id)
+
+    @strawberry.field(
+        description=("The id the app chose (or one generated at creation): user arguments take it.")
+    )
+    def user_id(self) -> str:
+        return self.row.external_id
 
     @strawberry.field(description="Free-form data the app keeps about the user.")
     def data(self) -> JSON:
@@ -272,7 +279,7 @@ class User:
 
 @strawberry.input
 class CreateUserInput:
-    id: strawberry.ID | None = strawberry.field(
+    user_id: strawberry.ID | None = strawberry.field(
         default=None, description="Your own id for the user; a UUID is generated if omitted."
     )
     data: JSON | None = strawberry.field(default=None, description="A JSON object.")
@@ -280,7 +287,7 @@ class CreateUserInput:
 
 @strawberry.input
 class UpdateUserInput:
-    id: strawberry.ID
+    user_id: strawberry.ID
     data: JSON = strawberry.field(description="Replaces the user's data; a JSON object.")
 
 
@@ -311,11 +318,11 @@ DeleteUserResult = Annotated[DeleteUserPayload | UserNotFound, strawberry.union(
 @strawberry.type
 class UserQuery:
     @strawberry.field(description="A user of the caller's project, or null.")
-    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+    async def user(self, info: Info, user_id: strawberry.ID) -> User | None:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await UserService(session).get(ctx.project_id, id)
+                row = await UserService(session).get(ctx.project_id, user_id)
         except NotFound:
             return None
         return User(row=row)
@@ -355,7 +362,7 @@ class UserMutation:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await UserService(session).create(ctx.project_id, input.id, input.data)
+                row = await UserService(session).create(ctx.project_id, input.user_id, input.data)
         except DomainError as error:
             return error_result(error)
         return CreateUserPayload(user=User(row=row))
@@ -365,7 +372,7 @@ class UserMutation:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await UserService(session).update(ctx.project_id, input.id, input.data)
+                row = await UserService(session).update(ctx.project_id, input.user_id, input.data)
         except DomainError as error:
             return error_result(error)
         return UpdateUserPayload(user=User(row=row))

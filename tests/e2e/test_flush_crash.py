@@ -40,7 +40,7 @@ WAIT_SECONDS = 30.0
 
 MEMORY = """
 query($id: ID!) {
-  user(id: $id) {
+  user(userId: $id) {
     buffer { items { blobId status } }
     flushes { id status trigger itemCount llmCalls error eventId }
     profile { topic subTopic content sourceBlobIds sourceEventId }

@@ -341,7 +341,7 @@ async def test_stdio_tools_on_the_configured_database(
         assert "chemistry teacher" in packed["text"]
         assert "NOT_FOUND" in error(await session.call_tool("profile", {"user_id": "nobody"}))
     # What the stdio process wrote is the project's memory, seen over GraphQL too.
-    seen = await tenant.api.ok('{ user(id: "carol") { profile { content } } }')
+    seen = await tenant.api.ok('{ user(userId: "carol") { profile { content } } }')
     assert {e["content"] for e in seen["user"]["profile"]} == {"chemistry teacher", "Lyon"}
 
 

@@ -14,7 +14,7 @@ from tests.support import ROOT_TOKEN, Api, GraphQLResponse, ProjectHandle
 VIEWER = "{ viewer { isRoot } }"
 CREATE_USER = """
 mutation($id: ID!, $data: JSON) {
-  createUser(input: {id: $id, data: $data}) {
+  createUser(input: {userId: $id, data: $data}) {
     __typename
     ... on UserAlreadyExists { code id }
   }
@@ -22,7 +22,7 @@ mutation($id: ID!, $data: JSON) {
 """
 GET_USER = """
 query($id: ID!) {
-  user(id: $id) { id data updatedAt }
+  user(userId: $id) { id data updatedAt }
 }
 """
 LIST_USERS = """
@@ -32,7 +32,7 @@ query($search: String) {
 """
 UPDATE_USER = """
 mutation($id: ID!, $data: JSON!) {
-  updateUser(input: {id: $id, data: $data}) {
+  updateUser(input: {userId: $id, data: $data}) {
     __typename
     ... on UserNotFound { code id }
   }
@@ -64,7 +64,7 @@ query($id: ID!) {
 """
 USER_BLOBS = """
 query($id: ID!) {
-  user(id: $id) { blobs { nodes { id } } }
+  user(userId: $id) { blobs { nodes { id } } }
 }
 """
 DELETE_BLOB = """

@@ -26,7 +26,7 @@ query($first: Int, $after: String, $last: Int, $before: String, $orderBy: UserOr
 """
 CHANGES = """
 query($first: Int, $after: String, $last: Int, $before: String) {
-  user(id: "alice") {
+  user(userId: "alice") {
     changes(first: $first, after: $after, last: $last, before: $before) { edges { cursor } }
   }
 }

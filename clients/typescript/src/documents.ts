@@ -117,7 +117,7 @@ export const CREATE_USER = /* GraphQL */ `
 
 export const GET_USER = /* GraphQL */ `
   query GetUser($id: ID!) {
-    user(id: $id) {
+    user(userId: $id) {
       ...UserFields
     }
   }
@@ -180,7 +180,7 @@ export const FLUSH_BUFFER = /* GraphQL */ `
 
 export const PROFILE = /* GraphQL */ `
   query Profile($userId: ID!, $topics: [String!], $topk: Int, $maxTokens: Int) {
-    user(id: $userId) {
+    user(userId: $userId) {
       profile(topics: $topics, topk: $topk, maxTokens: $maxTokens) {
         ...EntryFields
       }
@@ -197,7 +197,7 @@ export const CONTEXT = /* GraphQL */ `
     $profileEventRatio: Float!
     $includeBuffer: Boolean!
   ) {
-    user(id: $userId) {
+    user(userId: $userId) {
       context(
         maxTokens: $maxTokens
         preferTopics: $preferTopics
@@ -270,7 +270,7 @@ export const IMPORT_PROFILE = /* GraphQL */ `
 
 export const CHANGES_CURSOR = /* GraphQL */ `
   query ChangesCursor($userId: ID!) {
-    user(id: $userId) {
+    user(userId: $userId) {
       changesCursor
     }
   }
@@ -278,7 +278,7 @@ export const CHANGES_CURSOR = /* GraphQL */ `
 
 export const CHANGES = /* GraphQL */ `
   query Changes($userId: ID!, $first: Int, $after: String) {
-    user(id: $userId) {
+    user(userId: $userId) {
       changes(first: $first, after: $after) {
         nodes {
           ...ChangeFields
@@ -290,7 +290,7 @@ export const CHANGES = /* GraphQL */ `
 
 export const EVENTS = /* GraphQL */ `
   query Events($userId: ID!, $first: Int, $after: String, $search: String) {
-    user(id: $userId) {
+    user(userId: $userId) {
       events(first: $first, after: $after, search: $search) {
         nodes {
           ...EventFields

@@ -151,10 +151,10 @@ test("profile entries by hand, imported ones, and the change feed", async () => 
 
 test("execute runs any document and returns its data", async () => {
   await memory.createUser("dave", { n: 1 });
-  const data = await memory.execute("query($id: ID!) { user(id: $id) { id data } }", { id: "dave" });
+  const data = await memory.execute("query($id: ID!) { user(userId: $id) { id data } }", { id: "dave" });
   assert.deepEqual(data, { user: { id: "dave", data: { n: 1 } } });
   // A result-union error member is data for execute, not an exception.
-  const taken = await memory.execute('mutation { createUser(input: {id: "dave"}) { __typename ... on Error { code } } }');
+  const taken = await memory.execute('mutation { createUser(input: {userId: "dave"}) { __typename ... on Error { code } } }');
   assert.deepEqual(taken, { createUser: { __typename: "UserAlreadyExists", code: "ALREADY_EXISTS" } });
   await assert.rejects(memory.execute("{ nope }"), (error) => {
     assert.ok(error instanceof PowermemoError);

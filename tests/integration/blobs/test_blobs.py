@@ -58,7 +58,7 @@ query($id: ID!) {
 USER_BLOBS = (
     """
 query($userId: ID!, $type: BlobType) {
-  user(id: $userId) {
+  user(userId: $userId) {
     blobs(type: $type) { nodes { ...BlobFields } }
   }
 }
@@ -67,7 +67,7 @@ query($userId: ID!, $type: BlobType) {
 )
 USER_BLOB_PAGE = """
 query($userId: ID!, $first: Int, $after: String, $last: Int, $before: String) {
-  user(id: $userId) {
+  user(userId: $userId) {
     blobs(first: $first, after: $after, last: $last, before: $before) {
       edges { cursor node { id } }
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
@@ -86,7 +86,7 @@ mutation($id: ID!) {
 """
 CREATE_USER = """
 mutation($id: ID!) {
-  createUser(input: {id: $id}) { __typename }
+  createUser(input: {userId: $id}) { __typename }
 }
 """
 

@@ -19,7 +19,7 @@ USERS_WITH_BLOB_OWNERS = """
 { users(first: 10) { nodes { id blobs(first: 5) { nodes { id user { id } } } } } }
 """
 USER_WITH_BLOB_OWNERS = """
-query($id: ID!) { user(id: $id) { blobs(first: 50) { nodes { id user { id } } } } }
+query($id: ID!) { user(userId: $id) { blobs(first: 50) { nodes { id user { id } } } } }
 """
 USERS_WITH_TWO_BLOB_LISTS = """
 {
@@ -34,7 +34,7 @@ USERS_WITH_TWO_BLOB_LISTS = """
 """
 CREATE_USER = """
 mutation($id: ID!) {
-  createUser(input: {id: $id}) { __typename }
+  createUser(input: {userId: $id}) { __typename }
 }
 """
 INSERT_BLOB = """

@@ -180,7 +180,7 @@ async def test_inserts_with_an_idempotency_key_store_once(
     assert retried.id == chat.id
     assert again.id == document.id
     assert len({chat.id, document.id, plain.id}) == 3
-    blobs = await tenant.api.ok('{ user(id: "alice") { blobs { nodes { id } } } }')
+    blobs = await tenant.api.ok('{ user(userId: "alice") { blobs { nodes { id } } } }')
     assert len(blobs["user"]["blobs"]["nodes"]) == 3
 
 
@@ -349,10 +349,10 @@ async def test_documents_are_validated_before_sending(
 ) -> None:
     async with AsyncPowermemo(live.http_url, tenant.api_key) as client:
         with pytest.raises(PowermemoError) as invalid:
-            await client.execute("{ user(id: 1) { nope } }")
+            await client.execute("{ user(userId: 1) { nope } }")
         with pytest.raises(PowermemoError) as unparsable:
             await client.execute("{ user(")
-        data = await client.execute('{ user(id: "alice") { id } }')
+        data = await client.execute('{ user(userId: "alice") { id } }')
     assert invalid.value.code == "GRAPHQL_VALIDATION_FAILED"
     assert "nope" in invalid.value.message
     assert unparsable.value.code == "GRAPHQL_PARSE_FAILED"

@@ -59,7 +59,7 @@ def pair(live_settings: Settings) -> Iterator[tuple[LiveServer, LiveServer]]:
 async def tenant_on(pair: tuple[LiveServer, LiveServer]) -> ProjectHandle:
     first = pair[0]
     project = await create_project(first.http_url, Api(first.http_url, ROOT_TOKEN), "pair")
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project
 
 

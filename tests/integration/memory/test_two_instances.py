@@ -31,7 +31,7 @@ from tests.integration.memory.test_flush import CREATE_USER, FLUSH, INSERT_CHAT
 from tests.llm_server import Reply, ScriptedLLM
 from tests.support import ROOT_TOKEN, Api, create_project
 
-FLUSHES = "query($id: ID!) { user(id: $id) { flushes { status } buffer { items { status } } } }"
+FLUSHES = "query($id: ID!) { user(userId: $id) { flushes { status } buffer { items { status } } } }"
 
 
 @asynccontextmanager

@@ -40,7 +40,7 @@ mutation($id: ID!) {
 """
 PROFILE = """
 query($topics: [String!]) {
-  user(id: "alice") { profile(topics: $topics) { topic subTopic content } }
+  user(userId: "alice") { profile(topics: $topics) { topic subTopic content } }
 }
 """
 
@@ -57,7 +57,7 @@ async def _add(
 
 @pytest.fixture
 async def alice(project: ProjectHandle) -> Api:
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project.api
 
 
@@ -148,7 +148,7 @@ async def test_unknown_user_and_bad_ids(alice: Api) -> None:
 
 LIMITED = """
 query($topk: Int, $maxTokens: Int) {
-  user(id: "alice") { profile(topk: $topk, maxTokens: $maxTokens) { subTopic } }
+  user(userId: "alice") { profile(topk: $topk, maxTokens: $maxTokens) { subTopic } }
 }
 """
 

@@ -15,7 +15,9 @@ query($topk: Int) {
 
 
 async def _user_with_profile(api: Api, user_id: str) -> None:
-    await api.ok("mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }", id=user_id)
+    await api.ok(
+        "mutation($id: ID!) { createUser(input: {userId: $id}) { __typename } }", id=user_id
+    )
     for sub in ("a", "b", "c"):
         await api.ok(
             "mutation($u: ID!, $s: String!, $c: String!) { addProfileEntry(input: "

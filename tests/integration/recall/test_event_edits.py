@@ -34,7 +34,7 @@ mutation($id: ID!) {
 }
 """
 CHANGES = """
-query { user(id: "alice") { changes(first: 50) { nodes { kind eventId oldValue newValue } } } }
+query { user(userId: "alice") { changes(first: 50) { nodes { kind eventId oldValue newValue } } } }
 """
 
 

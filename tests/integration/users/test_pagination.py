@@ -26,12 +26,12 @@ query(
 """
 CREATE_USER = """
 mutation($id: ID!) {
-  createUser(input: {id: $id}) { __typename }
+  createUser(input: {userId: $id}) { __typename }
 }
 """
 UPDATE_USER = """
 mutation($id: ID!, $data: JSON!) {
-  updateUser(input: {id: $id, data: $data}) { __typename }
+  updateUser(input: {userId: $id, data: $data}) { __typename }
 }
 """
 DELETE_USER = """

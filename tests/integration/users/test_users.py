@@ -51,7 +51,7 @@ mutation($id: ID!) {
 """
 GET_USER = """
 query($id: ID!) {
-  user(id: $id) { id data createdAt updatedAt }
+  user(userId: $id) { id data createdAt updatedAt }
 }
 """
 LIST_USER_IDS = """
