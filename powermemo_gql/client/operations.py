@@ -33,7 +33,7 @@ from powermemo_gql.client.ops_base import request as _request
 from powermemo_gql.client.ops_base import user_of as _user
 from powermemo_gql.client.recall_ops import CONTEXT, EVENTS, SEARCH
 
-USER = "id data createdAt updatedAt"
+USER = "id userId data createdAt updatedAt"
 BLOB = "id type createdAt"
 FLUSH = """
     id trigger status itemCount llmCalls inputTokens outputTokens droppedItems error eventId
@@ -169,7 +169,7 @@ DOCUMENTS = (
 
 def create_user(id: str | None, data: Mapping[str, Any] | None) -> Operation[User]:
     return Operation(
-        _request(CREATE_USER, input={"id": id, "data": data}),
+        _request(CREATE_USER, input={"userId": id, "data": data}),
         lambda d: User.from_json(_payload(d, "createUser", "CreateUserPayload")["user"]),
     )
 
@@ -195,7 +195,7 @@ def list_users(
 
 def update_user(id: str, data: Mapping[str, Any]) -> Operation[User]:
     return Operation(
-        _request(UPDATE_USER, input={"id": id, "data": data}),
+        _request(UPDATE_USER, input={"userId": id, "data": data}),
         lambda d: User.from_json(_payload(d, "updateUser", "UpdateUserPayload")["user"]),
     )
 

@@ -1,5 +1,5 @@
 // The dashboard's live profile, change log and search (served beside index.html).
-import { createOperator } from "./ops.js";
+import { createOperator, shortId } from "./ops.js";
 
 (() => {
   // All data reaches the page through textContent / dataset: never innerHTML.
@@ -248,8 +248,8 @@ import { createOperator } from "./ops.js";
       detail.append(span("error", change.error || "unknown error"));
     } else if (change.kind === "BUFFER_FLUSHED") {
       const bits = [];
-      if (change.flushId) bits.push(`flush ${change.flushId.slice(0, 8)}`);
-      if (change.eventId) bits.push(`event ${change.eventId.slice(0, 8)}`);
+      if (change.flushId) bits.push(`flush ${shortId(change.flushId)}`);
+      if (change.eventId) bits.push(`event ${shortId(change.eventId)}`);
       detail.append(span("flush", bits.join(" · ") || "flushed"));
     } else {
       if (change.oldValue != null) detail.append(span("old", change.oldValue));

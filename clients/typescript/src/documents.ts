@@ -6,6 +6,7 @@
 export const USER_FIELDS = /* GraphQL */ `
   fragment UserFields on User {
     id
+    userId
     data
     createdAt
     updatedAt

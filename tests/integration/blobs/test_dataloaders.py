@@ -13,19 +13,19 @@ from powermemo_gql.resources import Resources
 from tests.support import Api, ProjectHandle
 
 USERS_WITH_BLOBS = """
-{ users(first: 10) { nodes { id blobs(first: 2) { nodes { id } pageInfo { hasNextPage } } } } }
+{ users(first: 10) { nodes { id: userId blobs(first: 2) { nodes { id } pageInfo { hasNextPage } } } } }
 """
 USERS_WITH_BLOB_OWNERS = """
-{ users(first: 10) { nodes { id blobs(first: 5) { nodes { id user { id } } } } } }
+{ users(first: 10) { nodes { id: userId blobs(first: 5) { nodes { id user { id: userId } } } } } }
 """
 USER_WITH_BLOB_OWNERS = """
-query($id: ID!) { user(userId: $id) { blobs(first: 50) { nodes { id user { id } } } } }
+query($id: ID!) { user(userId: $id) { blobs(first: 50) { nodes { id user { id: userId } } } } }
 """
 USERS_WITH_TWO_BLOB_LISTS = """
 {
   users(first: 10) {
     nodes {
-      id
+      id: userId
       chats: blobs(type: CHAT, first: 1) { nodes { id type } pageInfo { hasNextPage } }
       recent: blobs(first: 3) { nodes { id type } pageInfo { hasNextPage } }
     }

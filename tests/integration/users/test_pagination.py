@@ -19,7 +19,7 @@ query(
     first: $first, after: $after, last: $last, before: $before,
     search: $search, orderBy: $orderBy
   ) {
-    edges { cursor node { id } }
+    edges { cursor node { id: userId } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
   }
 }
