@@ -51,9 +51,9 @@ async def test_depth_limit(project: ProjectHandle) -> None:
     inner = "id"
     for _ in range(8):
         inner = f"user {{ blobs {{ nodes {{ {inner} }} }} }}"
-    response = await project.api.post({"query": f'{{ blob(id: "x") {{ {inner} }} }}'})
+    response = await project.api.post({"query": f'{{ blob(id: "QmxvYjp4") {{ {inner} }} }}'})
     assert "exceeds maximum operation depth" in _messages(response)
-    shallow = await project.api.post({"query": '{ blob(id: "x") { user { id } } }'})
+    shallow = await project.api.post({"query": '{ blob(id: "QmxvYjp4") { user { id } } }'})
     assert shallow.json() == {"data": {"blob": None}}
 
 
@@ -248,7 +248,8 @@ async def test_text_no_database_can_store_is_refused_never_an_internal_error(
                 assert result["__typename"] in ("InvalidInput", "UserNotFound"), (document, answer)
     # Nothing was stored: no second user, no blob, no entry, the default profile config.
     state = await project.api.ok(
-        '{ users(first: 5) { nodes { id } } user(userId: "u1") { blobs(first: 1) { nodes { id } } '
+        "{ users(first: 5) { nodes { id: userId } } "
+        'user(userId: "u1") { blobs(first: 1) { nodes { id } } '
         "profile { id } } profileConfig { slots { topic } eventTags { name } } }"
     )
     assert state["users"]["nodes"] == [{"id": "u1"}]

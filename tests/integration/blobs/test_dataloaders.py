@@ -13,7 +13,8 @@ from powermemo_gql.resources import Resources
 from tests.support import Api, ProjectHandle
 
 USERS_WITH_BLOBS = """
-{ users(first: 10) { nodes { id: userId blobs(first: 2) { nodes { id } pageInfo { hasNextPage } } } } }
+{ users(first: 10) {
+  nodes { id: userId blobs(first: 2) { nodes { id } pageInfo { hasNextPage } } } } }
 """
 USERS_WITH_BLOB_OWNERS = """
 { users(first: 10) { nodes { id: userId blobs(first: 5) { nodes { id user { id: userId } } } } } }

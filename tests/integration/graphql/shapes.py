@@ -62,7 +62,7 @@ def _nested(levels: int) -> str:
     inner = "id"
     for _ in range(levels):
         inner = f"user {{ blobs {{ nodes {{ {inner} }} }} }}"
-    return f'{{ blob(id: "x") {{ {inner} }} }}'
+    return f'{{ blob(id: "QmxvYjp4") {{ {inner} }} }}'
 
 
 def _repeats_inside_repeats(n: int) -> str:

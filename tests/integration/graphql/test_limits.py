@@ -14,7 +14,7 @@ from powermemo_gql.graphql.schema import build_schema
 DOCUMENTS = [
     "{ health { ok } }",
     "{ __typename }",
-    '{ blob(id: "x") { user { blobs { nodes { id } } } } }',
+    '{ blob(id: "QmxvYjp4") { user { blobs { nodes { id } } } } }',
     '{ a: user(userId: "1") { id } b: user(userId: "2") { ...U } } fragment U on User { c: id }',
     '{ ...Q } fragment Q on Query { user(userId: "1") { ...U '
     "... on User { blobs { nodes { id } } } } }"

@@ -21,7 +21,7 @@ NESTED = """
 {
   users(first: 10) {
     nodes {
-      id
+      id: userId
       profile { content history { content } }
       events(first: 2) { nodes { summary } pageInfo { hasNextPage } }
       changes(first: 3) { nodes { kind newValue } pageInfo { hasNextPage } }

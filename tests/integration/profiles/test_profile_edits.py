@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -142,8 +143,11 @@ async def test_unknown_user_and_bad_ids(alice: Api) -> None:
         ADD, input={"userId": "ghost", "topic": "a", "subTopic": "b", "content": "c"}
     )
     assert data["addProfileEntry"]["__typename"] == "UserNotFound"
-    updated = await alice.ok(UPDATE, id="not-a-uuid", content="x")
+    unknown = base64.b64encode(b"ProfileEntry:not-a-uuid").decode()
+    updated = await alice.ok(UPDATE, id=unknown, content="x")
     assert updated["updateProfileEntry"]["__typename"] == "ProfileEntryNotFound"
+    malformed = await alice.ok(UPDATE, id="not-a-uuid", content="x")  # not a global id
+    assert malformed["updateProfileEntry"]["__typename"] == "InvalidInput"
 
 
 LIMITED = """

@@ -9,7 +9,7 @@ from tests.support import Api, ProjectHandle
 
 USERS_WITH_PROFILES = """
 query($topk: Int) {
-  users(first: 10) { nodes { id profile(topk: $topk) { topic subTopic content } } }
+  users(first: 10) { nodes { id: userId profile(topk: $topk) { topic subTopic content } } }
 }
 """
 
