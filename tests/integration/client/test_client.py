@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -46,6 +47,7 @@ CREATE_KEY = """
 mutation($projectId: ID!) {
   createApiKey(input: {projectId: $projectId}) { ... on CreateApiKeyPayload { secret } } }
 """
+MISSING_ENTRY = base64.b64encode(b"ProfileEntry:00000000-0000-0000-0000-000000000000").decode()
 FAST_RETRY = Retry(attempts=3, backoff=0.05, max_backoff=0.2)
 
 
@@ -244,7 +246,7 @@ async def test_not_found_for_an_unknown_user(live: LiveServer, tenant: ProjectHa
         with pytest.raises(NotFoundError):
             await client.flush("nobody")
         with pytest.raises(NotFoundError):
-            await client.update_profile_entry("00000000-0000-0000-0000-000000000000", "x")
+            await client.update_profile_entry(MISSING_ENTRY, "x")
     assert (deleted.value.code, deleted.value.typename) == ("NOT_FOUND", "UserNotFound")
     assert "nobody" in deleted.value.message
     assert inserted.value.typename == "UserNotFound"
@@ -352,11 +354,11 @@ async def test_documents_are_validated_before_sending(
             await client.execute("{ user(userId: 1) { nope } }")
         with pytest.raises(PowermemoError) as unparsable:
             await client.execute("{ user(")
-        data = await client.execute('{ user(userId: "alice") { id } }')
+        data = await client.execute('{ user(userId: "alice") { userId } }')
     assert invalid.value.code == "GRAPHQL_VALIDATION_FAILED"
     assert "nope" in invalid.value.message
     assert unparsable.value.code == "GRAPHQL_PARSE_FAILED"
-    assert data == {"user": {"id": "alice"}}
+    assert data == {"user": {"userId": "alice"}}
 
 
 async def test_an_unreachable_server() -> None:

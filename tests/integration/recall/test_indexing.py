@@ -54,12 +54,12 @@ async def test_entries_and_events_are_embedded_after_commit(
     assert f"event:{event_id}" in vectors
     assert (await _entry(alice, entry_id)).embedded_model == "fake:words-v1"
     assert all(purpose == "index" for purpose, _ in embedder.calls)
-    first = vectors[f"profile:{entry_id}"].vector
+    first = vectors[f"profile:{raw_uuid(entry_id)}"].vector
 
     # A changed entry is embedded again, from its new content.
     await alice.api.ok(UPDATE_ENTRY, id=entry_id, content="Eats fish on Fridays")
     await alice.indexed()
-    assert (await _vectors(alice))[f"profile:{entry_id}"].vector != first
+    assert (await _vectors(alice))[f"profile:{raw_uuid(entry_id)}"].vector != first
     assert embedder.calls[-1] == ("index", ["interest / food: Eats fish on Fridays"])
 
 
