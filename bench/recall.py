@@ -380,6 +380,7 @@ async def query_embedding_times(texts: Sequence[str]) -> dict[str, float]:
     """Seconds to embed each query text alone, with the project's local embedder (loaded
     and warmed up first, as the server's is after its first search)."""
     from powermemo_gql.recall.embeddings import create_embedder
+
     from powermemo_gql.settings import Settings
 
     embedder = create_embedder(Settings(embedding_provider="local"))
