@@ -52,14 +52,14 @@ _KINDS: dict[str, _Kind] = {
 }
 
 
-async def resolve_nodes(info: Info, ids: Sequence[str], field: str) -> list[Node | None]:
+async def resolve_nodes(
+    info: Info, ids: Sequence[str], field_of: Callable[[int], str]
+) -> list[Node | None]:
     """The objects of `ids`, in order; None for what is missing or not the caller's. One
-    statement per type asked for, whatever the number of ids."""
+    statement per type asked for, whatever the number of ids. A malformed id is refused,
+    naming field_of(its position)."""
     with query_input_errors():
-        decoded = [
-            split_global_id(value, f"{field}[{i}]" if field == "ids" else field)
-            for i, value in enumerate(ids)
-        ]
+        decoded = [split_global_id(value, field_of(i)) for i, value in enumerate(ids)]
     keys = [(type_name, parse_uuid(raw)) for type_name, raw in decoded]
     wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
     principal = info.context.principal
@@ -95,7 +95,7 @@ class NodeQuery:
         )
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return (await resolve_nodes(info, [id], "id"))[0]
+        return (await resolve_nodes(info, [id], lambda _: "id"))[0]
 
     @strawberry.field(
         description=(
@@ -107,4 +107,4 @@ class NodeQuery:
         if len(ids) > MAX_NODES:
             with query_input_errors():
                 raise InvalidInput("ids", f"at most {MAX_NODES} ids")
-        return await resolve_nodes(info, ids, "ids")
+        return await resolve_nodes(info, ids, lambda i: f"ids[{i}]")
