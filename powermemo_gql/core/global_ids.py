@@ -38,9 +38,10 @@ def raw_id(value: str, type_name: str, field: str) -> str:
 
 
 @contextmanager
-def named_as_given(given: str) -> Iterator[None]:
-    """A NotFound raised inside names the global id the client sent, not the raw id."""
+def decoded_id(value: str, type_name: str, field: str) -> Iterator[str]:
+    """The raw id of a global id argument, for the block that looks it up (see raw_id); a
+    NotFound raised in the block names the global id as sent, not the raw one."""
     try:
-        yield
+        yield raw_id(value, type_name, field)
     except NotFound as error:
-        raise NotFound(error.entity, given) from error
+        raise NotFound(error.entity, value) from error

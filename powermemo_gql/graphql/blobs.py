@@ -23,7 +23,7 @@ from powermemo_gql.graphql.errors import (
     bad_user_input,
     error_result,
 )
-from powermemo_gql.graphql.node import Node, global_id, named_as_given, raw_id
+from powermemo_gql.graphql.node import Node, decoded_id, global_id, raw_id
 from powermemo_gql.graphql.pagination import query_input_errors
 
 if TYPE_CHECKING:
@@ -342,8 +342,7 @@ class BlobMutation:
     async def delete_blob(self, info: Info, id: strawberry.ID) -> DeleteBlobResult:
         ctx = info.context
         try:
-            with named_as_given(id):
-                raw = raw_id(id, "Blob", "id")
+            with decoded_id(id, "Blob", "id") as raw:
                 async with ctx.uow() as session:
                     row = await BlobService(session).delete(ctx.project_id, raw)
         except InvalidInputError as error:  # no InvalidInput in this union: a top-level error

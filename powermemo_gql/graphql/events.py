@@ -12,7 +12,7 @@ from powermemo_gql.events.service import EventService
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import EventNotFound, InvalidInput, bad_user_input, error_result
 from powermemo_gql.graphql.memory import Event
-from powermemo_gql.graphql.node import global_id, named_as_given, raw_id
+from powermemo_gql.graphql.node import decoded_id, global_id
 
 Info = strawberry.Info[Context, None]
 
@@ -70,8 +70,7 @@ class EventMutation:
         ctx = info.context
         tags = [(t.tag, t.value) for t in input.tags] if input.tags is not None else None
         try:
-            with named_as_given(input.id):
-                raw = raw_id(input.id, "Event", "input.id")
+            with decoded_id(input.id, "Event", "input.id") as raw:
                 async with ctx.uow() as session:
                     row = await EventService(session).update(
                         ctx.project_id, raw, input.summary, tags
@@ -90,8 +89,7 @@ class EventMutation:
     async def delete_event(self, info: Info, input: DeleteEventInput) -> DeleteEventResult:
         ctx = info.context
         try:
-            with named_as_given(input.id):
-                raw = raw_id(input.id, "Event", "input.id")
+            with decoded_id(input.id, "Event", "input.id") as raw:
                 async with ctx.uow() as session:
                     row = await EventService(session).delete(ctx.project_id, raw)
         except InvalidInputError as error:  # no InvalidInput in this union: a top-level error

@@ -7,9 +7,9 @@ import uuid
 import strawberry
 
 from powermemo_gql.core import global_ids
-from powermemo_gql.core.global_ids import named_as_given, raw_id, split_global_id
+from powermemo_gql.core.global_ids import decoded_id, raw_id, split_global_id
 
-__all__ = ["Node", "global_id", "named_as_given", "optional_global_id", "raw_id", "split_global_id"]
+__all__ = ["Node", "decoded_id", "global_id", "optional_global_id", "raw_id", "split_global_id"]
 
 
 @strawberry.interface(description="An object with a global id: fetch it again with node(id:).")

@@ -19,7 +19,7 @@ from powermemo_gql.graphql.errors import (
     bad_user_input,
     error_result,
 )
-from powermemo_gql.graphql.node import Node, global_id, named_as_given, optional_global_id, raw_id
+from powermemo_gql.graphql.node import Node, decoded_id, global_id, optional_global_id
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
 from powermemo_gql.profiles.service import ProfileService
 from powermemo_gql.users.service import UserService
@@ -204,8 +204,7 @@ class ProfileMutation:
     ) -> UpdateProfileEntryResult:
         ctx = info.context
         try:
-            with named_as_given(input.id):
-                raw = raw_id(input.id, "ProfileEntry", "input.id")
+            with decoded_id(input.id, "ProfileEntry", "input.id") as raw:
                 async with ctx.uow() as session:
                     row = await ProfileService(session).update(ctx.project_id, raw, input.content)
         except DomainError as error:
@@ -217,8 +216,7 @@ class ProfileMutation:
     async def delete_profile_entry(self, info: Info, id: strawberry.ID) -> DeleteProfileEntryResult:
         ctx = info.context
         try:
-            with named_as_given(id):
-                raw = raw_id(id, "ProfileEntry", "id")
+            with decoded_id(id, "ProfileEntry", "id") as raw:
                 async with ctx.uow() as session:
                     row = await ProfileService(session).delete(ctx.project_id, raw)
         except InvalidInputError as error:  # no InvalidInput in this union: a top-level error

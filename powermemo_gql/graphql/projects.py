@@ -18,7 +18,7 @@ from powermemo_gql.graphql.errors import (
     bad_user_input,
     error_result,
 )
-from powermemo_gql.graphql.node import Node, global_id, named_as_given, raw_id
+from powermemo_gql.graphql.node import Node, decoded_id, global_id, raw_id
 from powermemo_gql.graphql.pagination import (
     Connection,
     page_args,
@@ -187,8 +187,7 @@ class ProjectMutation:
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyResult:
         info.context.require_root()
         try:
-            with named_as_given(input.project_id):
-                raw = raw_id(input.project_id, "Project", "input.projectId")
+            with decoded_id(input.project_id, "Project", "input.projectId") as raw:
                 async with info.context.uow() as session:
                     issued = await ProjectService(session).create_api_key(raw, input.name)
         except DomainError as error:
@@ -199,8 +198,7 @@ class ProjectMutation:
     async def revoke_api_key(self, info: Info, id: strawberry.ID) -> RevokeApiKeyResult:
         info.context.require_root()
         try:
-            with named_as_given(id):
-                raw = raw_id(id, "ApiKey", "id")
+            with decoded_id(id, "ApiKey", "id") as raw:
                 async with info.context.uow() as session:
                     row = await ProjectService(session).revoke_api_key(raw)
         except InvalidInputError as error:  # no InvalidInput in this union: a top-level error

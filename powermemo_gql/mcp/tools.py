@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from powermemo_gql.blobs.models import BlobType
 from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.buffers.models import FlushTrigger
-from powermemo_gql.core.global_ids import global_id, named_as_given, raw_id
+from powermemo_gql.core.global_ids import decoded_id, global_id
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import Conflict, DomainError, InvalidInput, NotFound
 from powermemo_gql.memory.context import ContextRequest
@@ -165,8 +165,7 @@ class MemoryTools:
 
     async def forget(self, user_id: str, entry_id: str) -> dict[str, Any]:
         user = await self._user(user_id)
-        with named_as_given(entry_id):
-            raw = raw_id(entry_id, "ProfileEntry", "entry_id")
+        with decoded_id(entry_id, "ProfileEntry", "entry_id") as raw:
             async with unit_of_work(self.resources.sessions) as session:
                 service = ProfileService(session)
                 # Only this user's entries: an id of another user's entry is not found.
