@@ -36,7 +36,7 @@ from tests.integration.client.conftest import server_at
 from tests.integration.memory.conftest import memory_responder
 from tests.live import LiveServer, free_port, live_server
 from tests.llm_server import ScriptedLLM
-from tests.support import ROOT_TOKEN, SCHEMA_SDL, ProjectHandle
+from tests.support import ROOT_TOKEN, SCHEMA_SDL, ProjectHandle, raw_uuid
 
 CREATE_PROJECT = """
 mutation($name: String!) {
@@ -84,6 +84,11 @@ async def test_users_crud(live: LiveServer, tenant: ProjectHandle) -> None:
     async with AsyncPowermemo(live.http_url, tenant.api_key) as client:
         bob = await client.create_user("bob", {"plan": "pro"})
         assert (bob.id, bob.data) == ("bob", {"plan": "pro"})
+        assert raw_uuid(bob.node_id)  # the global id, for node(id:)
+        found = await client.execute(
+            "query($id: ID!) { node(id: $id) { ... on User { userId } } }", {"id": bob.node_id}
+        )
+        assert found == {"node": {"userId": "bob"}}
         assert await client.get_user("bob") == bob
         updated = await client.update_user("bob", {"plan": "team"})
         assert updated.data == {"plan": "team"}
