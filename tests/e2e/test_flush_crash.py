@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock
 from powermemo_gql.core.db import create_engine, create_session_factory
+from powermemo_gql.core.global_ids import global_id
 from tests.conftest import make_settings
 from tests.e2e.test_cli import Server, _env
 from tests.integration.memory.conftest import memory_responder
@@ -196,7 +197,7 @@ def test_flush_killed_mid_pipeline_is_abandoned_and_redone_once(
         [f for f in user["flushes"] if f["status"] == status] for status in ("ABANDONED", "DONE")
     )
     assert len(user["flushes"]) == 2, user["flushes"]
-    assert [f["id"] for f in abandoned] == [str(dead.id)]
+    assert [f["id"] for f in abandoned] == [global_id("Flush", dead.id)]
     assert "stopped" in abandoned[0]["error"]
     [redo] = done
     assert (redo["trigger"], redo["itemCount"], redo["llmCalls"]) == ("RECOVERY", 1, 2)
