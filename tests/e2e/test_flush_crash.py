@@ -211,6 +211,8 @@ def test_flush_killed_mid_pipeline_is_abandoned_and_redone_once(
     assert llm.purposes()[asked_before_restart:] == ["summarize", "extract"]
 
     recovered = _snapshot(database_url)
-    assert [(i.status, str(i.flush_id)) for i in recovered.items] == [("done", redo["id"])]
+    assert [(i.status, i.flush_id and global_id("Flush", i.flush_id)) for i in recovered.items] == [
+        ("done", redo["id"])
+    ]
     assert sorted(f.status for f in recovered.flushes) == ["abandoned", "done"]
     assert recovered.locks == []
