@@ -31,7 +31,7 @@ subscription Follow($userId: ID!) {
 }
 """
 CREATE_USER = """
-mutation($id: ID!) { createUser(input: {id: $id}) { __typename ... on Error { code message } } }
+mutation($id: ID!) { createUser(input: {userId: $id}) { __typename ... on Error { code message } } }
 """
 ADD_ENTRY = """
 mutation($userId: ID!) {

@@ -39,7 +39,7 @@ from powermemo_gql.core.tokens import count_tokens
 from tests.llm_server import Reply, json_reply, running_llm
 
 CREATE_USER = """
-mutation($id: ID!) { createUser(input: {id: $id}) { __typename ... on Error { code message } } }
+mutation($id: ID!) { createUser(input: {userId: $id}) { __typename ... on Error { code message } } }
 """
 INSERT = """
 mutation Insert($input: InsertBlobInput!) {
@@ -56,7 +56,7 @@ mutation Flush($userId: ID!) {
 }
 """
 USAGE = "query { llmUsage { flushes llmCalls inputTokens outputTokens } }"
-BUFFER = "query($id: ID!) { user(id: $id) { buffer { status idleTokens failedCount } } }"
+BUFFER = "query($id: ID!) { user(userId: $id) { buffer { status idleTokens failedCount } } }"
 
 # Synthetic conversation material: the user tells about themselves, the assistant answers.
 CITIES = ["Lyon", "Osaka", "Porto", "Denver", "Tartu", "Recife", "Leeds", "Graz"]

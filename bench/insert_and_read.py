@@ -38,7 +38,7 @@ mutation Insert($input: InsertBlobInput!) {
   }
 }
 """
-PROFILE = "query Profile($id: ID!) { user(id: $id) { profile { topic subTopic content } } }"
+PROFILE = "query Profile($id: ID!) { user(userId: $id) { profile { topic subTopic content } } }"
 
 USER_BY_EXTERNAL_ID = "SELECT id FROM users WHERE project_id = $1 AND external_id = $2"
 INSERT_BLOB = (

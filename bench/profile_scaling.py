@@ -1,7 +1,7 @@
 """Profile-query latency as the number of users grows (1k, 10k, 100k by default).
 
 Users and their profile entries (10 each) are seeded straight into the migrated schema with
-COPY, in steps, in one project. At each size, `user(id) { profile { topic subTopic content } }`
+COPY, in steps, in one project. At each size, `user(userId) { profile { topic subTopic content } }`
 for random users goes over HTTP to `powermemo-gql serve` (a subprocess on PostgreSQL), one
 request at a time by default; the same reads straight through asyncpg give the floor.
 
@@ -19,7 +19,7 @@ import asyncpg
 import common
 import httpx
 
-PROFILE = "query Profile($id: ID!) { user(id: $id) { profile { topic subTopic content } } }"
+PROFILE = "query Profile($id: ID!) { user(userId: $id) { profile { topic subTopic content } } }"
 USER_BY_EXTERNAL_ID = "SELECT id FROM users WHERE project_id = $1 AND external_id = $2"
 PROFILE_ENTRIES = "SELECT * FROM profile_entries WHERE user_id = $1 ORDER BY topic, sub_topic, id"
 ENTRIES_PER_USER = len(common.SEED_SLOTS)

@@ -81,7 +81,7 @@ VECTOR_TABLE = "memory_vectors"
 SEARCH = """
 query($id: ID!, $q: String!, $first: Int!, $mode: SearchMode!,
       $after: DateTime, $before: DateTime) {
-  user(id: $id) {
+  user(userId: $id) {
     search(query: $q, first: $first, mode: $mode, happenedAfter: $after,
            happenedBefore: $before) {
       __typename
@@ -95,7 +95,7 @@ query($id: ID!, $q: String!, $first: Int!, $mode: SearchMode!,
 }
 """
 
-USER_ONLY = "query($id: ID!) { user(id: $id) { id } }"
+USER_ONLY = "query($id: ID!) { user(userId: $id) { id } }"
 
 
 @dataclass

@@ -26,7 +26,7 @@ from bench.recall_data import BulkEvent, RecallSet, bulk_memories
 from tests.llm_server import Reply, json_reply
 
 CREATE_USER = """
-mutation($id: ID!) { createUser(input: {id: $id}) { __typename ... on Error { code message } } }
+mutation($id: ID!) { createUser(input: {userId: $id}) { __typename ... on Error { code message } } }
 """
 ADD_ENTRY = """
 mutation($input: AddProfileEntryInput!) {

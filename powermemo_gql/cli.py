@@ -27,9 +27,10 @@ from powermemo_gql.cli_remote import (
 )
 from powermemo_gql.core import migrations
 from powermemo_gql.core.db import create_engine, create_migration_engine, create_session_factory
+from powermemo_gql.core.global_ids import global_id, split_global_id
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE, PageArgs
 from powermemo_gql.core.uow import unit_of_work
-from powermemo_gql.errors import DomainError
+from powermemo_gql.errors import DomainError, InvalidInput
 from powermemo_gql.observability.logs import configure_logging
 from powermemo_gql.projects import dev_token
 from powermemo_gql.projects.dev_token import DevTokenError
@@ -294,7 +295,7 @@ async def _create_project(settings: Settings, name: str) -> int:
         return 1
     finally:
         await engine.dispose()
-    print(project.id)
+    print(global_id("Project", project.id))
     return 0
 
 
@@ -303,7 +304,7 @@ async def _create_api_key(settings: Settings, project: str, name: str) -> int:
     try:
         async with unit_of_work(create_session_factory(engine)) as session:
             service = ProjectService(session)
-            found = await service.find_project(project)
+            found = await service.find_project(_raw(project, "Project"))
             issued = await service.create_api_key(str(found.id), name)
     except DomainError as exc:
         print(f"powermemo-gql: {exc.message}", file=sys.stderr)
@@ -312,6 +313,16 @@ async def _create_api_key(settings: Settings, project: str, name: str) -> int:
         await engine.dispose()
     print(issued.secret)
     return 0
+
+
+def _raw(value: str, type_name: str) -> str:
+    """The raw id in a global id of `type_name` (as the API and these commands show ids);
+    anything else as typed: a raw id, or a project's name."""
+    try:
+        found_type, raw = split_global_id(value, "id")
+    except InvalidInput:
+        return value
+    return raw if found_type == type_name else value
 
 
 async def _operator(settings: Settings, args: argparse.Namespace) -> int:
@@ -327,20 +338,28 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
                 table = Table("id", "name", "created")
                 page = await service.list_projects(PageArgs(first=MAX_PAGE_SIZE))
                 for project in page.items:
-                    table.add_row(str(project.id), project.name, project.created_at.isoformat())
+                    table.add_row(
+                        global_id("Project", project.id),
+                        project.name,
+                        project.created_at.isoformat(),
+                    )
             elif args.command == "api-keys":
-                found = await service.find_project(args.project)
+                found = await service.find_project(_raw(args.project, "Project"))
                 table = Table("id", "name", "prefix", "created", "revoked")
                 for key in await service.list_api_keys(found.id):
                     revoked = key.revoked_at.isoformat() if key.revoked_at else ""
                     table.add_row(
-                        str(key.id), key.name, key.prefix, key.created_at.isoformat(), revoked
+                        global_id("ApiKey", key.id),
+                        key.name,
+                        key.prefix,
+                        key.created_at.isoformat(),
+                        revoked,
                     )
             else:
-                key = await service.revoke_api_key(args.key_id)
+                key = await service.revoke_api_key(_raw(args.key_id, "ApiKey"))
         if args.command == "revoke-api-key":  # committed: servers close its websockets
             await _announce_revocation(settings, key.id)
-            console.print(f"revoked {key.id} ({key.name}, {key.prefix}...)")
+            console.print(f"revoked {global_id('ApiKey', key.id)} ({key.name}, {key.prefix}...)")
             return 0
     except DomainError as exc:
         console.print(f"[red]{exc.message}[/red]")

@@ -153,7 +153,8 @@ def _insert_document(size: int) -> str:
 def _create_document(size: int) -> str:
     variables = ", ".join(f"$u{k}: ID!" for k in range(size))
     fields = " ".join(
-        f"u{k}: createUser(input: {{id: $u{k}}}) {{ __typename ... on Error {{ code message }} }}"
+        f"u{k}: createUser(input: {{userId: $u{k}}}) "
+        "{ __typename ... on Error { code message } }"
         for k in range(size)
     )
     return f"mutation CreateUsers({variables}) {{ {fields} }}"

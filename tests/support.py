@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,11 @@ from starlette.types import ASGIApp
 
 SCHEMA_SDL = (Path(__file__).resolve().parent.parent / "schema.graphql").read_text()
 ROOT_TOKEN = "test-root-token-0123456789"
+
+
+def raw_uuid(node_id: str) -> uuid.UUID:
+    """The row id inside a global id (base64 of "Type:raw"), to find the row in the database."""
+    return uuid.UUID(base64.b64decode(node_id).decode().split(":", 1)[1])
 
 
 @dataclass

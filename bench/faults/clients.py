@@ -39,7 +39,7 @@ mutation($userId: ID!) {
 }
 """
 CREATE_USER = """
-mutation($id: ID!) { createUser(input: {id: $id}) { __typename ... on Error { code message } } }
+mutation($id: ID!) { createUser(input: {userId: $id}) { __typename ... on Error { code message } } }
 """
 # A subscriber keeps reconnecting through every outage the drill makes (API restarts included).
 SUBSCRIBER_RETRY = Retry(attempts=60, backoff=0.3, max_backoff=3.0)

@@ -70,18 +70,23 @@ def _optional_time(value: Any) -> datetime | None:
 
 @dataclass(frozen=True)
 class User:
+    """`id` is the app's own id, the one every user argument takes; `node_id` the server's
+    global id (for node(id:))."""
+
     id: str
     data: Mapping[str, Any] = field(hash=False)  # compared, but a dict cannot be hashed
     created_at: datetime
     updated_at: datetime
+    node_id: str
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> User:
         return cls(
-            id=raw["id"],
+            id=raw["userId"],
             data=raw["data"],
             created_at=_time(raw["createdAt"]),
             updated_at=_time(raw["updatedAt"]),
+            node_id=raw["id"],
         )
 
 

@@ -33,7 +33,7 @@ from powermemo_gql.client.ops_base import request as _request
 from powermemo_gql.client.ops_base import user_of as _user
 from powermemo_gql.client.recall_ops import CONTEXT, EVENTS, SEARCH
 
-USER = "id data createdAt updatedAt"
+USER = "id userId data createdAt updatedAt"
 BLOB = "id type createdAt"
 FLUSH = """
     id trigger status itemCount llmCalls inputTokens outputTokens droppedItems embeddingTexts
@@ -55,7 +55,7 @@ mutation CreateUser($input: CreateUserInput!) {{
     {INVALID}
   }}
 }}""")
-GET_USER = gql(f"query GetUser($id: ID!) {{ user(id: $id) {{ {USER} }} }}")
+GET_USER = gql(f"query GetUser($id: ID!) {{ user(userId: $id) {{ {USER} }} }}")
 LIST_USERS = gql(f"""
 query ListUsers($first: Int, $after: String, $search: String) {{
   users(first: $first, after: $after, search: $search) {{
@@ -97,7 +97,7 @@ mutation FlushBuffer($userId: ID!, $wait: Boolean!) {{
 }}""")
 PROFILE = gql(f"""
 query Profile($userId: ID!, $topics: [String!], $topk: Int, $maxTokens: Int) {{
-  user(id: $userId) {{
+  user(userId: $userId) {{
     profile(topics: $topics, topk: $topk, maxTokens: $maxTokens) {{ {ENTRY} }}
   }}
 }}""")
@@ -133,10 +133,12 @@ mutation ImportProfile($input: ImportProfileInput!) {{
     {INVALID}
   }}
 }}""")
-CHANGES_CURSOR = gql("query ChangesCursor($userId: ID!) { user(id: $userId) { changesCursor } }")
+CHANGES_CURSOR = gql(
+    "query ChangesCursor($userId: ID!) { user(userId: $userId) { changesCursor } }"
+)
 CHANGES = gql(f"""
 query Changes($userId: ID!, $first: Int, $after: String) {{
-  user(id: $userId) {{ changes(first: $first, after: $after) {{ nodes {{ {CHANGE} }} }} }}
+  user(userId: $userId) {{ changes(first: $first, after: $after) {{ nodes {{ {CHANGE} }} }} }}
 }}""")
 PROFILE_UPDATED = gql(f"""
 subscription ProfileUpdated($userId: ID!, $since: String, $kinds: [ChangeKind!]) {{
@@ -167,7 +169,7 @@ DOCUMENTS = (
 
 def create_user(id: str | None, data: Mapping[str, Any] | None) -> Operation[User]:
     return Operation(
-        _request(CREATE_USER, input={"id": id, "data": data}),
+        _request(CREATE_USER, input={"userId": id, "data": data}),
         lambda d: User.from_json(_payload(d, "createUser", "CreateUserPayload")["user"]),
     )
 
@@ -193,7 +195,7 @@ def list_users(
 
 def update_user(id: str, data: Mapping[str, Any]) -> Operation[User]:
     return Operation(
-        _request(UPDATE_USER, input={"id": id, "data": data}),
+        _request(UPDATE_USER, input={"userId": id, "data": data}),
         lambda d: User.from_json(_payload(d, "updateUser", "UpdateUserPayload")["user"]),
     )
 

@@ -42,7 +42,7 @@ def payload(data: Mapping[str, Any], root: str, payload_type: str) -> Mapping[st
 
 
 def user_of(data: Mapping[str, Any], user_id: str) -> Mapping[str, Any]:
-    """`user(id)` of a query that needs the user: null becomes NotFoundError."""
+    """`user(userId)` of a query that needs the user: null becomes NotFoundError."""
     user: Mapping[str, Any] | None = data["user"]
     if user is None:
         raise NotFoundError("NOT_FOUND", f"User '{user_id}' not found", typename="NotFound")

@@ -30,7 +30,7 @@ query Context(
   $profileEventRatio: Float!, $includeBuffer: Boolean!, $query: String,
   $chats: [ChatMessageInput!]
 ) {
-  user(id: $userId) {
+  user(userId: $userId) {
     context(
       maxTokens: $maxTokens, preferTopics: $preferTopics, onlyTopics: $onlyTopics,
       profileEventRatio: $profileEventRatio, includeBuffer: $includeBuffer, query: $query,
@@ -40,7 +40,7 @@ query Context(
 }""")
 EVENTS = gql(f"""
 query Events($userId: ID!, $first: Int, $after: String, $search: String) {{
-  user(id: $userId) {{
+  user(userId: $userId) {{
     events(first: $first, after: $after, search: $search) {{ nodes {{ {EVENT} }} }}
   }}
 }}""")
@@ -49,7 +49,7 @@ query Search(
   $userId: ID!, $query: String!, $first: Int!, $kinds: [SearchKind!], $topics: [String!],
   $tags: [String!], $mode: SearchMode!
 ) {{
-  user(id: $userId) {{
+  user(userId: $userId) {{
     search(query: $query, first: $first, kinds: $kinds, topics: $topics, tags: $tags,
            mode: $mode) {{
       __typename

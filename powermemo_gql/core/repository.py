@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, select
 
 ModelT = TypeVar("ModelT", bound=SQLModel)
 
@@ -24,6 +25,21 @@ class Repository(Generic[ModelT]):
         self.session.add(row)
         await self.session.flush()
         return row
+
+
+async def rows_by_id(
+    session: AsyncSession,
+    model: type[ModelT],
+    ids: Sequence[uuid.UUID],
+    project_id: uuid.UUID | None,
+) -> list[ModelT]:
+    """Rows of `model` with these ids, in one statement; with project_id, only that
+    project's (every tenant table has the column)."""
+    table: Any = model
+    statement = select(model).where(col(table.id).in_(ids))
+    if project_id is not None:
+        statement = statement.where(col(table.project_id) == project_id)
+    return list((await session.scalars(statement)).all())
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:

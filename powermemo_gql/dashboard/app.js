@@ -1,5 +1,5 @@
 // The dashboard's live profile, change log and search (served beside index.html).
-import { createOperator } from "./ops.js";
+import { createOperator, shortId } from "./ops.js";
 
 (() => {
   // All data reaches the page through textContent / dataset: never innerHTML.
@@ -7,17 +7,17 @@ import { createOperator } from "./ops.js";
     cursor kind entryId topic subTopic oldValue newValue source flushId eventId error createdAt
   }`;
   const CHANGES_QUERY = `query DashboardChanges($userId: ID!, $last: Int!) {
-    user(id: $userId) { id changesCursor changes(last: $last) { nodes { ...DashboardChange } } }
+    user(userId: $userId) { id changesCursor changes(last: $last) { nodes { ...DashboardChange } } }
   } ${CHANGE_FIELDS}`;
   const PROFILE_QUERY = `query DashboardProfile($userId: ID!) {
-    user(id: $userId) { id profile { id topic subTopic content source updatedAt } }
+    user(userId: $userId) { id profile { id topic subTopic content source updatedAt } }
   }`;
   const SUBSCRIPTION = `subscription DashboardFeed($userId: ID!, $since: String) {
     profileUpdated(userId: $userId, since: $since) { ...DashboardChange }
   } ${CHANGE_FIELDS}`;
 
   const SEARCH_QUERY = `query DashboardSearch($userId: ID!, $query: String!) {
-    user(id: $userId) {
+    user(userId: $userId) {
       search(query: $query, first: 10) {
         __typename
         ... on SearchResults {
@@ -249,8 +249,8 @@ import { createOperator } from "./ops.js";
       detail.append(span("error", change.error || "unknown error"));
     } else if (change.kind === "BUFFER_FLUSHED") {
       const bits = [];
-      if (change.flushId) bits.push(`flush ${change.flushId.slice(0, 8)}`);
-      if (change.eventId) bits.push(`event ${change.eventId.slice(0, 8)}`);
+      if (change.flushId) bits.push(`flush ${shortId(change.flushId)}`);
+      if (change.eventId) bits.push(`event ${shortId(change.eventId)}`);
       detail.append(span("flush", bits.join(" · ") || "flushed"));
     } else {
       if (change.oldValue != null) detail.append(span("old", change.oldValue));

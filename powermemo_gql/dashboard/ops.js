@@ -14,12 +14,12 @@ const SVG = "http://www.w3.org/2000/svg";
 
 const USERS_QUERY = `query DashboardUsers($first: Int!, $after: String, $search: String) {
   users(first: $first, after: $after, search: $search) {
-    nodes { id createdAt }
+    nodes { id userId createdAt }
     pageInfo { hasNextPage endCursor }
   }
 }`;
 const USER_OPS_QUERY = `query DashboardUserOps($userId: ID!, $flushes: Int!, $events: Int!) {
-  user(id: $userId) {
+  user(userId: $userId) {
     id
     buffer {
       status totalTokens idleTokens failedCount
@@ -51,6 +51,17 @@ function el(tag, className, text) {
   if (className) element.className = className;
   if (text != null) element.textContent = String(text);
   return element;
+}
+
+// Ids are global (base64 of "Type:raw"): the raw id's start tells objects apart at a glance.
+export function shortId(id) {
+  try {
+    const decoded = atob(id);
+    const colon = decoded.indexOf(":");
+    return (colon < 0 ? id : decoded.slice(colon + 1)).slice(0, 8);
+  } catch {
+    return id.slice(0, 8);
+  }
 }
 
 function shortTime(iso) {
@@ -196,11 +207,11 @@ export function createOperator({ graphql, selectUser, currentUser }) {
     if (mySeq !== usersSeq) return;
     const items = page.nodes.map((user) => {
       const li = el("li");
-      li.dataset.userId = user.id;
-      li.classList.toggle("selected", user.id === currentUser());
-      const button = el("button", "user-link", user.id);
+      li.dataset.userId = user.userId;
+      li.classList.toggle("selected", user.userId === currentUser());
+      const button = el("button", "user-link", user.userId);
       button.type = "button";
-      button.addEventListener("click", () => selectUser(user.id));
+      button.addEventListener("click", () => selectUser(user.userId));
       li.append(button, timeCell(user.createdAt));
       return li;
     });
@@ -240,7 +251,7 @@ export function createOperator({ graphql, selectUser, currentUser }) {
       buffer.totalTokens} tokens`;
     els.bufferStatus.dataset.state = buffer.status;
     const items = buffer.items.map((item) => row([
-      ["blob", item.blobId.slice(0, 8)], ["status", item.status.toLowerCase()],
+      ["blob", shortId(item.blobId)], ["status", item.status.toLowerCase()],
       ["tokens", item.tokenCount], ["error", item.error], ["when", timeCell(item.createdAt)],
     ], { blobId: item.blobId, status: item.status }));
     showList(els.bufferRows, els.bufferEmpty, items, "The buffer is empty.");

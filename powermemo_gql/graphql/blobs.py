@@ -15,10 +15,13 @@ from powermemo_gql.blobs.models import Blob as BlobRow
 from powermemo_gql.blobs.models import BlobType as BlobKind
 from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.errors import DomainError
+from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.blob_inputs import BlobInput, ChatRole
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.enums import described_enum
-from powermemo_gql.graphql.errors import InvalidInput, NotFound, error_result
+from powermemo_gql.graphql.errors import InvalidInput, NotFound, bad_user_input, error_result
+from powermemo_gql.graphql.node import Node, decoded_id, global_id, raw_id
+from powermemo_gql.graphql.pagination import query_input_errors
 
 if TYPE_CHECKING:
     from powermemo_gql.graphql.users import User
@@ -40,12 +43,12 @@ BlobType = described_enum(
 
 
 @strawberry.interface(description="Raw user data as the app sent it.")
-class Blob:
+class Blob(Node):
     row: strawberry.Private[BlobRow]
 
-    @strawberry.field
+    @strawberry.field(description="The blob's global id (node(id:) fetches it again).")
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("Blob", self.row.id)
 
     @strawberry.field(description="Its kind, matching its concrete type.")
     def type(self) -> BlobType:  # type: ignore[valid-type]
@@ -254,11 +257,17 @@ DeleteBlobResult = Annotated[
 @strawberry.type
 class BlobQuery:
     @strawberry.field(description="A blob of the caller's project, or null.")
-    async def blob(self, info: Info, id: strawberry.ID) -> Blob | None:
+    async def blob(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The blob's global id.")],
+    ) -> Blob | None:
         ctx = info.context
         try:
+            with query_input_errors():
+                raw = raw_id(id, "Blob", "id")
             async with ctx.uow() as session:
-                row = await BlobService(session).get(ctx.project_id, id)
+                row = await BlobService(session).get(ctx.project_id, raw)
         except domain.NotFound:
             return None
         return to_blob(row)
@@ -297,12 +306,21 @@ class BlobMutation:
             await ctx.resources.flusher.after_insert(row.project_id, row.user_id)
         return InsertBlobPayload(blob=to_blob(row), replayed=inserted.replayed)
 
-    @strawberry.mutation
-    async def delete_blob(self, info: Info, input: DeleteBlobInput) -> DeleteBlobResult:
+    @strawberry.mutation(
+        description="Delete a blob. What a flush already took from it stays in memory."
+    )
+    async def delete_blob(
+        self,
+        info: Info,
+        input: Annotated[DeleteBlobInput, strawberry.argument(description="The blob to delete.")],
+    ) -> DeleteBlobResult:
         ctx = info.context
         try:
-            async with ctx.uow() as session:
-                row = await BlobService(session).delete(ctx.project_id, input.id)
+            with decoded_id(input.id, "Blob", "input.id") as raw:
+                async with ctx.uow() as session:
+                    row = await BlobService(session).delete(ctx.project_id, raw)
+        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
+            raise bad_user_input(error) from error
         except DomainError as error:
             return error_result(error)
-        return DeleteBlobPayload(deleted_blob_id=strawberry.ID(str(row.id)))
+        return DeleteBlobPayload(deleted_blob_id=global_id("Blob", row.id))

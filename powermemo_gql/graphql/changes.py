@@ -18,6 +18,7 @@ from powermemo_gql.errors import InvalidInput, NotFound
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import bad_user_input
+from powermemo_gql.graphql.node import optional_global_id
 from powermemo_gql.graphql.profiles import ProfileSource
 from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
 from powermemo_gql.users.service import UserService
@@ -77,7 +78,7 @@ class ProfileChange:
 
     @strawberry.field(description="The profile entry, for the ENTRY_* kinds.")
     def entry_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.entry_id)) if self.row.entry_id else None
+        return optional_global_id("ProfileEntry", self.row.entry_id)
 
     @strawberry.field(description="The entry's topic, for the ENTRY_* kinds.")
     def topic(self) -> str | None:
@@ -106,7 +107,7 @@ class ProfileChange:
         )
     )
     def flush_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.flush_id)) if self.row.flush_id else None
+        return optional_global_id("Flush", self.row.flush_id)
 
     @strawberry.field(
         description=(
@@ -115,7 +116,7 @@ class ProfileChange:
         )
     )
     def event_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.event_id)) if self.row.event_id else None
+        return optional_global_id("Event", self.row.event_id)
 
     @strawberry.field(description="Why the flush failed (FLUSH_FAILED).")
     def error(self) -> str | None:

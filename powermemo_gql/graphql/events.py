@@ -7,10 +7,12 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql.errors import DomainError
+from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.events.service import MAX_SUMMARY_CHARS, MAX_TAG_CHARS, MAX_TAGS, EventService
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import InvalidInput, NotFound, error_result
+from powermemo_gql.graphql.errors import InvalidInput, NotFound, bad_user_input, error_result
 from powermemo_gql.graphql.memory import Event
+from powermemo_gql.graphql.node import decoded_id, global_id
 
 Info = strawberry.Info[Context, None]
 
@@ -27,7 +29,7 @@ class EventTagValueInput:
 
 @strawberry.input(description="An event's new summary and/or tags; what is left out stays.")
 class UpdateEventInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The event's global id.")
     summary: str | None = strawberry.field(
         default=None,
         description=(
@@ -42,7 +44,7 @@ class UpdateEventInput:
 
 @strawberry.input(description="The event to delete.")
 class DeleteEventInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The event's global id.")
 
 
 @strawberry.type(description="An event was changed.")
@@ -83,10 +85,11 @@ class EventMutation:
         ctx = info.context
         tags = [(t.tag, t.value) for t in input.tags] if input.tags is not None else None
         try:
-            async with ctx.uow() as session:
-                row = await EventService(session).update(
-                    ctx.project_id, input.id, input.summary, tags
-                )
+            with decoded_id(input.id, "Event", "input.id") as raw:
+                async with ctx.uow() as session:
+                    row = await EventService(session).update(
+                        ctx.project_id, raw, input.summary, tags
+                    )
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)
@@ -105,9 +108,12 @@ class EventMutation:
     ) -> DeleteEventResult:
         ctx = info.context
         try:
-            async with ctx.uow() as session:
-                row = await EventService(session).delete(ctx.project_id, input.id)
+            with decoded_id(input.id, "Event", "input.id") as raw:
+                async with ctx.uow() as session:
+                    row = await EventService(session).delete(ctx.project_id, raw)
+        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
+            raise bad_user_input(error) from error
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)
-        return DeleteEventPayload(deleted_event_id=strawberry.ID(str(row.id)))
+        return DeleteEventPayload(deleted_event_id=global_id("Event", row.id))

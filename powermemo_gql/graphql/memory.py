@@ -18,69 +18,25 @@ from powermemo_gql.buffers.service import BufferService
 from powermemo_gql.errors import DomainError
 from powermemo_gql.events.models import Event as EventRow
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import (
     NotFound,
     error_result,
 )
+from powermemo_gql.graphql.memory_enums import (
+    BufferItemStatus,
+    FlushBufferInput,
+    FlushOutcome,
+    FlushStatus,
+    FlushTrigger,
+    PipelineStep,
+    RetryFailedBufferInput,
+)
+from powermemo_gql.graphql.node import Node, global_id, optional_global_id
 from powermemo_gql.graphql.profile_delta import ProfileDeltaItem, delta_items
 from powermemo_gql.recall.usage import embedding_cost
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
-
-BufferItemStatus = described_enum(
-    BufferStatusEnum,
-    name="BufferItemStatus",
-    description="Where a buffer item is on its way into memory.",
-    values={
-        "IDLE": "It waits for the next flush.",
-        "PROCESSING": "A flush is working on it.",
-        "DONE": "It is in memory (Buffer.items no longer lists it).",
-        "FAILED": "Its flush failed (see error); retryFailedBuffer puts it back.",
-    },
-)
-FlushStatus = described_enum(
-    FlushStatusEnum,
-    name="FlushStatus",
-    description="Where a flush is.",
-    values={
-        "RUNNING": "It is working.",
-        "DONE": "It finished: its event and profile changes are written.",
-        "FAILED": "It stopped with an error (see error): nothing went into memory.",
-        "ABANDONED": (
-            "It stopped unfinished (its process died, or it lost its lease); nothing went into "
-            "memory, and its items went back to idle."
-        ),
-    },
-)
-FlushTrigger = described_enum(
-    FlushTriggerEnum,
-    name="FlushTrigger",
-    description="What started a flush.",
-    values={
-        "SIZE": "The buffer's idle items passed max_buffer_tokens.",
-        "IDLE": "No new item arrived for buffer_flush_interval.",
-        "MANUAL": "The flushBuffer mutation.",
-        "RETRY": "The retryFailedBuffer mutation.",
-        "RECOVERY": "The items of an abandoned flush, flushed again.",
-        "IMPORT": "The importProfile mutation: text, not buffer items.",
-    },
-)
-PipelineStep = described_enum(
-    PipelineStepEnum,
-    name="PipelineStep",
-    description="A step of the memory pipeline, as its LLM calls are counted.",
-    values={
-        "SUMMARIZE": "Summarizing the buffer's blobs into the event's dated notes.",
-        "EXTRACT": "Extracting profile facts from the summary.",
-        "MERGE": "Merging a new fact into an existing entry.",
-        "ORGANIZE": "Regrouping a topic that holds too many sub-topics.",
-        "SHORTEN": "Shortening an entry past its length limit.",
-        "TAG_EVENT": "Tagging the event with the project's event tags.",
-        "OTHER": "A call without a step, or a step this version does not know.",
-    },
-)
 
 
 @strawberry.type(description="A blob waiting in (or processed from) a user's buffer.")
@@ -89,7 +45,7 @@ class BufferItem:
 
     @strawberry.field(description="The blob this item holds.")
     def blob_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.blob_id))
+        return global_id("Blob", self.row.blob_id)
 
     @strawberry.field(description="Tokens of the blob's text (cl100k_base).")
     def token_count(self) -> int:
@@ -152,12 +108,12 @@ class Buffer:
 
 
 @strawberry.type(description="One run of the memory pipeline over a user's buffer.")
-class Flush:
+class Flush(Node):
     row: strawberry.Private[FlushRow]
 
-    @strawberry.field
+    @strawberry.field(description="The flush's global id.")
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("Flush", self.row.id)
 
     @strawberry.field(description="What started it.")
     def trigger(self) -> FlushTrigger:  # type: ignore[valid-type]
@@ -210,7 +166,7 @@ class Flush:
 
     @strawberry.field(description="The event it wrote, once DONE (an import writes none).")
     def event_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.event_id)) if self.row.event_id else None
+        return optional_global_id("Event", self.row.event_id)
 
     @strawberry.field(description="When it started.")
     def started_at(self) -> datetime:
@@ -230,12 +186,12 @@ class EventTag:
 
 
 @strawberry.type(description="Something that happened to a user: one per flush.")
-class Event:
+class Event(Node):
     row: strawberry.Private[EventRow]
 
-    @strawberry.field
+    @strawberry.field(description="The event's global id.")
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("Event", self.row.id)
 
     @strawberry.field(description="What happened, one note per line; each line is an EventFact.")
     def summary(self) -> str:
@@ -337,50 +293,6 @@ class MemoryQuery:
         )
 
 
-@strawberry.enum(description="What a flushBuffer or retryFailedBuffer call did.")
-class FlushOutcome(Enum):
-    SCHEDULED = strawberry.enum_value(
-        "scheduled",
-        description="wait: false: the flush runs in the background (or one already runs).",
-    )
-    FLUSHED = strawberry.enum_value(
-        "flushed", description="It ran: flush.status says DONE, or FAILED with flush.error."
-    )
-    NOTHING_TO_FLUSH = strawberry.enum_value(
-        "nothing_to_flush", description="The buffer had no idle item."
-    )
-    BUSY = strawberry.enum_value(
-        "busy",
-        description=(
-            "Another flush of this user still ran after waiting flush_lease_seconds; "
-            "try again later."
-        ),
-    )
-    INTERRUPTED = strawberry.enum_value(
-        "interrupted",
-        description=(
-            "It lost its lease mid-way and wrote nothing (flush.status ABANDONED); its items "
-            "went back to the buffer and are flushed again."
-        ),
-    )
-
-
-@strawberry.input(description="The user whose buffer to flush.")
-class FlushBufferInput:
-    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
-    wait: bool = strawberry.field(
-        default=False, description="Return when the flush is done, not when it is scheduled."
-    )
-
-
-@strawberry.input(description="The user whose failed buffer items to retry.")
-class RetryFailedBufferInput:
-    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
-    wait: bool = strawberry.field(
-        default=False, description="Return when the flush is done, not when it is scheduled."
-    )
-
-
 @strawberry.type(description="What flushBuffer did.")
 class FlushBufferPayload:
     outcome: FlushOutcome = strawberry.field(description="What happened.")
@@ -431,7 +343,13 @@ class MemoryMutation:
     @strawberry.mutation(
         description="Turn the user's buffer into memory now; with wait: true, return when done."
     )
-    async def flush_buffer(self, info: Info, input: FlushBufferInput) -> FlushBufferResult:
+    async def flush_buffer(
+        self,
+        info: Info,
+        input: Annotated[
+            FlushBufferInput, strawberry.argument(description="Whose buffer, and whether to wait.")
+        ],
+    ) -> FlushBufferResult:
         try:
             outcome, flush = await _run_flush(
                 info, input.user_id, FlushTriggerEnum.MANUAL, input.wait
@@ -442,7 +360,12 @@ class MemoryMutation:
 
     @strawberry.mutation(description="Put the user's failed buffer items back, and flush them.")
     async def retry_failed_buffer(
-        self, info: Info, input: RetryFailedBufferInput
+        self,
+        info: Info,
+        input: Annotated[
+            RetryFailedBufferInput,
+            strawberry.argument(description="Whose failed items, and whether to wait."),
+        ],
     ) -> RetryFailedBufferResult:
         ctx = info.context
         try:

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql.errors import DomainError
+from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import (
@@ -15,8 +16,10 @@ from powermemo_gql.graphql.errors import (
     LLMUnavailable,
     NotFound,
     ProfileEntryAlreadyExists,
+    bad_user_input,
     error_result,
 )
+from powermemo_gql.graphql.node import Node, decoded_id, global_id, optional_global_id
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
 from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
 from powermemo_gql.profiles.models import RevisionAction as RevisionActionEnum
@@ -59,12 +62,12 @@ class ProfileRevision:
 
 
 @strawberry.type(description="One fact of a user's profile, with where it came from.")
-class ProfileEntry:
+class ProfileEntry(Node):
     row: strawberry.Private[ProfileEntryRow]
 
-    @strawberry.field
+    @strawberry.field(description="The entry's global id; it stays the same through updates.")
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("ProfileEntry", self.row.id)
 
     @strawberry.field(description="The topic it is filed under, e.g. basic_info.")
     def topic(self) -> str:
@@ -84,11 +87,11 @@ class ProfileEntry:
 
     @strawberry.field(description="Blobs whose processing produced or changed this entry.")
     def source_blob_ids(self) -> list[strawberry.ID]:
-        return [strawberry.ID(b) for b in self.row.source_blob_ids]
+        return [global_id("Blob", b) for b in self.row.source_blob_ids]
 
     @strawberry.field(description="The event that last changed this entry.")
     def source_event_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.source_event_id)) if self.row.source_event_id else None
+        return optional_global_id("Event", self.row.source_event_id)
 
     @strawberry.field(description="When it was added.")
     def created_at(self) -> datetime:
@@ -139,7 +142,7 @@ class AddProfileEntryInput:
 
 @strawberry.input(description="A profile entry's new content.")
 class UpdateProfileEntryInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The entry's global id.")
     content: str = strawberry.field(description=f"1 to {MAX_CONTENT_CHARS} characters (trimmed).")
 
 
@@ -261,8 +264,9 @@ class ProfileMutation:
     ) -> UpdateProfileEntryResult:
         ctx = info.context
         try:
-            async with ctx.uow() as session:
-                row = await ProfileService(session).update(ctx.project_id, input.id, input.content)
+            with decoded_id(input.id, "ProfileEntry", "input.id") as raw:
+                async with ctx.uow() as session:
+                    row = await ProfileService(session).update(ctx.project_id, raw, input.content)
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)
@@ -270,13 +274,20 @@ class ProfileMutation:
 
     @strawberry.mutation(description="Delete an entry; its last value is kept in its history.")
     async def delete_profile_entry(
-        self, info: Info, input: DeleteProfileEntryInput
+        self,
+        info: Info,
+        input: Annotated[
+            DeleteProfileEntryInput, strawberry.argument(description="The entry to delete.")
+        ],
     ) -> DeleteProfileEntryResult:
         ctx = info.context
         try:
-            async with ctx.uow() as session:
-                row = await ProfileService(session).delete(ctx.project_id, input.id)
+            with decoded_id(input.id, "ProfileEntry", "input.id") as raw:
+                async with ctx.uow() as session:
+                    row = await ProfileService(session).delete(ctx.project_id, raw)
+        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
+            raise bad_user_input(error) from error
         except DomainError as error:
             return error_result(error)
         await ctx.resources.feed.notify(row.user_id)
-        return DeleteProfileEntryPayload(deleted_entry_id=strawberry.ID(str(row.id)))
+        return DeleteProfileEntryPayload(deleted_entry_id=global_id("ProfileEntry", row.id))

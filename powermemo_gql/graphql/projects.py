@@ -9,13 +9,16 @@ import strawberry
 
 from powermemo_gql import errors as domain
 from powermemo_gql.errors import DomainError
+from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     NotFound,
     ProjectAlreadyExists,
+    bad_user_input,
     error_result,
 )
+from powermemo_gql.graphql.node import Node, decoded_id, global_id, raw_id
 from powermemo_gql.graphql.pagination import (
     After,
     Before,
@@ -35,12 +38,12 @@ Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="A credential of a project. The secret itself is shown only once.")
-class ApiKey:
+class ApiKey(Node):
     row: strawberry.Private[ApiKeyRow]
 
-    @strawberry.field
+    @strawberry.field(description="The key's global id.")
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("ApiKey", self.row.id)
 
     @strawberry.field(description="Its label, e.g. default.")
     def name(self) -> str:
@@ -62,12 +65,12 @@ class ApiKey:
 @strawberry.type(
     description="A tenant: its users and their memory are invisible to other projects."
 )
-class Project:
+class Project(Node):
     row: strawberry.Private[ProjectRow]
 
-    @strawberry.field
+    @strawberry.field(description="The project's global id (root only).")
     def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+        return global_id("Project", self.row.id)
 
     @strawberry.field(description="Its name, unique among projects.")
     def name(self) -> str:
@@ -175,11 +178,17 @@ class ProjectQuery:
         return to_connection(page, lambda row: Project(row=row))
 
     @strawberry.field(description="Root only. A project, or null.")
-    async def project(self, info: Info, id: strawberry.ID) -> Project | None:
+    async def project(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The project's global id.")],
+    ) -> Project | None:
         info.context.require_root()
         try:
+            with query_input_errors():
+                raw = raw_id(id, "Project", "id")
             async with info.context.uow() as session:
-                row = await ProjectService(session).get_project(id)
+                row = await ProjectService(session).get_project(raw)
         except domain.NotFound:
             return None
         return Project(row=row)
@@ -211,18 +220,26 @@ class ProjectMutation:
     ) -> CreateApiKeyResult:
         info.context.require_root()
         try:
-            async with info.context.uow() as session:
-                issued = await ProjectService(session).create_api_key(input.project_id, input.name)
+            with decoded_id(input.project_id, "Project", "input.projectId") as raw:
+                async with info.context.uow() as session:
+                    issued = await ProjectService(session).create_api_key(raw, input.name)
         except DomainError as error:
             return error_result(error)
         return CreateApiKeyPayload(api_key=ApiKey(row=issued.key), secret=issued.secret)
 
     @strawberry.mutation(description="Root only. The key stops working at once.")
-    async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyResult:
+    async def revoke_api_key(
+        self,
+        info: Info,
+        input: Annotated[RevokeApiKeyInput, strawberry.argument(description="The key to revoke.")],
+    ) -> RevokeApiKeyResult:
         info.context.require_root()
         try:
-            async with info.context.uow() as session:
-                row = await ProjectService(session).revoke_api_key(input.id)
+            with decoded_id(input.id, "ApiKey", "input.id") as raw:
+                async with info.context.uow() as session:
+                    row = await ProjectService(session).revoke_api_key(raw)
+        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
+            raise bad_user_input(error) from error
         except DomainError as error:
             return error_result(error)
         # Committed: this instance forgets the key before answering, and every instance

@@ -20,6 +20,7 @@ from powermemo_gql.graphql.events import EventMutation
 from powermemo_gql.graphql.health import HealthQuery
 from powermemo_gql.graphql.limits import QueryLimits
 from powermemo_gql.graphql.memory import MemoryMutation, MemoryQuery
+from powermemo_gql.graphql.node_query import NodeQuery
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
 from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
@@ -38,7 +39,9 @@ logger = logging.getLogger(__name__)
         "usage, projects and keys for the root token, and health."
     )
 )
-class Query(UserQuery, BlobQuery, MemoryQuery, ProfileConfigQuery, ProjectQuery, HealthQuery):
+class Query(
+    UserQuery, BlobQuery, MemoryQuery, ProfileConfigQuery, ProjectQuery, NodeQuery, HealthQuery
+):
     pass
 
 

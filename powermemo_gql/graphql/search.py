@@ -12,6 +12,7 @@ from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import InvalidInput, error_result
 from powermemo_gql.graphql.memory import Event
+from powermemo_gql.graphql.node import global_id
 from powermemo_gql.graphql.profiles import ProfileEntry
 from powermemo_gql.recall.models import EventFact as EventFactRow
 from powermemo_gql.recall.models import RecallKind
@@ -62,7 +63,9 @@ SearchFallback = described_enum(
 class EventFact:
     row: strawberry.Private[EventFactRow]
 
-    @strawberry.field
+    @strawberry.field(
+        description="The fact's own id (a fact is not a Node: it is rebuilt with its event)."
+    )
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
@@ -72,7 +75,7 @@ class EventFact:
 
     @strawberry.field(description="The event whose summary holds this fact.")
     def event_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.event_id))
+        return global_id("Event", self.row.event_id)
 
     @strawberry.field(description="Its event's happenedFrom.")
     def happened_from(self) -> datetime:
@@ -84,7 +87,7 @@ class EventFact:
 
     @strawberry.field(description="The blobs its event was made from.")
     def source_blob_ids(self) -> list[strawberry.ID]:
-        return [strawberry.ID(b) for b in self.row.source_blob_ids]
+        return [global_id("Blob", b) for b in self.row.source_blob_ids]
 
 
 @strawberry.type(description="One result of a search; exactly one of entry, event, fact is set.")

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE
 from powermemo_gql.graphql.blobs import BlobType
@@ -162,3 +163,22 @@ IncludeBuffer = Annotated[
         description="Also pack the idle buffer's text (not yet in memory) into the tokens left."
     ),
 ]
+
+
+@strawberry.input(description="A new user.")
+class CreateUserInput:
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Your own id for the user; a UUID is generated if omitted."
+    )
+    data: JSON | None = strawberry.field(default=None, description="A JSON object.")
+
+
+@strawberry.input(description="A user's new data.")
+class UpdateUserInput:
+    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
+    data: JSON = strawberry.field(description="Replaces the user's data; a JSON object.")
+
+
+@strawberry.input(description="The user to delete.")
+class DeleteUserInput:
+    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")

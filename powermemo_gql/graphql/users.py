@@ -26,6 +26,7 @@ from powermemo_gql.graphql.errors import (
 from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
 from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
 from powermemo_gql.graphql.nested_loaders import ChangePageKey, EventPageKey, FlushesKey
+from powermemo_gql.graphql.node import Node, global_id
 from powermemo_gql.graphql.pagination import (
     After,
     Before,
@@ -39,6 +40,7 @@ from powermemo_gql.graphql.pagination import (
 from powermemo_gql.graphql.profiles import ProfileEntry
 from powermemo_gql.graphql.search import SearchResult, search_user
 from powermemo_gql.graphql.turn import TurnChats, TurnQuery, UserContext
+from powermemo_gql.graphql.user_arguments import CreateUserInput, DeleteUserInput, UpdateUserInput
 from powermemo_gql.memory.context import ContextRequest
 from powermemo_gql.recall.context import TurnContextService
 from powermemo_gql.recall.search import SearchMode
@@ -52,12 +54,18 @@ Info = strawberry.Info[Context, None]
 @strawberry.type(
     description="A user of the app, and the memory kept of them: blobs, buffer, profile, events."
 )
-class User:
+class User(Node):
     row: strawberry.Private[UserRow]
 
-    @strawberry.field(description="The id the app chose (or one generated at creation).")
+    @strawberry.field(description="The user's global id; userId is the app's own id.")
     def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.external_id)
+        return global_id("User", self.row.id)
+
+    @strawberry.field(
+        description=("The id the app chose (or one generated at creation): user arguments take it.")
+    )
+    def user_id(self) -> str:
+        return self.row.external_id
 
     @strawberry.field(description="Free-form data the app keeps about the user.")
     def data(self) -> JSON:
@@ -265,25 +273,6 @@ class User:
         )
 
 
-@strawberry.input(description="A new user.")
-class CreateUserInput:
-    id: strawberry.ID | None = strawberry.field(
-        default=None, description="Your own id for the user; a UUID is generated if omitted."
-    )
-    data: JSON | None = strawberry.field(default=None, description="A JSON object.")
-
-
-@strawberry.input(description="A user's new data.")
-class UpdateUserInput:
-    id: strawberry.ID
-    data: JSON = strawberry.field(description="Replaces the user's data; a JSON object.")
-
-
-@strawberry.input(description="The user to delete.")
-class DeleteUserInput:
-    user_id: strawberry.ID = strawberry.field(description="The app's id of the user.")
-
-
 @strawberry.type(description="A user was created.")
 class CreateUserPayload:
     user: User = strawberry.field(description="The new user.")
@@ -316,11 +305,17 @@ DeleteUserResult = Annotated[
 @strawberry.type
 class UserQuery:
     @strawberry.field(description="A user of the caller's project, or null.")
-    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+    async def user(
+        self,
+        info: Info,
+        user_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The app's id of the user.")
+        ],
+    ) -> User | None:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await UserService(session).get(ctx.project_id, id)
+                row = await UserService(session).get(ctx.project_id, user_id)
         except domain.NotFound:
             return None
         return User(row=row)
@@ -366,7 +361,7 @@ class UserMutation:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await UserService(session).create(ctx.project_id, input.id, input.data)
+                row = await UserService(session).create(ctx.project_id, input.user_id, input.data)
         except DomainError as error:
             return error_result(error)
         return CreateUserPayload(user=User(row=row))
@@ -382,7 +377,7 @@ class UserMutation:
         ctx = info.context
         try:
             async with ctx.uow() as session:
-                row = await UserService(session).update(ctx.project_id, input.id, input.data)
+                row = await UserService(session).update(ctx.project_id, input.user_id, input.data)
         except DomainError as error:
             return error_result(error)
         return UpdateUserPayload(user=User(row=row))
@@ -390,7 +385,11 @@ class UserMutation:
     @strawberry.mutation(
         description="Delete a user and everything of theirs: blobs, buffer, profile, events."
     )
-    async def delete_user(self, info: Info, input: DeleteUserInput) -> DeleteUserResult:
+    async def delete_user(
+        self,
+        info: Info,
+        input: Annotated[DeleteUserInput, strawberry.argument(description="The user to delete.")],
+    ) -> DeleteUserResult:
         ctx = info.context
         try:
             async with ctx.uow() as session:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from powermemo_gql.blobs.models import BlobType
 from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.buffers.models import FlushTrigger
+from powermemo_gql.core.global_ids import decoded_id, global_id
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import Conflict, DomainError, InvalidInput, NotFound
 from powermemo_gql.memory.context import ContextRequest
@@ -68,7 +69,7 @@ def tool_error(error: DomainError) -> ToolError:
 
 def _entry(row: ProfileEntry) -> dict[str, Any]:
     return {
-        "entry_id": str(row.id),
+        "entry_id": global_id("ProfileEntry", row.id),
         "topic": row.topic,
         "sub_topic": row.sub_topic,
         "content": row.content,
@@ -85,7 +86,7 @@ def _hit(hit: Hit) -> dict[str, Any]:
     event_id = row.id if hit.kind is RecallKind.EVENT else row.event_id
     return found | {
         "text": text,
-        "event_id": str(event_id),
+        "event_id": global_id("Event", event_id),
         "happened_from": row.happened_from.isoformat(),
         "happened_to": row.happened_to.isoformat(),
     }
@@ -127,7 +128,7 @@ class MemoryTools:
         blob = inserted.blob
         if not inserted.replayed:  # as insertBlob: a full buffer starts a flush
             await self.resources.flusher.after_insert(blob.project_id, blob.user_id)
-        return {"blob_id": str(blob.id), "replayed": inserted.replayed}
+        return {"blob_id": global_id("Blob", blob.id), "replayed": inserted.replayed}
 
     async def recall(self, user_id: str, query: str, limit: int) -> dict[str, Any]:
         user = await self._user(user_id)
@@ -164,14 +165,19 @@ class MemoryTools:
 
     async def forget(self, user_id: str, entry_id: str) -> dict[str, Any]:
         user = await self._user(user_id)
-        async with unit_of_work(self.resources.sessions) as session:
-            service = ProfileService(session)
-            # Only this user's entries: an id of another user's entry is not found.
-            if (await service.get(self.project_id, entry_id)).user_id != user.id:
-                raise NotFound("ProfileEntry", entry_id)
-            row = await service.delete(self.project_id, entry_id)
+        with decoded_id(entry_id, "ProfileEntry", "entry_id") as raw:
+            async with unit_of_work(self.resources.sessions) as session:
+                service = ProfileService(session)
+                # Only this user's entries: an id of another user's entry is not found.
+                if (await service.get(self.project_id, raw)).user_id != user.id:
+                    raise NotFound("ProfileEntry", raw)
+                row = await service.delete(self.project_id, raw)
         await self.resources.feed.notify(row.user_id)  # as deleteProfileEntry
-        return {"deleted_entry_id": str(row.id), "topic": row.topic, "sub_topic": row.sub_topic}
+        return {
+            "deleted_entry_id": global_id("ProfileEntry", row.id),
+            "topic": row.topic,
+            "sub_topic": row.sub_topic,
+        }
 
     async def flush(self, user_id: str, wait: bool) -> dict[str, Any]:
         user = await self._user(user_id)

@@ -21,6 +21,7 @@ from powermemo_gql.recall.embeddings import Embedder
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.repository import RecallRepository
 from powermemo_gql.recall.sources import text_of
+from powermemo_gql.recall.usage_repository import EmbeddingUsageRepository
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ async def embed_and_store(
         recall = RecallRepository(session)
         # In the transaction of the vectors: a failed call or store charges nothing, and
         # the retry that stores them charges once.
-        await recall.add_usage(project_id, len(rows), result.tokens)
+        usage = EmbeddingUsageRepository(session)
+        await usage.add_usage(project_id, len(rows), result.tokens)
         if flush_id is not None:
-            await recall.charge_flush(kind, flush_id, [row.id for row in rows], result.tokens)
+            await usage.charge_flush(kind, flush_id, [row.id for row in rows], result.tokens)
         for row, vector in zip(rows, result.vectors, strict=True):
             content = row.summary if kind is RecallKind.EVENT else row.content
             # Its own length: an openai provider without embedding_dimensions learns it

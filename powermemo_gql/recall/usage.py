@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from powermemo_gql.recall.repository import RecallRepository
+from powermemo_gql.recall.usage_repository import EmbeddingUsageRepository
 
 
 @dataclass(frozen=True)
@@ -17,5 +17,5 @@ class EmbeddingCost:
 
 
 async def embedding_cost(session: AsyncSession, project_id: uuid.UUID) -> EmbeddingCost:
-    texts, tokens = await RecallRepository(session).usage(project_id)
+    texts, tokens = await EmbeddingUsageRepository(session).usage(project_id)
     return EmbeddingCost(texts, tokens)

@@ -59,7 +59,7 @@ def live(settings: Settings) -> Iterator[LiveServer]:
 @pytest.fixture
 async def tenant(live: LiveServer) -> ProjectHandle:
     project = await create_project(live.http_url, Api(live.http_url, ROOT_TOKEN), "import")
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project
 
 

@@ -39,7 +39,7 @@ def live(settings: Settings) -> Iterator[LiveServer]:
 @pytest.fixture
 async def tenant(live: LiveServer) -> ProjectHandle:
     project = await create_project(live.http_url, Api(live.http_url, ROOT_TOKEN), "cli")
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project
 
 
@@ -140,7 +140,7 @@ async def test_imported_messages_keep_when_they_were_said(
         == 0
     )
     data = await tenant.api.ok(
-        '{ user(id: "alice") { blobs { nodes {'
+        '{ user(userId: "alice") { blobs { nodes {'
         " createdAt ... on ChatBlob { messages { createdAt } } } } } }"
     )
     [blob] = data["user"]["blobs"]["nodes"]
@@ -178,7 +178,7 @@ def test_imported_history_yields_events_dated_as_said(
 async def test_importing_a_file_again_stores_nothing_twice(
     live: LiveServer, tenant: ProjectHandle, tmp_path: Path
 ) -> None:
-    await tenant.api.ok('mutation { createUser(input: {id: "bob"}) { __typename } }')
+    await tenant.api.ok('mutation { createUser(input: {userId: "bob"}) { __typename } }')
 
     def line(user: str, said: str) -> str:
         return json.dumps({"user": user, "messages": [{"role": "user", "content": said}]})
@@ -201,7 +201,7 @@ async def test_importing_a_file_again_stores_nothing_twice(
     stored = {}
     for user in ("alice", "bob"):
         data = await tenant.api.ok(
-            "query($id: ID!) { user(id: $id) { blobs { nodes {"
+            "query($id: ID!) { user(userId: $id) { blobs { nodes {"
             " ... on ChatBlob { messages { content } } } } } }",
             id=user,
         )

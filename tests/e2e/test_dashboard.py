@@ -94,7 +94,7 @@ def live(live_settings: Settings) -> Iterator[LiveServer]:
 
 async def _make_tenant(http_url: str) -> ProjectHandle:
     project = await create_project(http_url, Api(http_url, ROOT_TOKEN), "dashboard")
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project
 
 
@@ -481,7 +481,7 @@ async def test_dashboard_reads_every_panel_again_after_the_server_restarts(
 async def _not_embedded(tenant: ProjectHandle) -> int:
     """Alice's rows search cannot compare by meaning yet (not embedded)."""
     data = await tenant.api.ok(
-        'query { user(id: "alice") { search(query: "x") { ... on SearchResults '
+        'query { user(userId: "alice") { search(query: "x") { ... on SearchResults '
         "{ keywordOnlyRows } } } }"
     )
     waiting: int = data["user"]["search"]["keywordOnlyRows"]
@@ -574,7 +574,7 @@ def _request_urls(page: Page) -> list[str]:
 async def test_dashboard_lists_filters_and_pages_through_users(
     live: LiveServer, tenant: ProjectHandle, browser: Browser, tmp_path: Path
 ) -> None:
-    create = "mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }"
+    create = "mutation($id: ID!) { createUser(input: {userId: $id}) { __typename } }"
     others = [f"user-{n:02d}" for n in range(1, 11)]  # 11 users with alice: 8 + 3
     for user_id in others:
         await tenant.api.ok(create, id=user_id)
@@ -745,7 +745,7 @@ async def test_dashboard_shows_a_failed_flush_live_and_retries_it(
 
 
 FLUSH_EMBEDDING = """
-query { user(id: "alice") { flushes { id embeddingTexts embeddingTokens } } }
+query { user(userId: "alice") { flushes { id embeddingTexts embeddingTokens } } }
 """
 
 

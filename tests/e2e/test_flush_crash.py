@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock
 from powermemo_gql.core.db import create_engine, create_session_factory
+from powermemo_gql.core.global_ids import global_id
 from tests.conftest import make_settings
 from tests.e2e.test_cli import Server, _env
 from tests.integration.memory.conftest import memory_responder
@@ -40,7 +41,7 @@ WAIT_SECONDS = 30.0
 
 MEMORY = """
 query($id: ID!) {
-  user(id: $id) {
+  user(userId: $id) {
     buffer { items { blobId status } }
     flushes { id status trigger itemCount llmCalls error eventId }
     profile { topic subTopic content sourceBlobIds sourceEventId }
@@ -196,7 +197,7 @@ def test_flush_killed_mid_pipeline_is_abandoned_and_redone_once(
         [f for f in user["flushes"] if f["status"] == status] for status in ("ABANDONED", "DONE")
     )
     assert len(user["flushes"]) == 2, user["flushes"]
-    assert [f["id"] for f in abandoned] == [str(dead.id)]
+    assert [f["id"] for f in abandoned] == [global_id("Flush", dead.id)]
     assert "stopped" in abandoned[0]["error"]
     [redo] = done
     assert (redo["trigger"], redo["itemCount"], redo["llmCalls"]) == ("RECOVERY", 1, 2)
@@ -210,6 +211,8 @@ def test_flush_killed_mid_pipeline_is_abandoned_and_redone_once(
     assert llm.purposes()[asked_before_restart:] == ["summarize", "extract"]
 
     recovered = _snapshot(database_url)
-    assert [(i.status, str(i.flush_id)) for i in recovered.items] == [("done", redo["id"])]
+    assert [(i.status, i.flush_id and global_id("Flush", i.flush_id)) for i in recovered.items] == [
+        ("done", redo["id"])
+    ]
     assert sorted(f.status for f in recovered.flushes) == ["abandoned", "done"]
     assert recovered.locks == []

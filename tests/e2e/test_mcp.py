@@ -203,10 +203,18 @@ async def test_http_tool_errors_name_the_code_and_the_argument(
             )
         )
         assert "INVALID_INPUT: idempotency_key" in long_key
-        no_entry = error(
+        bad_entry = error(
             await session.call_tool("forget", {"user_id": "bob", "entry_id": "not-an-id"})
         )
+        assert "INVALID_INPUT: entry_id" in bad_entry
+        blob_id = ok(await session.call_tool("remember", {"user_id": "bob", "messages": CHAT}))[
+            "blob_id"
+        ]
+        no_entry = error(  # a global id, of a blob: no such entry
+            await session.call_tool("forget", {"user_id": "bob", "entry_id": blob_id})
+        )
         assert "NOT_FOUND" in no_entry
+        assert blob_id in no_entry
         missing = error(await session.call_tool("recall", {"user_id": "bob"}))
         assert "query" in missing  # the SDK's own argument check names the field
 
@@ -341,7 +349,7 @@ async def test_stdio_tools_on_the_configured_database(
         assert "chemistry teacher" in packed["text"]
         assert "NOT_FOUND" in error(await session.call_tool("profile", {"user_id": "nobody"}))
     # What the stdio process wrote is the project's memory, seen over GraphQL too.
-    seen = await tenant.api.ok('{ user(id: "carol") { profile { content } } }')
+    seen = await tenant.api.ok('{ user(userId: "carol") { profile { content } } }')
     assert {e["content"] for e in seen["user"]["profile"]} == {"chemistry teacher", "Lyon"}
 
 

@@ -8,13 +8,14 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from powermemo_gql.core.global_ids import global_id
 from tests.conftest import ProjectFactory
 from tests.support import ROOT_TOKEN, Api, GraphQLResponse, ProjectHandle
 
 VIEWER = "{ viewer { isRoot } }"
 CREATE_USER = """
 mutation($id: ID!, $data: JSON) {
-  createUser(input: {id: $id, data: $data}) {
+  createUser(input: {userId: $id, data: $data}) {
     __typename
     ... on UserAlreadyExists { code id }
   }
@@ -22,17 +23,17 @@ mutation($id: ID!, $data: JSON) {
 """
 GET_USER = """
 query($id: ID!) {
-  user(id: $id) { id data updatedAt }
+  user(userId: $id) { id data updatedAt }
 }
 """
 LIST_USERS = """
 query($search: String) {
-  users(first: 100, search: $search) { nodes { id data } }
+  users(first: 100, search: $search) { nodes { id: userId data } }
 }
 """
 UPDATE_USER = """
 mutation($id: ID!, $data: JSON!) {
-  updateUser(input: {id: $id, data: $data}) {
+  updateUser(input: {userId: $id, data: $data}) {
     __typename
     ... on NotFound { code id }
   }
@@ -59,12 +60,12 @@ mutation($userId: ID!, $content: String!) {
 """
 GET_BLOB = """
 query($id: ID!) {
-  blob(id: $id) { id user { id } }
+  blob(id: $id) { id user { id: userId } }
 }
 """
 USER_BLOBS = """
 query($id: ID!) {
-  user(id: $id) { blobs { nodes { id } } }
+  user(userId: $id) { blobs { nodes { id } } }
 }
 """
 DELETE_BLOB = """
@@ -91,6 +92,7 @@ mutation($projectId: ID!) {
     __typename
     ... on CreateApiKeyPayload { secret apiKey { id name prefix revokedAt } }
     ... on NotFound { code id }
+    ... on InvalidInput { code field }
   }
 }
 """
@@ -217,7 +219,14 @@ async def test_revoking_one_key_leaves_the_projects_other_keys_working(
     assert (await project.api.ok(VIEWER))["viewer"] == {"isRoot": False}
 
 
-@pytest.mark.parametrize("key_id", [UNKNOWN_UUID, "not-a-uuid"])
+@pytest.mark.parametrize(
+    "key_id",
+    [
+        global_id("ApiKey", UNKNOWN_UUID),
+        global_id("ApiKey", "not-a-uuid"),
+        global_id("Project", UNKNOWN_UUID),  # another type's id names no key
+    ],
+)
 async def test_revoking_an_unknown_key_is_api_key_not_found(root: Api, key_id: str) -> None:
     result = await root.ok(REVOKE_API_KEY, id=key_id)
 
@@ -253,7 +262,7 @@ async def test_created_api_key_authenticates_and_shows_only_a_prefix(
         pytest.param(UPDATE_USER, {"id": "alice", "data": {}}, id="updateUser"),
         pytest.param(DELETE_USER, {"id": "alice"}, id="deleteUser"),
         pytest.param(INSERT_CHAT, {"userId": "alice", "content": "hi"}, id="insertBlob"),
-        pytest.param(GET_BLOB, {"id": UNKNOWN_UUID}, id="blob"),
+        pytest.param(GET_BLOB, {"id": global_id("Blob", UNKNOWN_UUID)}, id="blob"),
     ],
 )
 async def test_root_token_cannot_touch_project_data(
@@ -355,7 +364,9 @@ async def test_invalid_project_name_is_invalid_input(root: Api, name: str) -> No
     assert (await root.ok(PROJECTS))["projects"]["nodes"] == []
 
 
-@pytest.mark.parametrize("project_id", [UNKNOWN_UUID, "not-a-uuid", ""])
+@pytest.mark.parametrize(
+    "project_id", [global_id("Project", UNKNOWN_UUID), global_id("Project", "not-a-uuid")]
+)
 async def test_api_key_for_unknown_project_is_project_not_found(root: Api, project_id: str) -> None:
     result = await root.ok(CREATE_API_KEY, projectId=project_id)
 
@@ -364,6 +375,21 @@ async def test_api_key_for_unknown_project_is_project_not_found(root: Api, proje
         "code": "NOT_FOUND",
         "id": project_id,
     }
+
+
+@pytest.mark.parametrize("bad_id", [UNKNOWN_UUID, "not-a-uuid", ""])
+async def test_ids_that_are_not_global_ids_are_refused_naming_the_field(
+    root: Api, bad_id: str
+) -> None:
+    created = await root.ok(CREATE_API_KEY, projectId=bad_id)
+    assert created["createApiKey"] == {
+        "__typename": "InvalidInput",
+        "code": "INVALID_INPUT",
+        "field": "input.projectId",
+    }
+    revoked = await root.run(REVOKE_API_KEY, id=bad_id)
+    assert revoked.error_codes() == ["BAD_USER_INPUT"]
+    assert revoked.errors[0]["extensions"]["field"] == "input.id"
 
 
 # Isolation between projects

@@ -16,7 +16,7 @@ mutation($sub: String!) {
 """
 CURSORS = """
 query {
-  user(id: "alice") {
+  user(userId: "alice") {
     changesCursor
     changes(first: 100) { nodes { cursor subTopic } }
   }
@@ -26,7 +26,7 @@ query {
 
 async def _tenant(make_project: ProjectFactory, name: str) -> Api:
     api = (await make_project(name)).api
-    await api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return api
 
 

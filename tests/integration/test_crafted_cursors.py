@@ -26,7 +26,7 @@ query($first: Int, $after: String, $last: Int, $before: String, $orderBy: UserOr
 """
 CHANGES = """
 query($first: Int, $after: String, $last: Int, $before: String) {
-  user(id: "alice") {
+  user(userId: "alice") {
     changes(first: $first, after: $after, last: $last, before: $before) { edges { cursor } }
   }
 }
@@ -102,7 +102,7 @@ async def api(project: ProjectHandle) -> Api:
     """A project with users cherry and fig; alice has two changes."""
     for user_id in ("alice", "cherry", "fig"):
         await project.api.ok(
-            f'mutation {{ createUser(input: {{id: "{user_id}"}}) {{ __typename }} }}'
+            f'mutation {{ createUser(input: {{userId: "{user_id}"}}) {{ __typename }} }}'
         )
     for sub in ("a", "b"):
         await project.api.ok(ADD, sub=sub)

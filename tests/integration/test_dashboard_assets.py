@@ -24,7 +24,7 @@ async def test_the_page_loads_its_scripts_from_this_server(app: Starlette) -> No
         assert script.status_code == 200, name
         assert script.headers["content-type"].startswith("text/javascript")
     app_js = (await _get(app, "/dashboard/app.js")).text
-    assert 'import { createOperator } from "./ops.js";' in app_js
+    assert 'import { createOperator, shortId } from "./ops.js";' in app_js
 
 
 async def test_no_other_file_is_served_from_the_dashboard_folder(app: Starlette) -> None:

@@ -20,7 +20,7 @@ async def test_unexpected_error_is_masked_but_coded_and_logged(
 
     monkeypatch.setattr(UserService, "get", explode)
     with caplog.at_level(logging.ERROR):
-        response = await project.api.run('{ user(id: "u1") { id } }')
+        response = await project.api.run('{ user(userId: "u1") { id } }')
     assert response.data == {"user": None}
     assert len(response.errors) == 1
     error = response.errors[0]
@@ -32,7 +32,7 @@ async def test_unexpected_error_is_masked_but_coded_and_logged(
 
 
 async def test_graphql_validation_errors_stay_readable(project: ProjectHandle) -> None:
-    response = await project.api.post({"query": "{ user(id: 1) { nope } }"})
+    response = await project.api.post({"query": "{ user(userId: 1) { nope } }"})
     errors = response.json()["errors"]
     assert any("nope" in e["message"] for e in errors)
     assert all(e["message"] != "Internal server error." for e in errors)

@@ -58,7 +58,7 @@ async def test_api_keeps_serving_with_redis_down(database_url: str) -> None:
     async with _app(database_url, redis_url="redis://127.0.0.1:1/0") as app:
         project = await create_project(app, Api(app, ROOT_TOKEN), "no-redis")
         api = project.api
-        await api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+        await api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
         await api.ok(
             'mutation { insertBlob(input: {userId: "alice", blob: {document: {content: "x"}}})'
             " { __typename } }"
@@ -68,7 +68,7 @@ async def test_api_keeps_serving_with_redis_down(database_url: str) -> None:
             ' content: "c"}) { __typename } }'
         )
         read = await api.ok(
-            '{ user(id: "alice") { profile { content } changes { nodes { kind } } } }'
+            '{ user(userId: "alice") { profile { content } changes { nodes { kind } } } }'
         )
         ready = await _get(app, "/readyz")
     assert read["user"]["profile"] == [{"content": "c"}]

@@ -65,8 +65,8 @@ class CountingFeed(Feed):
 @pytest.fixture
 async def user_ids(project: ProjectHandle, app: Starlette) -> tuple[uuid.UUID, uuid.UUID]:
     await project.api.ok(
-        'mutation { a: createUser(input: {id: "alice"}) { __typename } '
-        'b: createUser(input: {id: "bob"}) { __typename } }'
+        'mutation { a: createUser(input: {userId: "alice"}) { __typename } '
+        'b: createUser(input: {userId: "bob"}) { __typename } }'
     )
     resources: Resources = app.state.resources
     async with resources.sessions() as session:

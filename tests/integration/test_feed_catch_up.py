@@ -65,7 +65,7 @@ class FaultyBroker:
 
 @pytest.fixture
 async def alice(project: ProjectHandle, app: Starlette) -> uuid.UUID:
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     resources: Resources = app.state.resources
     async with resources.sessions() as session:
         user = (await session.scalars(select(User).where(col(User.external_id) == "alice"))).one()

@@ -51,9 +51,9 @@ async def test_depth_limit(project: ProjectHandle) -> None:
     inner = "id"
     for _ in range(8):
         inner = f"user {{ blobs {{ nodes {{ {inner} }} }} }}"
-    response = await project.api.post({"query": f'{{ blob(id: "x") {{ {inner} }} }}'})
+    response = await project.api.post({"query": f'{{ blob(id: "QmxvYjp4") {{ {inner} }} }}'})
     assert "exceeds maximum operation depth" in _messages(response)
-    shallow = await project.api.post({"query": '{ blob(id: "x") { user { id } } }'})
+    shallow = await project.api.post({"query": '{ blob(id: "QmxvYjp4") { user { id } } }'})
     assert shallow.json() == {"data": {"blob": None}}
 
 
@@ -183,8 +183,8 @@ UNSTORABLE = ["a\x00b", "\ud800"]  # NUL (PostgreSQL text cannot hold it); a lon
 
 # Every string input of the API, each given text no database can store ($t).
 PROJECT_OPERATIONS = [
-    "mutation($t: ID) { createUser(input: {id: $t}) { __typename } }",
-    'mutation($t: String!) { createUser(input: {id: "u2", data: {k: $t}}) { __typename } }',
+    "mutation($t: ID) { createUser(input: {userId: $t}) { __typename } }",
+    'mutation($t: String!) { createUser(input: {userId: "u2", data: {k: $t}}) { __typename } }',
     'mutation($t: String!) { insertBlob(input: {userId: "u1", blob: {chat: {messages: '
     "[{role: USER, content: $t}]}}}) { __typename } }",
     'mutation($t: String!) { insertBlob(input: {userId: "u1", blob: {chat: {messages: '
@@ -210,10 +210,10 @@ PROJECT_OPERATIONS = [
     'mutation($t: String!) { setProfileConfig(input: {eventTags: [{name: "mood", '
     "description: $t}]}) { __typename } }",
     "query($t: String!) { users(first: 1, search: $t) { nodes { id } } }",
-    "query($t: ID!) { user(id: $t) { id } }",
-    'query($t: String!) { user(id: "u1") { profile(topics: [$t]) { id } } }',
-    'query($t: String!) { user(id: "u1") { context(onlyTopics: [$t]) { text } } }',
-    'query($t: String!) { user(id: "u1") { events(first: 1, search: $t) { nodes { id } } } }',
+    "query($t: ID!) { user(userId: $t) { id } }",
+    'query($t: String!) { user(userId: "u1") { profile(topics: [$t]) { id } } }',
+    'query($t: String!) { user(userId: "u1") { context(onlyTopics: [$t]) { text } } }',
+    'query($t: String!) { user(userId: "u1") { events(first: 1, search: $t) { nodes { id } } } }',
 ]
 ROOT_OPERATIONS = [
     "mutation($t: String!) { createProject(input: {name: $t}) { __typename } }",
@@ -226,7 +226,7 @@ async def test_text_no_database_can_store_is_refused_never_an_internal_error(
 ) -> None:
     """Refused as a typed InvalidInput where the service knows the field, else as
     BAD_USER_INPUT; stored on neither database."""
-    await project.api.ok('mutation { createUser(input: {id: "u1"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "u1"}) { __typename } }')
 
     async def send(token: str, document: str) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -248,7 +248,8 @@ async def test_text_no_database_can_store_is_refused_never_an_internal_error(
                 assert result["__typename"] in ("InvalidInput", "NotFound"), (document, answer)
     # Nothing was stored: no second user, no blob, no entry, the default profile config.
     state = await project.api.ok(
-        '{ users(first: 5) { nodes { id } } user(id: "u1") { blobs(first: 1) { nodes { id } } '
+        "{ users(first: 5) { nodes { id: userId } } "
+        'user(userId: "u1") { blobs(first: 1) { nodes { id } } '
         "profile { id } } profileConfig { slots { topic } eventTags { name } } }"
     )
     assert state["users"]["nodes"] == [{"id": "u1"}]

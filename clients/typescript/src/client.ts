@@ -73,9 +73,10 @@ export class Powermemo {
 
   // Users
 
-  /** Create a user (`id` generated when omitted). AlreadyExistsError, InvalidInputError. */
+  /** Create a user (`id`, your own id for them, generated when omitted): its `userId` is
+   * that id, its `id` the server's global id. AlreadyExistsError, InvalidInputError. */
   async createUser(id: string | null = null, data: unknown = null): Promise<User> {
-    const variables: G.CreateUserMutationVariables = { input: { id, data } };
+    const variables: G.CreateUserMutationVariables = { input: { userId: id, data } };
     const result = await this.run<G.CreateUserMutation>(DOCUMENTS.createUser, variables);
     return payload(result.createUser, "CreateUserPayload").user;
   }
@@ -88,7 +89,7 @@ export class Powermemo {
 
   /** Replace the user's data. NotFoundError, InvalidInputError. */
   async updateUser(id: string, data: unknown): Promise<User> {
-    const variables: G.UpdateUserMutationVariables = { input: { id, data } };
+    const variables: G.UpdateUserMutationVariables = { input: { userId: id, data } };
     const result = await this.run<G.UpdateUserMutation>(DOCUMENTS.updateUser, variables);
     return payload(result.updateUser, "UpdateUserPayload").user;
   }

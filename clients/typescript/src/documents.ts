@@ -6,6 +6,7 @@
 export const USER_FIELDS = /* GraphQL */ `
   fragment UserFields on User {
     id
+    userId
     data
     createdAt
     updatedAt
@@ -126,7 +127,7 @@ export const CREATE_USER = /* GraphQL */ `
 
 export const GET_USER = /* GraphQL */ `
   query GetUser($id: ID!) {
-    user(id: $id) {
+    user(userId: $id) {
       ...UserFields
     }
   }
@@ -189,7 +190,7 @@ export const FLUSH_BUFFER = /* GraphQL */ `
 
 export const PROFILE = /* GraphQL */ `
   query Profile($userId: ID!, $topics: [String!], $topk: Int, $maxTokens: Int) {
-    user(id: $userId) {
+    user(userId: $userId) {
       profile(topics: $topics, topk: $topk, maxTokens: $maxTokens) {
         ...EntryFields
       }
@@ -206,7 +207,7 @@ export const CONTEXT = /* GraphQL */ `
     $profileEventRatio: Float!
     $includeBuffer: Boolean!
   ) {
-    user(id: $userId) {
+    user(userId: $userId) {
       context(
         maxTokens: $maxTokens
         preferTopics: $preferTopics
@@ -279,7 +280,7 @@ export const IMPORT_PROFILE = /* GraphQL */ `
 
 export const CHANGES_CURSOR = /* GraphQL */ `
   query ChangesCursor($userId: ID!) {
-    user(id: $userId) {
+    user(userId: $userId) {
       changesCursor
     }
   }
@@ -287,7 +288,7 @@ export const CHANGES_CURSOR = /* GraphQL */ `
 
 export const CHANGES = /* GraphQL */ `
   query Changes($userId: ID!, $first: Int, $after: String) {
-    user(id: $userId) {
+    user(userId: $userId) {
       changes(first: $first, after: $after) {
         nodes {
           ...ChangeFields
@@ -299,7 +300,7 @@ export const CHANGES = /* GraphQL */ `
 
 export const EVENTS = /* GraphQL */ `
   query Events($userId: ID!, $first: Int, $after: String, $search: String) {
-    user(id: $userId) {
+    user(userId: $userId) {
       events(first: $first, after: $after, search: $search) {
         nodes {
           ...EventFields

@@ -49,7 +49,7 @@ export function payload<T extends Member, P extends T["__typename"]>(
   return result as Extract<T, { __typename: P }>;
 }
 
-/** `user(id)` of a query that needs the user: null becomes NotFoundError. */
+/** `user(userId)` of a query that needs the user: null becomes NotFoundError. */
 export function existingUser<U>(user: U | null | undefined, userId: string): U {
   if (user === null || user === undefined) {
     throw new NotFoundError("NOT_FOUND", `User '${userId}' not found`, { typename: "NotFound" });

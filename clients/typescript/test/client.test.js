@@ -31,7 +31,8 @@ after(async () => {
 
 test("users: create, get, update, delete", async () => {
   const alice = await memory.createUser("crud-alice", { plan: "pro" });
-  assert.equal(alice.id, "crud-alice");
+  assert.equal(alice.userId, "crud-alice");
+  assert.match(atob(alice.id), /^User:/); // the global id, for node(id:)
   assert.deepEqual(alice.data, { plan: "pro" });
   assert.deepEqual(await memory.getUser("crud-alice"), alice);
 
@@ -40,7 +41,7 @@ test("users: create, get, update, delete", async () => {
   assert.deepEqual((await memory.getUser("crud-alice")).data, { plan: "team" });
 
   const generated = await memory.createUser();
-  assert.match(generated.id, /^[0-9a-f-]{36}$/);
+  assert.match(generated.userId, /^[0-9a-f-]{36}$/);
   assert.deepEqual(generated.data, {});
 
   await memory.deleteUser("crud-alice");
@@ -157,10 +158,10 @@ test("profile entries by hand, imported ones, and the change feed", async () => 
 
 test("execute runs any document and returns its data", async () => {
   await memory.createUser("dave", { n: 1 });
-  const data = await memory.execute("query($id: ID!) { user(id: $id) { id data } }", { id: "dave" });
-  assert.deepEqual(data, { user: { id: "dave", data: { n: 1 } } });
+  const data = await memory.execute("query($id: ID!) { user(userId: $id) { userId data } }", { id: "dave" });
+  assert.deepEqual(data, { user: { userId: "dave", data: { n: 1 } } });
   // A result-union error member is data for execute, not an exception.
-  const taken = await memory.execute('mutation { createUser(input: {id: "dave"}) { __typename ... on Error { code } } }');
+  const taken = await memory.execute('mutation { createUser(input: {userId: "dave"}) { __typename ... on Error { code } } }');
   assert.deepEqual(taken, { createUser: { __typename: "UserAlreadyExists", code: "ALREADY_EXISTS" } });
   await assert.rejects(memory.execute("{ nope }"), (error) => {
     assert.ok(error instanceof PowermemoError);

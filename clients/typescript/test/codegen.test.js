@@ -30,7 +30,7 @@ test("codegen refuses a document the schema does not validate", async () => {
   const dir = await mkdtemp(path.join(tmpdir(), "powermemo-codegen-"));
   try {
     const documents = path.join(dir, "documents.ts");
-    await writeFile(documents, 'export const BAD = /* GraphQL */ `query Bad { user(id: "a") { bogusField } }`;\n');
+    await writeFile(documents, 'export const BAD = /* GraphQL */ `query Bad { user(userId: "a") { bogusField } }`;\n');
     await assert.rejects(generate({ ...(await codegenConfig()), documents: [documents] }, false), (error) => {
       assert.match(String(error.message ?? error) + JSON.stringify(error.errors ?? []), /bogusField/);
       return true;

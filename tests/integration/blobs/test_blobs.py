@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,10 +15,11 @@ from starlette.applications import Starlette
 from powermemo_gql.blobs.content import text_of
 from powermemo_gql.blobs.models import Blob, BlobType
 from powermemo_gql.buffers.models import BufferItem
+from powermemo_gql.core.global_ids import global_id
 from powermemo_gql.core.tokens import count_tokens
 from powermemo_gql.resources import Resources
 from tests.conftest import ProjectFactory
-from tests.support import Api, ProjectHandle
+from tests.support import Api, ProjectHandle, raw_uuid
 
 BLOB_FIELDS = """
 fragment BlobFields on Blob {
@@ -26,7 +28,7 @@ fragment BlobFields on Blob {
   type
   fields
   createdAt
-  user { id }
+  user { userId }
   ... on ChatBlob { messages { role content alias createdAt } }
   ... on DocumentBlob { title content }
   ... on CodeBlob { language content }
@@ -58,7 +60,7 @@ query($id: ID!) {
 USER_BLOBS = (
     """
 query($userId: ID!, $type: BlobType) {
-  user(id: $userId) {
+  user(userId: $userId) {
     blobs(type: $type) { nodes { ...BlobFields } }
   }
 }
@@ -67,7 +69,7 @@ query($userId: ID!, $type: BlobType) {
 )
 USER_BLOB_PAGE = """
 query($userId: ID!, $first: Int, $after: String, $last: Int, $before: String) {
-  user(id: $userId) {
+  user(userId: $userId) {
     blobs(first: $first, after: $after, last: $last, before: $before) {
       edges { cursor node { id } }
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
@@ -86,7 +88,7 @@ mutation($id: ID!) {
 """
 CREATE_USER = """
 mutation($id: ID!) {
-  createUser(input: {id: $id}) { __typename }
+  createUser(input: {userId: $id}) { __typename }
 }
 """
 
@@ -184,7 +186,7 @@ def resources_of(app: Starlette) -> Resources:
 async def buffer_items_of(app: Starlette, blob_id: str) -> list[BufferItem]:
     async with resources_of(app).sessions() as session:
         rows = await session.scalars(
-            select(BufferItem).where(col(BufferItem.blob_id) == uuid.UUID(blob_id))
+            select(BufferItem).where(col(BufferItem.blob_id) == raw_uuid(blob_id))
         )
         return list(rows.all())
 
@@ -196,7 +198,7 @@ async def all_buffer_items(app: Starlette) -> list[BufferItem]:
 
 async def stored_blob(app: Starlette, blob_id: str) -> Blob:
     async with resources_of(app).sessions() as session:
-        row = await session.get(Blob, uuid.UUID(blob_id))
+        row = await session.get(Blob, raw_uuid(blob_id))
     assert row is not None
     return row
 
@@ -307,14 +309,15 @@ async def test_inserted_blob_belongs_to_its_user_with_a_fresh_timestamp(
 
     assert blob["__typename"] == typename
     assert blob["type"] == blob_type
-    assert str(uuid.UUID(blob["id"])) == blob["id"]
-    assert blob["user"] == {"id": "alice"}
+    assert raw_uuid(blob["id"])  # a global id, of a Blob whatever its kind
+    assert base64.b64decode(blob["id"]).startswith(b"Blob:")
+    assert blob["user"] == {"userId": "alice"}
     created_at = datetime.fromisoformat(blob["createdAt"])
     assert created_at.utcoffset() is not None
     assert before - timedelta(seconds=5) <= created_at <= datetime.now(UTC) + timedelta(seconds=5)
     fetched = await get_blob(project.api, blob["id"])
     assert fetched is not None
-    assert fetched["user"] == {"id": "alice"}
+    assert fetched["user"] == {"userId": "alice"}
 
 
 async def test_fields_round_trip_as_json(project: ProjectHandle, alice: str) -> None:
@@ -391,9 +394,13 @@ async def test_blob_query_with_unknown_or_malformed_id_is_null(
 ) -> None:
     await inserted_blob(project.api, DOCUMENT)
 
-    assert await get_blob(project.api, str(uuid.uuid4())) is None
-    assert await get_blob(project.api, "not-a-uuid") is None
-    assert await get_blob(project.api, "") is None
+    assert await get_blob(project.api, global_id("Blob", uuid.uuid4())) is None
+    assert await get_blob(project.api, global_id("Blob", "not-a-uuid")) is None
+    assert await get_blob(project.api, global_id("User", uuid.uuid4())) is None
+    for malformed in ("not-a-uuid", "", str(uuid.uuid4())):  # not global ids: refused
+        response = await project.api.run(GET_BLOB, id=malformed)
+        assert response.error_codes() == ["BAD_USER_INPUT"]
+        assert response.errors[0]["extensions"]["field"] == "id"
 
 
 async def test_blob_of_another_project_is_invisible(
@@ -630,16 +637,19 @@ async def test_delete_blob_twice_is_blob_not_found(project: ProjectHandle, alice
     assert again["deleteBlob"]["id"] == blob["id"]
 
 
-@pytest.mark.parametrize("bad_id", ["not-a-uuid", "", "1234"])
+@pytest.mark.parametrize("bad_raw", ["not-a-uuid", "1234"])
 async def test_delete_blob_with_a_non_uuid_id_is_blob_not_found(
-    project: ProjectHandle, alice: str, bad_id: str
+    project: ProjectHandle, alice: str, bad_raw: str
 ) -> None:
     kept = await inserted_blob(project.api, DOCUMENT)
+    bad_id = global_id("Blob", bad_raw)
 
     result = await project.api.ok(DELETE_BLOB, id=bad_id)
 
     assert result["deleteBlob"]["__typename"] == "NotFound"
     assert result["deleteBlob"]["id"] == bad_id
+    malformed = await project.api.run(DELETE_BLOB, id=bad_raw)
+    assert malformed.error_codes() == ["BAD_USER_INPUT"]
     assert await user_blobs(project.api) == [kept]
 
 
@@ -677,7 +687,7 @@ async def test_processable_blob_joins_the_buffer_with_its_token_count(
     assert item.status == "idle"
     assert item.blob_type == kind.value
     assert item.user_id == row.user_id
-    assert item.project_id == uuid.UUID(project.id)
+    assert item.project_id == raw_uuid(project.id)
     expected = count_tokens(text_of(kind, row.payload))
     assert item.token_count == expected
     assert item.token_count > 0

@@ -13,19 +13,20 @@ from powermemo_gql.resources import Resources
 from tests.support import Api, ProjectHandle
 
 USERS_WITH_BLOBS = """
-{ users(first: 10) { nodes { id blobs(first: 2) { nodes { id } pageInfo { hasNextPage } } } } }
+{ users(first: 10) {
+  nodes { id: userId blobs(first: 2) { nodes { id } pageInfo { hasNextPage } } } } }
 """
 USERS_WITH_BLOB_OWNERS = """
-{ users(first: 10) { nodes { id blobs(first: 5) { nodes { id user { id } } } } } }
+{ users(first: 10) { nodes { id: userId blobs(first: 5) { nodes { id user { id: userId } } } } } }
 """
 USER_WITH_BLOB_OWNERS = """
-query($id: ID!) { user(id: $id) { blobs(first: 50) { nodes { id user { id } } } } }
+query($id: ID!) { user(userId: $id) { blobs(first: 50) { nodes { id user { id: userId } } } } }
 """
 USERS_WITH_TWO_BLOB_LISTS = """
 {
   users(first: 10) {
     nodes {
-      id
+      id: userId
       chats: blobs(type: CHAT, first: 1) { nodes { id type } pageInfo { hasNextPage } }
       recent: blobs(first: 3) { nodes { id type } pageInfo { hasNextPage } }
     }
@@ -34,7 +35,7 @@ USERS_WITH_TWO_BLOB_LISTS = """
 """
 CREATE_USER = """
 mutation($id: ID!) {
-  createUser(input: {id: $id}) { __typename }
+  createUser(input: {userId: $id}) { __typename }
 }
 """
 INSERT_BLOB = """

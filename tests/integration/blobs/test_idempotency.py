@@ -36,8 +36,8 @@ DELETE = "mutation($id: ID!) { deleteBlob(input: {id: $id}) { __typename } }"
 @pytest.fixture
 async def api(project: ProjectHandle) -> Api:
     await project.api.ok(
-        'mutation { a: createUser(input: {id: "alice"}) { __typename } '
-        'b: createUser(input: {id: "bob"}) { __typename } }'
+        'mutation { a: createUser(input: {userId: "alice"}) { __typename } '
+        'b: createUser(input: {userId: "bob"}) { __typename } }'
     )
     return project.api
 

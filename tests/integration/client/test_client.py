@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -39,7 +40,7 @@ from tests.integration.client.conftest import server_at
 from tests.integration.memory.conftest import memory_responder
 from tests.live import LiveServer, free_port, live_server
 from tests.llm_server import ScriptedLLM
-from tests.support import ROOT_TOKEN, SCHEMA_SDL, ProjectHandle
+from tests.support import ROOT_TOKEN, SCHEMA_SDL, ProjectHandle, raw_uuid
 
 CREATE_PROJECT = """
 mutation($name: String!) {
@@ -50,6 +51,7 @@ CREATE_KEY = """
 mutation($projectId: ID!) {
   createApiKey(input: {projectId: $projectId}) { ... on CreateApiKeyPayload { secret } } }
 """
+MISSING_ENTRY = base64.b64encode(b"ProfileEntry:00000000-0000-0000-0000-000000000000").decode()
 FAST_RETRY = Retry(attempts=3, backoff=0.05, max_backoff=0.2)
 
 
@@ -86,6 +88,11 @@ async def test_users_crud(live: LiveServer, tenant: ProjectHandle) -> None:
     async with AsyncPowermemo(live.http_url, tenant.api_key) as client:
         bob = await client.create_user("bob", {"plan": "pro"})
         assert (bob.id, bob.data) == ("bob", {"plan": "pro"})
+        assert raw_uuid(bob.node_id)  # the global id, for node(id:)
+        found = await client.execute(
+            "query($id: ID!) { node(id: $id) { ... on User { userId } } }", {"id": bob.node_id}
+        )
+        assert found == {"node": {"userId": "bob"}}
         assert await client.get_user("bob") == bob
         updated = await client.update_user("bob", {"plan": "team"})
         assert updated.data == {"plan": "team"}
@@ -188,7 +195,7 @@ async def test_inserts_with_an_idempotency_key_store_once(
     assert retried.id == chat.id
     assert again.id == document.id
     assert len({chat.id, document.id, plain.id}) == 3
-    blobs = await tenant.api.ok('{ user(id: "alice") { blobs { nodes { id } } } }')
+    blobs = await tenant.api.ok('{ user(userId: "alice") { blobs { nodes { id } } } }')
     assert len(blobs["user"]["blobs"]["nodes"]) == 3
 
 
@@ -257,7 +264,7 @@ async def test_not_found_for_an_unknown_user(live: LiveServer, tenant: ProjectHa
         with pytest.raises(NotFoundError):
             await client.flush("nobody")
         with pytest.raises(NotFoundError):
-            await client.update_profile_entry("00000000-0000-0000-0000-000000000000", "x")
+            await client.update_profile_entry(MISSING_ENTRY, "x")
     assert (deleted.value.code, deleted.value.typename) == ("NOT_FOUND", "NotFound")
     assert "nobody" in deleted.value.message
     assert inserted.value.typename == "NotFound"
@@ -362,14 +369,14 @@ async def test_documents_are_validated_before_sending(
 ) -> None:
     async with AsyncPowermemo(live.http_url, tenant.api_key) as client:
         with pytest.raises(PowermemoError) as invalid:
-            await client.execute("{ user(id: 1) { nope } }")
+            await client.execute("{ user(userId: 1) { nope } }")
         with pytest.raises(PowermemoError) as unparsable:
             await client.execute("{ user(")
-        data = await client.execute('{ user(id: "alice") { id } }')
+        data = await client.execute('{ user(userId: "alice") { userId } }')
     assert invalid.value.code == "GRAPHQL_VALIDATION_FAILED"
     assert "nope" in invalid.value.message
     assert unparsable.value.code == "GRAPHQL_PARSE_FAILED"
-    assert data == {"user": {"id": "alice"}}
+    assert data == {"user": {"userId": "alice"}}
 
 
 async def test_an_unreachable_server() -> None:

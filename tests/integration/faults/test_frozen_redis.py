@@ -50,7 +50,7 @@ async def test_frozen_redis_never_holds_a_request_and_readiness_says_down(
         ) as app,
     ):
         project = await create_project(app, Api(app, ROOT_TOKEN), "frozen-redis")
-        await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+        await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
         proxy.freeze()
 
         written, write_seconds = await timed(project.api.post({"query": ADD_ENTRY}))
@@ -58,7 +58,7 @@ async def test_frozen_redis_never_holds_a_request_and_readiness_says_down(
 
         proxy.thaw()
         await eventually(lambda: _ready(app))
-        read = await project.api.ok('{ user(id: "alice") { profile { content } } }')
+        read = await project.api.ok('{ user(userId: "alice") { profile { content } } }')
 
     # Counted or not, notified or not: the entry is written and the answer comes in time.
     assert written.status_code == 200

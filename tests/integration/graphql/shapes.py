@@ -62,12 +62,12 @@ def _nested(levels: int) -> str:
     inner = "id"
     for _ in range(levels):
         inner = f"user {{ blobs {{ nodes {{ {inner} }} }} }}"
-    return f'{{ blob(id: "x") {{ {inner} }} }}'
+    return f'{{ blob(id: "QmxvYjp4") {{ {inner} }} }}'
 
 
 def _repeats_inside_repeats(n: int) -> str:
     inner = " ".join(["buffer { status }"] * n)
-    return "{ " + " ".join([f'user(id: "u") {{ {inner} }}'] * n) + " }"
+    return "{ " + " ".join([f'user(userId: "u") {{ {inner} }}'] * n) + " }"
 
 
 def _nested_fan_out(levels: int) -> str:
@@ -77,7 +77,7 @@ def _nested_fan_out(levels: int) -> str:
         f"b: blobs {{ nodes {{ user {{ ...N{i + 1} }} }} }} }}"
         for i in range(levels)
     )
-    return f'{{ user(id: "u") {{ ...N0 }} }} {fragments} fragment N{levels} on User {{ id }}'
+    return f'{{ user(userId: "u") {{ ...N0 }} }} {fragments} fragment N{levels} on User {{ id }}'
 
 
 # name -> (document, operationName, the extensions.code refusing it; None: it runs)
@@ -167,9 +167,9 @@ SHAPES: dict[str, tuple[str, str | None, str | None]] = {
         None,
         "GRAPHQL_VALIDATION_FAILED",
     ),
-    "the longest string": ('{ user(id: "' + "x" * 99_900 + '") { id } }', None, None),
+    "the longest string": ('{ user(userId: "' + "x" * 99_900 + '") { id } }', None, None),
     "past the length limit": (
-        '{ user(id: "' + "x" * 100_001 + '") { id } }',
+        '{ user(userId: "' + "x" * 100_001 + '") { id } }',
         None,
         "QUERY_TOO_LARGE",
     ),

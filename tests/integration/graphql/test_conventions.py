@@ -8,11 +8,15 @@ from typing import Any
 from graphql import GraphQLObjectType, build_schema
 from starlette.applications import Starlette
 
+from powermemo_gql.core.global_ids import global_id
 from tests.conftest import ProjectFactory
 from tests.integration.recall.conftest import Memory
 from tests.support import SCHEMA_SDL, Api, ProjectHandle
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
+# Well-formed global ids of objects that do not exist.
+UNKNOWN_PROJECT = global_id("Project", UNKNOWN_UUID)
+UNKNOWN_KEY = global_id("ApiKey", UNKNOWN_UUID)
 NOT_FOUND = "... on NotFound { code message id }"
 
 
@@ -54,7 +58,7 @@ async def _others_objects(app: Starlette, other: ProjectHandle) -> dict[str, str
     return {
         "blob": inserted["insertBlob"]["blob"]["id"],
         "entry": entry_id,
-        "event": str(event_id),
+        "event": global_id("Event", event_id),
     }
 
 
@@ -63,7 +67,7 @@ async def test_each_mutation_reports_a_missing_object_as_not_found(
 ) -> None:
     ids = await _others_objects(app, await make_project("other"))
     cases: list[tuple[Api, str, str, dict[str, Any], str]] = [
-        (project.api, "updateUser", "UpdateUserInput", {"id": "ghost", "data": {}}, "ghost"),
+        (project.api, "updateUser", "UpdateUserInput", {"userId": "ghost", "data": {}}, "ghost"),
         (project.api, "deleteUser", "DeleteUserInput", {"userId": "ghost"}, "ghost"),
         (
             project.api,
@@ -117,8 +121,14 @@ async def test_each_mutation_reports_a_missing_object_as_not_found(
             ids["event"],
         ),
         (project.api, "deleteEvent", "DeleteEventInput", {"id": ids["event"]}, ids["event"]),
-        (root, "createApiKey", "CreateApiKeyInput", {"projectId": UNKNOWN_UUID}, UNKNOWN_UUID),
-        (root, "revokeApiKey", "RevokeApiKeyInput", {"id": UNKNOWN_UUID}, UNKNOWN_UUID),
+        (
+            root,
+            "createApiKey",
+            "CreateApiKeyInput",
+            {"projectId": UNKNOWN_PROJECT},
+            UNKNOWN_PROJECT,
+        ),
+        (root, "revokeApiKey", "RevokeApiKeyInput", {"id": UNKNOWN_KEY}, UNKNOWN_KEY),
     ]
     for api, mutation, input_type, variables, given in cases:
         data = await api.ok(_document(mutation, input_type), input=variables)
@@ -133,9 +143,9 @@ async def test_queries_return_null_for_a_missing_object(
 ) -> None:
     ids = await _others_objects(app, await make_project("other"))
 
-    user = await project.api.ok('query { user(id: "carol") { id } }')
+    user = await project.api.ok('query { user(userId: "carol") { id } }')
     blob = await project.api.ok("query($id: ID!) { blob(id: $id) { id } }", id=ids["blob"])
-    other_project = await root.ok("query($id: ID!) { project(id: $id) { id } }", id=UNKNOWN_UUID)
+    other_project = await root.ok("query($id: ID!) { project(id: $id) { id } }", id=UNKNOWN_PROJECT)
 
     assert user == {"user": None}
     assert blob == {"blob": None}
@@ -144,7 +154,7 @@ async def test_queries_return_null_for_a_missing_object(
 
 async def test_mutations_with_an_input_do_their_work(project: ProjectHandle, root: Api) -> None:
     """The six mutations that took bare arguments before, through their input."""
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     blob = await project.api.ok(
         _document("insertBlob", "InsertBlobInput").replace(
             "__typename", "__typename ... on InsertBlobPayload { blob { id } }"

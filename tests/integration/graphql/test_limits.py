@@ -14,9 +14,10 @@ from powermemo_gql.graphql.schema import build_schema
 DOCUMENTS = [
     "{ health { ok } }",
     "{ __typename }",
-    '{ blob(id: "x") { user { blobs { nodes { id } } } } }',
-    '{ a: user(id: "1") { id } b: user(id: "2") { ...U } } fragment U on User { c: id }',
-    '{ ...Q } fragment Q on Query { user(id: "1") { ...U ... on User { blobs { nodes { id } } } } }'
+    '{ blob(id: "QmxvYjp4") { user { blobs { nodes { id } } } } }',
+    '{ a: user(userId: "1") { id } b: user(userId: "2") { ...U } } fragment U on User { c: id }',
+    '{ ...Q } fragment Q on Query { user(userId: "1") { ...U '
+    "... on User { blobs { nodes { id } } } } }"
     " fragment U on User { x: blobs { nodes { y: user { id } } } }",
     "{ __schema { types { fields { type { name } } } } }",
     "query A { health { ok } } query B { h: health { ok } }",

@@ -21,7 +21,7 @@ NESTED = """
 {
   users(first: 10) {
     nodes {
-      id
+      id: userId
       profile { content history { content } }
       events(first: 2) { nodes { summary } pageInfo { hasNextPage } }
       changes(first: 3) { nodes { kind newValue } pageInfo { hasNextPage } }
@@ -54,7 +54,7 @@ mutation($user: ID!, $text: String!) {
 async def add_user(app: Starlette, api: Api, name: str) -> None:
     """A user with two entries (one edited), three events, one buffered chat, three flushes:
     everything told apart by the user's name."""
-    await api.ok("mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }", id=name)
+    await api.ok("mutation($id: ID!) { createUser(input: {userId: $id}) { __typename } }", id=name)
     for n in range(2):
         added = await api.ok(
             ADD_ENTRY,

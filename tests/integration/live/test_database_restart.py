@@ -48,7 +48,7 @@ def live_settings(live_settings: Settings) -> Settings:
 async def test_requests_get_coded_errors_during_a_restart_then_succeed(
     live: LiveServer, tenant: ProjectHandle
 ) -> None:
-    query = {"query": '{ user(id: "alice") { id } }'}
+    query = {"query": '{ user(userId: "alice") { id } }'}
     outcomes: list[str] = []
     stop = asyncio.Event()
 

@@ -26,7 +26,7 @@ from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
 
 async def _tenant(server: LiveServer) -> ProjectHandle:
     project = await create_project(server.http_url, Api(server.http_url, ROOT_TOKEN), "hard")
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project
 
 

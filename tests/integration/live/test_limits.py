@@ -31,7 +31,7 @@ async def _close_code(socket: Any) -> int:
 
 async def _ready(server: LiveServer) -> tuple[Any, str]:
     project = await create_project(server.http_url, Api(server.http_url, ROOT_TOKEN), "limits")
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     socket = await _connect(server)
     await socket.send(
         json.dumps(

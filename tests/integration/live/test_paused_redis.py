@@ -128,7 +128,7 @@ async def tenant(redis_server: PausableRedis, database_url: str) -> AsyncIterato
     settings = _settings(database_url, redis_server.url)
     with live_server(settings) as writer, live_server(settings) as reader:
         project = await create_project(writer.http_url, Api(writer.http_url, ROOT_TOKEN), "pause")
-        await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+        await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
         yield writer, reader, project
 
 
@@ -217,7 +217,7 @@ async def test_publishes_failing_while_the_subscriber_link_stays_up_are_caught_u
             project = await create_project(
                 writer.http_url, Api(writer.http_url, ROOT_TOKEN), "lost-publish"
             )
-            await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+            await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
             async with subscribe(reader.ws_url, project.api_key, SUBSCRIBE) as results:
                 await project.api.ok(ADD, sub="before")
                 seen = [await _next(results)]

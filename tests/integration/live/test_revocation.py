@@ -33,7 +33,7 @@ def in_process(database_url: str) -> Iterator[LiveServer]:
 async def project(in_process: LiveServer) -> ProjectHandle:
     root = Api(in_process.http_url, ROOT_TOKEN)
     handle = await create_project(in_process.http_url, root, "revocation")
-    await handle.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await handle.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return handle
 
 

@@ -40,7 +40,7 @@ mutation($id: ID!, $content: String!) {
 DELETE = "mutation($id: ID!) { deleteProfileEntry(input: {id: $id}) { __typename } }"
 CHANGES = """
 query($after: String) {
-  user(id: "alice") {
+  user(userId: "alice") {
     changes(first: 10, after: $after) {
       nodes { cursor kind subTopic oldValue newValue }
       pageInfo { hasNextPage }
@@ -233,7 +233,7 @@ async def test_dataloaders_are_fresh_for_every_operation_on_one_socket(
         init_payload={"Authorization": f"Bearer {tenant.api_key}"},
         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
     )
-    blobs = GraphQLRequest('{ user(id: "alice") { blobs { nodes { id } } } }')
+    blobs = GraphQLRequest('{ user(userId: "alice") { blobs { nodes { id } } } }')
     async with Client(transport=transport, schema=SCHEMA_SDL) as session:
         before = await session.execute(blobs)
         await tenant.api.ok(INSERT_CHAT)
@@ -247,7 +247,7 @@ async def test_changes_cursor_then_subscribe_leaves_no_gap(
 ) -> None:
     # Read the cursor (with the profile), then change something, then subscribe: the change
     # made in between arrives first.
-    start = await tenant.api.ok('{ user(id: "alice") { changesCursor profile { id } } }')
+    start = await tenant.api.ok('{ user(userId: "alice") { changesCursor profile { id } } }')
     await _add(tenant, "between", "x")
     async with _subscription(live, tenant.api_key, since=start["user"]["changesCursor"]) as changes:
         first = await _next(changes)

@@ -28,7 +28,7 @@ from tests.integration.live.sockets import subscribe as subscribe_raw
 from tests.integration.memory.conftest import memory_responder
 from tests.live import LiveServer, live_server, subscribe
 from tests.llm_server import ScriptedLLM
-from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
+from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project, raw_uuid
 
 pytestmark = pytest.mark.skipif(
     not (TEST_DATABASE_URL and TEST_REDIS_URL),
@@ -59,7 +59,7 @@ def pair(live_settings: Settings) -> Iterator[tuple[LiveServer, LiveServer]]:
 async def tenant_on(pair: tuple[LiveServer, LiveServer]) -> ProjectHandle:
     first = pair[0]
     project = await create_project(first.http_url, Api(first.http_url, ROOT_TOKEN), "pair")
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project
 
 
@@ -212,7 +212,7 @@ async def test_a_project_revocation_through_redis_closes_every_socket_of_the_pro
     broker = RedisPubSub(TEST_REDIS_URL or "")
     try:
         # What deleting the project announces (projects/revocation.py).
-        await announce(broker, Revocation.of_project(uuid.UUID(tenant_on.id)))
+        await announce(broker, Revocation.of_project(raw_uuid(tenant_on.id)))
     finally:
         await broker.close()
 
@@ -244,7 +244,7 @@ async def _user_id(project: ProjectHandle, external_id: str) -> uuid.UUID:
     try:
         async with unit_of_work(create_session_factory(engine)) as session:
             user = await UserRepository(session).get_by_external_id(
-                uuid.UUID(project.id), external_id
+                raw_uuid(project.id), external_id
             )
     finally:
         await engine.dispose()

@@ -62,7 +62,7 @@ mutation {
 """
 FEED = """
 query($after: String) {
-  user(id: "alice") {
+  user(userId: "alice") {
     changes(first: 100, after: $after) {
       nodes { cursor kind }
       pageInfo { hasNextPage endCursor }
@@ -80,7 +80,7 @@ def _postgres_only(settings: Settings) -> None:
 
 @pytest.fixture
 async def api(project: ProjectHandle) -> Api:
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project.api
 
 
@@ -145,7 +145,9 @@ async def test_edits_racing_the_deletion_of_their_user_end_cleanly(api: Api) -> 
     deletions: list[str] = []
     for n in range(ROUNDS):
         user = f"leaving{n}"
-        await api.ok("mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }", id=user)
+        await api.ok(
+            "mutation($id: ID!) { createUser(input: {userId: $id}) { __typename } }", id=user
+        )
         entry = (await api.ok(ADD_FOR, user=user))["addProfileEntry"]["entry"]["id"]
         edit, deletion = await asyncio.gather(
             api.run(UPDATE, id=entry, content="changed"),

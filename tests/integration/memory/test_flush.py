@@ -27,7 +27,7 @@ from tests.integration.memory.conftest import memory_responder, scheduler_asleep
 from tests.llm_server import Reply, ScriptedLLM
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
 
-CREATE_USER = "mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }"
+CREATE_USER = "mutation($id: ID!) { createUser(input: {userId: $id}) { __typename } }"
 INSERT_CHAT = """
 mutation($userId: ID!, $text: String!) {
   insertBlob(input: {userId: $userId, blob: {chat: {messages: [
@@ -56,7 +56,7 @@ mutation($userId: ID!) {
 """
 MEMORY = """
 query($id: ID!) {
-  user(id: $id) {
+  user(userId: $id) {
     buffer { status totalTokens idleTokens failedCount items { blobId status error tokenCount } }
     profile { topic subTopic content source sourceBlobIds sourceEventId history { content action } }
     events(first: 10) {
@@ -578,7 +578,7 @@ async def test_delete_user_removes_flushes_leases_and_history(
     llm.responder = memory_responder()
     await _user_with_chat(project.api)
     await _flush(project.api)  # a flush row and profile entries
-    entries = await project.api.ok('{ user(id: "alice") { profile { id } } }')
+    entries = await project.api.ok('{ user(userId: "alice") { profile { id } } }')
     await project.api.ok(
         'mutation($id: ID!) { updateProfileEntry(input: {id: $id, content: "x"}) { __typename } }',
         id=entries["user"]["profile"][0]["id"],

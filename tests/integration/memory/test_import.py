@@ -30,7 +30,7 @@ async def _import(api: Api, text: str = BIO, user: str = "alice") -> dict[str, A
 
 
 async def _alice(project: ProjectHandle) -> Api:
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project.api
 
 
@@ -48,7 +48,7 @@ async def test_import_adds_entries_marked_as_imported(
     assert entries[("work", "title")]["content"] == "chemistry teacher"
     assert {e["source"] for e in result["entries"]} == {"IMPORT"}
     memory = await api.ok(
-        '{ user(id: "alice") { events(first: 1) { nodes { id } } flushes { trigger status } } }'
+        '{ user(userId: "alice") { events(first: 1) { nodes { id } } flushes { trigger status } } }'
     )
     assert memory["user"]["events"]["nodes"] == []
     # Recorded as a flush without items, so the project's usage counts it.
@@ -95,7 +95,7 @@ async def test_llm_failure_is_a_typed_error_and_changes_nothing(
     assert result["code"] == "LLM_UNAVAILABLE"
     assert "HTTP 500" in result["message"]
     memory = await api.ok(
-        '{ user(id: "alice") { profile { id } flushes { trigger status llmCalls } } }'
+        '{ user(userId: "alice") { profile { id } flushes { trigger status llmCalls } } }'
     )
     assert memory["user"]["profile"] == []
     assert memory["user"]["flushes"] == [{"trigger": "IMPORT", "status": "FAILED", "llmCalls": 0}]

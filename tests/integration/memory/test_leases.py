@@ -25,7 +25,7 @@ from tests.support import ProjectHandle
 
 SETUP = """
 mutation {
-  createUser(input: {id: "alice"}) { __typename }
+  createUser(input: {userId: "alice"}) { __typename }
   insertBlob(input: {userId: "alice", blob: {chat: {messages: [
     {role: USER, content: "I moved to Paris."}
   ]}}}) { __typename }
@@ -154,7 +154,7 @@ async def test_manual_edit_during_a_flush_wins(
     assert flush is not None
     assert flush.status == "done"
     memory = await project.api.ok(
-        '{ user(id: "alice") { profile { content } '
+        '{ user(userId: "alice") { profile { content } '
         "events(first: 1) { nodes { profileDelta { action } } } } }"
     )
     assert memory["user"]["profile"] == [{"content": "Marseille"}]
@@ -201,7 +201,7 @@ async def test_flush_timeout_fails_the_flush(
     assert flush is not None
     assert flush.status == "failed"
     assert flush.error == "timed out after 0.3 s"
-    buffer = await project.api.ok('{ user(id: "alice") { buffer { failedCount } } }')
+    buffer = await project.api.ok('{ user(userId: "alice") { buffer { failedCount } } }')
     assert buffer["user"]["buffer"]["failedCount"] == 1
 
 

@@ -9,7 +9,7 @@ from tests.support import ProjectHandle
 
 SETUP = """
 mutation($text: String!) {
-  createUser(input: {id: "alice"}) { __typename }
+  createUser(input: {userId: "alice"}) { __typename }
   insertBlob(input: {userId: "alice", blob: {chat: {messages: [
     {role: USER, content: $text, alias: "Alice"}
   ]}}}) { __typename }
@@ -24,7 +24,7 @@ mutation {
 """
 MEMORY = """
 query {
-  user(id: "alice") {
+  user(userId: "alice") {
     profile { topic subTopic content }
     events(first: 1) { nodes { summary } }
   }

@@ -16,7 +16,7 @@ from tests.support import ROOT_TOKEN, Api, create_project
 
 SETUP = """
 mutation {
-  createUser(input: {id: "alice"}) { __typename }
+  createUser(input: {userId: "alice"}) { __typename }
   a: addProfileEntry(input: {userId: "alice", topic: "work", subTopic: "a", content: "A"}) {
     __typename
   }
@@ -46,7 +46,7 @@ mutation {
 }
 """
 PROFILE = """
-{ user(id: "alice") {
+{ user(userId: "alice") {
     profile { subTopic content history { content action source } }
     events(first: 1) { nodes { profileDelta { action subTopic content previous } } }
 } }

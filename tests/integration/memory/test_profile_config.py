@@ -24,7 +24,7 @@ mutation($input: ProfileConfigInput!) {{
 """
 SETUP_USER = """
 mutation {
-  createUser(input: {id: "alice"}) { __typename }
+  createUser(input: {userId: "alice"}) { __typename }
   insertBlob(input: {userId: "alice", blob: {chat: {messages: [
     {role: USER, content: "I am a chemistry teacher and I love jazz."}
   ]}}}) { __typename }
@@ -38,7 +38,7 @@ mutation {
 }
 """
 MEMORY = """
-{ user(id: "alice") {
+{ user(userId: "alice") {
     profile { topic subTopic content }
     events(first: 1) { nodes { tags { tag value } } }
 } }

@@ -20,7 +20,7 @@ async def test_event_loop_stays_responsive_during_a_slow_flush(
         return Reply(content=fast(request).content, delay=1.5)
 
     llm.responder = slow
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     await project.api.ok(
         'mutation { insertBlob(input: {userId: "alice", blob: {document: {content: "x"}}})'
         " { __typename } }"
@@ -39,7 +39,7 @@ async def test_event_loop_stays_responsive_during_a_slow_flush(
     latencies = []
     for _ in range(10):
         started = time.monotonic()
-        await project.api.ok('{ health { ok } user(id: "alice") { buffer { status } } }')
+        await project.api.ok('{ health { ok } user(userId: "alice") { buffer { status } } }')
         latencies.append(time.monotonic() - started)
     assert not flushing.done()  # all of that happened while the flush was still running
     # Generous bound: a blocked loop would hold every request for the LLM's 1.5 s.

@@ -19,7 +19,7 @@ from tests.integration.memory.conftest import AppFactory, memory_responder
 from tests.llm_server import Reply, ScriptedLLM, json_reply
 from tests.support import ProjectHandle
 
-SETUP_USER = 'mutation { createUser(input: {id: "alice"}) { __typename } }'
+SETUP_USER = 'mutation { createUser(input: {userId: "alice"}) { __typename } }'
 INSERT_MESSAGES = """
 mutation($messages: [ChatMessageInput!]!) {
   insertBlob(input: {userId: "alice", blob: {chat: {messages: $messages}}}) {
@@ -40,7 +40,7 @@ mutation {
 }
 """
 MEMORY = """
-{ user(id: "alice") {
+{ user(userId: "alice") {
     profile { topic subTopic content lastMentionedAt }
     events(first: 10) { nodes { summary happenedFrom happenedTo createdAt } }
 } }

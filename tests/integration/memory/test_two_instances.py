@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from powermemo_gql.app import create_app
 from powermemo_gql.buffers.models import BufferItem, Flush, FlushLock, FlushTrigger
 from powermemo_gql.core.clock import FakeClock
+from powermemo_gql.core.global_ids import global_id
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
 from powermemo_gql.memory.job import Claim, ClaimRefused, FlushOutcome
@@ -31,7 +32,7 @@ from tests.integration.memory.test_flush import CREATE_USER, FLUSH, INSERT_CHAT
 from tests.llm_server import Reply, ScriptedLLM
 from tests.support import ROOT_TOKEN, Api, create_project
 
-FLUSHES = "query($id: ID!) { user(id: $id) { flushes { status } buffer { items { status } } } }"
+FLUSHES = "query($id: ID!) { user(userId: $id) { flushes { status } buffer { items { status } } } }"
 
 
 @asynccontextmanager
@@ -148,7 +149,9 @@ async def test_a_flush_on_the_other_instance_waits_for_the_running_one(
         # One user, one flush at a time: the second started once the first had finished.
         assert llm.purposes()[:3] == ["summarize", "extract", "summarize"]
         async with _resources(second).sessions() as session:
-            rows = {str(f.id): f for f in (await session.scalars(select(Flush))).all()}
+            rows = {
+                global_id("Flush", f.id): f for f in (await session.scalars(select(Flush))).all()
+            }
         finished = rows[ran["id"]].finished_at
         assert finished is not None
         assert rows[waited["id"]].started_at >= finished
@@ -244,8 +247,8 @@ async def test_a_flush_whose_lease_ran_out_writes_nothing_and_the_other_instance
         async with other.sessions() as session:
             events = (await session.scalars(select(col(Event.id)))).all()
             sources = (await session.scalars(select(col(ProfileEntry.source_event_id)))).all()
-        assert [str(e) for e in events] == [redo["eventId"]]
-        assert [str(s) for s in sources] == [redo["eventId"]] * 2
+        assert [global_id("Event", e) for e in events] == [redo["eventId"]]
+        assert [s and global_id("Event", s) for s in sources] == [redo["eventId"]] * 2
 
 
 @asynccontextmanager

@@ -50,7 +50,7 @@ async def test_client_mistakes_are_info_and_bugs_are_errors_with_the_request_id(
     caplog.clear()
     with caplog.at_level(logging.INFO):
         await project.api.post(
-            {"query": '{ user(id: "u") { id } }'},
+            {"query": '{ user(userId: "u") { id } }'},
             headers={**project.api.headers(), "X-Request-ID": "trace-me"},
         )
     [bug] = [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -45,7 +45,7 @@ async def test_log_lines_carry_the_request_id(
     caplog.handler.addFilter(RequestIdFilter())
     with caplog.at_level(logging.ERROR):
         await project.api.post(
-            {"query": '{ user(id: "u") { id } }'},
+            {"query": '{ user(userId: "u") { id } }'},
             headers={**project.api.headers(), "X-Request-ID": "trace-me"},
         )
     assert any(getattr(r, "request_id", None) == "trace-me" for r in caplog.records)
@@ -78,7 +78,7 @@ async def test_metrics_count_requests_flushes_llm_calls_and_tokens(
     app = create_app(make_settings(database_url, llm_base_url=llm.base_url))
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         tenant = await create_project(app, Api(app, ROOT_TOKEN), "metrics")
-        await tenant.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+        await tenant.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
         await tenant.api.ok(
             'mutation { insertBlob(input: {userId: "alice", blob: {document: {content: "x"}}})'
             " { __typename } }"

@@ -4,7 +4,7 @@ from tests.support import ProjectHandle
 
 SETUP = """
 mutation {
-  createUser(input: {id: "alice"}) { __typename }
+  createUser(input: {userId: "alice"}) { __typename }
   a: addProfileEntry(
     input: {userId: "alice", topic: "work", subTopic: "title", content: "teacher"}
   ) { __typename }
@@ -18,7 +18,7 @@ mutation {
 """
 CONTEXT = """
 query($max: Int!, $buffer: Boolean!, $only: [String!]) {
-  user(id: "alice") {
+  user(userId: "alice") {
     context(maxTokens: $max, includeBuffer: $buffer, onlyTopics: $only) {
       text tokens profileEntries events
     }

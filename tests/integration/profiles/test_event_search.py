@@ -16,7 +16,7 @@ from tests.support import ProjectHandle
 
 SEARCH = """
 query($search: String, $first: Int, $after: String) {
-  user(id: "alice") {
+  user(userId: "alice") {
     events(search: $search, first: $first, after: $after) {
       nodes { summary }
       pageInfo { hasNextPage endCursor }
@@ -34,7 +34,7 @@ SUMMARIES = [
 
 @pytest.fixture
 async def with_events(project: ProjectHandle, app: Starlette) -> ProjectHandle:
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     resources: Resources = app.state.resources
     async with resources.sessions() as session, session.begin():
         user = (await session.scalars(select(User))).one()

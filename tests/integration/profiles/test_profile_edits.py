@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -40,7 +41,7 @@ mutation($id: ID!) {
 """
 PROFILE = """
 query($topics: [String!]) {
-  user(id: "alice") { profile(topics: $topics) { topic subTopic content } }
+  user(userId: "alice") { profile(topics: $topics) { topic subTopic content } }
 }
 """
 
@@ -57,7 +58,7 @@ async def _add(
 
 @pytest.fixture
 async def alice(project: ProjectHandle) -> Api:
-    await project.api.ok('mutation { createUser(input: {id: "alice"}) { __typename } }')
+    await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     return project.api
 
 
@@ -142,13 +143,16 @@ async def test_unknown_user_and_bad_ids(alice: Api) -> None:
         ADD, input={"userId": "ghost", "topic": "a", "subTopic": "b", "content": "c"}
     )
     assert data["addProfileEntry"]["__typename"] == "NotFound"
-    updated = await alice.ok(UPDATE, id="not-a-uuid", content="x")
+    unknown = base64.b64encode(b"ProfileEntry:not-a-uuid").decode()
+    updated = await alice.ok(UPDATE, id=unknown, content="x")
     assert updated["updateProfileEntry"]["__typename"] == "NotFound"
+    malformed = await alice.ok(UPDATE, id="not-a-uuid", content="x")  # not a global id
+    assert malformed["updateProfileEntry"]["__typename"] == "InvalidInput"
 
 
 LIMITED = """
 query($topk: Int, $maxTokens: Int) {
-  user(id: "alice") { profile(topk: $topk, maxTokens: $maxTokens) { subTopic } }
+  user(userId: "alice") { profile(topk: $topk, maxTokens: $maxTokens) { subTopic } }
 }
 """
 

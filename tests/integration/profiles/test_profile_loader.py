@@ -9,13 +9,15 @@ from tests.support import Api, ProjectHandle
 
 USERS_WITH_PROFILES = """
 query($topk: Int) {
-  users(first: 10) { nodes { id profile(topk: $topk) { topic subTopic content } } }
+  users(first: 10) { nodes { id: userId profile(topk: $topk) { topic subTopic content } } }
 }
 """
 
 
 async def _user_with_profile(api: Api, user_id: str) -> None:
-    await api.ok("mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }", id=user_id)
+    await api.ok(
+        "mutation($id: ID!) { createUser(input: {userId: $id}) { __typename } }", id=user_id
+    )
     for sub in ("a", "b", "c"):
         await api.ok(
             "mutation($u: ID!, $s: String!, $c: String!) { addProfileEntry(input: "

@@ -29,7 +29,7 @@ SEARCH = """
 query($user: ID!, $query: String!, $first: Int! = 10, $kinds: [SearchKind!],
       $topics: [String!], $tags: [String!], $after: DateTime, $before: DateTime,
       $minScore: Float, $mode: SearchMode! = HYBRID) {
-  user(id: $user) {
+  user(userId: $user) {
     search(query: $query, first: $first, kinds: $kinds, topics: $topics, tags: $tags,
            happenedAfter: $after, happenedBefore: $before, minScore: $minScore, mode: $mode) {
       __typename
@@ -47,7 +47,7 @@ query($user: ID!, $query: String!, $first: Int! = 10, $kinds: [SearchKind!],
   }
 }
 """
-CREATE_USER = "mutation($id: ID!) { createUser(input: {id: $id}) { __typename } }"
+CREATE_USER = "mutation($id: ID!) { createUser(input: {userId: $id}) { __typename } }"
 ADD_ENTRY = """
 mutation($user: ID!, $topic: String!, $sub: String!, $content: String!) {
   addProfileEntry(input: {userId: $user, topic: $topic, subTopic: $sub, content: $content}) {

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlmodel import col
 from starlette.applications import Starlette
 
+from powermemo_gql.core.global_ids import global_id
 from powermemo_gql.recall.models import EventFact, MemoryVector
 from tests.conftest import ProjectFactory
 from tests.integration.recall.conftest import Memory, texts
@@ -34,7 +35,7 @@ mutation($id: ID!) {
 }
 """
 CHANGES = """
-query { user(id: "alice") { changes(first: 50) { nodes { kind eventId oldValue newValue } } } }
+query { user(userId: "alice") { changes(first: 50) { nodes { kind eventId oldValue newValue } } } }
 """
 
 
@@ -71,7 +72,7 @@ async def test_an_edited_event_is_refacted_reindexed_and_recorded(
 
     data = await alice.api.ok(
         UPDATE,
-        id=str(event_id),
+        id=global_id("Event", event_id),
         summary="- Went skiing in the Alps\n- Broke a ski\n- Ate fondue",
         tags=[{"tag": "activity", "value": "sport"}],
     )
@@ -89,12 +90,12 @@ async def test_an_edited_event_is_refacted_reindexed_and_recorded(
     assert texts(found)[0] == "Ate fondue"
 
     [record] = [c for c in await _changes(alice) if c["kind"] == "EVENT_UPDATED"]
-    assert record["eventId"] == str(event_id)
+    assert record["eventId"] == global_id("Event", event_id)
     assert record["oldValue"] == "- Went hiking in the Alps\n- Bought new boots"
     assert record["newValue"].startswith("- Went skiing")
 
     # Only tags: the facts and vectors stay, the feed records it.
-    await alice.api.ok(UPDATE, id=str(event_id), tags=[])
+    await alice.api.ok(UPDATE, id=global_id("Event", event_id), tags=[])
     await alice.indexed()
     assert await _facts_and_vectors(alice, event_id) == (new_facts, new_vectors)
     assert [c["kind"] for c in await _changes(alice)].count("EVENT_UPDATED") == 2
@@ -108,21 +109,21 @@ async def test_a_deleted_event_takes_its_facts_and_vectors(
     await alice.entry("interest", "sport", "Hiking")
     await alice.indexed()
 
-    data = await alice.api.ok(DELETE, id=str(event_id))
+    data = await alice.api.ok(DELETE, id=global_id("Event", event_id))
     assert data["deleteEvent"] == {
         "__typename": "DeleteEventPayload",
-        "deletedEventId": str(event_id),
+        "deletedEventId": global_id("Event", event_id),
     }
     facts, vectors = await _facts_and_vectors(alice, event_id)
     assert facts == []
     assert [v.split(":")[0] for v in vectors] == ["profile"]
     assert texts(await alice.search("hiking")) == ["Hiking"]
     [record] = [c for c in await _changes(alice) if c["kind"] == "EVENT_DELETED"]
-    assert record["eventId"] == str(event_id)
+    assert record["eventId"] == global_id("Event", event_id)
     assert record["oldValue"] == "- Went hiking in the Alps"
     assert record["newValue"] is None
 
-    again = await alice.api.ok(DELETE, id=str(event_id))
+    again = await alice.api.ok(DELETE, id=global_id("Event", event_id))
     assert again["deleteEvent"]["__typename"] == "NotFound"
 
 
@@ -133,15 +134,24 @@ async def test_edits_reach_only_the_callers_events_and_check_input(
     event_id = await alice.event("- Went hiking")
     other = await make_project("other")
 
-    for api, id_ in ((other.api, str(event_id)), (project.api, "not-an-id")):
+    unknown = global_id("Event", "not-an-id")
+    for api, id_ in ((other.api, global_id("Event", event_id)), (project.api, unknown)):
         for document, name in ((UPDATE, "updateEvent"), (DELETE, "deleteEvent")):
             result = (await api.ok(document, id=id_, summary="x"))[name]
             assert result == {"__typename": "NotFound", "code": "NOT_FOUND", "id": id_}
+    # Not a global id at all: refused, naming the field.
+    updated = (await project.api.ok(UPDATE, id="not-an-id", summary="x"))["updateEvent"]
+    assert updated["__typename"] == "InvalidInput"
+    deleted = await project.api.run(DELETE, id="not-an-id")
+    assert deleted.error_codes() == ["BAD_USER_INPUT"]
+    assert deleted.errors[0]["extensions"]["field"] == "input.id"
 
     for variables, field in (
         ({"summary": "   "}, "summary"),
         ({"tags": [{"tag": "", "value": "x"}]}, "tags[0].tag"),
         ({"tags": [{"tag": "a", "value": "b" * 101}]}, "tags[0].value"),
     ):
-        result = (await alice.api.ok(UPDATE, id=str(event_id), **variables))["updateEvent"]
+        result = (await alice.api.ok(UPDATE, id=global_id("Event", event_id), **variables))[
+            "updateEvent"
+        ]
         assert result == {"__typename": "InvalidInput", "code": "INVALID_INPUT", "field": field}

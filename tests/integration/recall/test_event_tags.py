@@ -11,10 +11,10 @@ from tests.support import ProjectHandle
 
 EVENTS = """
 query($tags: [String!]) {
-  user(id: "alice") { events(first: 10, tags: $tags) { nodes { summary } } }
+  user(userId: "alice") { events(first: 10, tags: $tags) { nodes { summary } } }
 }
 """
-BAD_TAGS = 'query { user(id: "alice") { events(tags: ["  "]) { nodes { id } } } }'
+BAD_TAGS = 'query { user(userId: "alice") { events(tags: ["  "]) { nodes { id } } } }'
 
 
 async def test_events_filter_by_tag(app: Starlette, project: ProjectHandle) -> None:

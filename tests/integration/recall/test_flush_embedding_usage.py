@@ -33,7 +33,7 @@ mutation($userId: ID!) {
 """
 FLUSHES = """
 query($userId: ID!) {
-  user(id: $userId) { flushes { id embeddingTexts embeddingTokens } }
+  user(userId: $userId) { flushes { id embeddingTexts embeddingTokens } }
 }
 """
 USAGE = "{ llmUsage { embeddingTexts embeddingTokens } }"
@@ -214,7 +214,7 @@ mutation($id: ID!, $content: String!) {
   updateProfileEntry(input: {id: $id, content: $content}) { __typename }
 }
 """
-PROFILE = 'query { user(id: "alice") { profile { id subTopic } } }'
+PROFILE = 'query { user(userId: "alice") { profile { id subTopic } } }'
 
 
 async def test_an_entry_edited_before_it_was_embedded_is_no_flushs_cost(

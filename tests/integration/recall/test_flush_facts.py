@@ -15,7 +15,7 @@ from powermemo_gql.settings import Settings
 from tests.integration.memory.conftest import llm, memory_responder, memory_settings
 from tests.integration.recall.conftest import Memory
 from tests.llm_server import ScriptedLLM
-from tests.support import ProjectHandle
+from tests.support import ProjectHandle, raw_uuid
 
 __all__ = ["llm"]  # the scripted LLM fixture, used here too
 
@@ -58,7 +58,7 @@ async def test_a_flush_writes_facts_and_they_are_indexed(
     ]
     for fact in facts:
         assert fact.event_id == event.id
-        assert fact.source_blob_ids == [blob_id]
+        assert fact.source_blob_ids == [str(raw_uuid(blob_id))]  # rows keep raw ids
         assert (fact.happened_from, fact.happened_to) == (event.happened_from, event.happened_to)
     # The event, its two facts and the two profile entries the flush wrote.
     assert sorted(v.kind for v in vectors) == ["event", "fact", "fact", "profile", "profile"]

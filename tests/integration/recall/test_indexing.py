@@ -3,7 +3,6 @@ never blocks or loses a write (rows wait, unembedded, and are embedded on a late
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 from asgi_lifespan import LifespanManager
@@ -17,7 +16,7 @@ from powermemo_gql.recall.models import MemoryVector
 from powermemo_gql.settings import Settings
 from tests.integration.recall.conftest import Memory, texts
 from tests.recall_support import WordEmbedder
-from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
+from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project, raw_uuid
 
 UPDATE_ENTRY = """
 mutation($id: ID!, $content: String!) {
@@ -36,7 +35,7 @@ async def _entry(memory: Memory, entry_id: str) -> ProfileEntry:
     async with memory.resources.sessions() as session:
         return (
             await session.scalars(
-                select(ProfileEntry).where(col(ProfileEntry.id) == uuid.UUID(entry_id))
+                select(ProfileEntry).where(col(ProfileEntry.id) == raw_uuid(entry_id))
             )
         ).one()
 
@@ -55,12 +54,12 @@ async def test_entries_and_events_are_embedded_after_commit(
     assert f"event:{event_id}" in vectors
     assert (await _entry(alice, entry_id)).embedded_model == "fake:words-v1"
     assert all(purpose == "index" for purpose, _ in embedder.calls)
-    first = vectors[f"profile:{entry_id}"].vector
+    first = vectors[f"profile:{raw_uuid(entry_id)}"].vector
 
     # A changed entry is embedded again, from its new content.
     await alice.api.ok(UPDATE_ENTRY, id=entry_id, content="Eats fish on Fridays")
     await alice.indexed()
-    assert (await _vectors(alice))[f"profile:{entry_id}"].vector != first
+    assert (await _vectors(alice))[f"profile:{raw_uuid(entry_id)}"].vector != first
     assert embedder.calls[-1] == ("index", ["interest / food: Eats fish on Fridays"])
 
 

@@ -15,6 +15,7 @@ from sqlmodel import col
 from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
+from powermemo_gql.core.global_ids import global_id
 from powermemo_gql.recall.memory_index import MemoryIndex
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.repository import RecallRepository, Scope
@@ -98,7 +99,9 @@ async def test_event_edits_elsewhere_are_found_by_the_next_search(
     event_id = await here.event("- Went hiking in the Alps")
     assert "Went hiking in the Alps" in await _keyword(here, "hiking")
     there = Api(other, project.api_key)
-    await there.ok(UPDATE_EVENT, id=str(event_id), summary="- Went sailing in Brittany")
+    await there.ok(
+        UPDATE_EVENT, id=global_id("Event", event_id), summary="- Went sailing in Brittany"
+    )
     assert await _keyword(here, "hiking") == []
     assert "Went sailing in Brittany" in await _keyword(here, "sailing")
 

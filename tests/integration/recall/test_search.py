@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from starlette.applications import Starlette
 
+from powermemo_gql.core.global_ids import global_id
 from tests.conftest import ProjectFactory
 from tests.integration.recall.conftest import Memory, texts
 from tests.support import ProjectHandle
@@ -92,19 +93,19 @@ async def test_kinds_and_filters(alice: Memory) -> None:
         "Bought new boots [said 2024-03-06]",
     }
     boots = next(h for h in facts["hits"] if h["fact"]["content"].startswith("Bought"))
-    assert boots["fact"]["eventId"] == str(hiking)
-    assert boots["fact"]["sourceBlobIds"] == ["blob-1"]
+    assert boots["fact"]["eventId"] == global_id("Event", hiking)
+    assert boots["fact"]["sourceBlobIds"] == [global_id("Blob", "blob-1")]
     assert boots["keywordRank"] is not None
 
     events = await alice.search("hiking", kinds=["EVENT"], mode="KEYWORD")
-    assert [h["event"]["id"] for h in events["hits"]] == [str(hiking)]
+    assert [h["event"]["id"] for h in events["hits"]] == [global_id("Event", hiking)]
 
     # Tags keep events and facts carrying them (profile entries have no tags).
     tagged = await alice.search("stew boots hiking", tags=["activity"], mode="KEYWORD")
     assert tagged["hits"]
     assert all(
-        (h["event"] or {}).get("id") == str(hiking)
-        or (h["fact"] or {}).get("eventId") == str(hiking)
+        (h["event"] or {}).get("id") == global_id("Event", hiking)
+        or (h["fact"] or {}).get("eventId") == global_id("Event", hiking)
         for h in tagged["hits"]
     )
     assert (await alice.search("hiking", tags=["activity:music"]))["hits"] == []

@@ -15,7 +15,7 @@ from tests.support import ProjectHandle
 CONTEXT = """
 query($user: ID!, $maxTokens: Int! = 1000, $query: String, $chats: [ChatMessageInput!],
       $onlyTopics: [String!]) {
-  user(id: $user) {
+  user(userId: $user) {
     context(maxTokens: $maxTokens, query: $query, chats: $chats, onlyTopics: $onlyTopics) {
       text tokens profileEntries events
     }

@@ -19,19 +19,19 @@ query(
     first: $first, after: $after, last: $last, before: $before,
     search: $search, orderBy: $orderBy
   ) {
-    edges { cursor node { id } }
+    edges { cursor node { id: userId } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
   }
 }
 """
 CREATE_USER = """
 mutation($id: ID!) {
-  createUser(input: {id: $id}) { __typename }
+  createUser(input: {userId: $id}) { __typename }
 }
 """
 UPDATE_USER = """
 mutation($id: ID!, $data: JSON!) {
-  updateUser(input: {id: $id, data: $data}) { __typename }
+  updateUser(input: {userId: $id, data: $data}) { __typename }
 }
 """
 DELETE_USER = """

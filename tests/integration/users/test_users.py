@@ -18,13 +18,13 @@ from powermemo_gql.events.models import Event
 from powermemo_gql.profiles.models import ProfileEntry
 from powermemo_gql.resources import Resources
 from powermemo_gql.users.models import User
-from tests.support import Api, ProjectHandle
+from tests.support import Api, ProjectHandle, raw_uuid
 
 CREATE_USER = """
 mutation($input: CreateUserInput!) {
   createUser(input: $input) {
     __typename
-    ... on CreateUserPayload { user { id data createdAt updatedAt } }
+    ... on CreateUserPayload { user { userId data createdAt updatedAt } }
     ... on UserAlreadyExists { code message id }
     ... on InvalidInput { code message field }
   }
@@ -34,7 +34,7 @@ UPDATE_USER = """
 mutation($input: UpdateUserInput!) {
   updateUser(input: $input) {
     __typename
-    ... on UpdateUserPayload { user { id data createdAt updatedAt } }
+    ... on UpdateUserPayload { user { userId data createdAt updatedAt } }
     ... on NotFound { code message id }
     ... on InvalidInput { code message field }
   }
@@ -51,11 +51,11 @@ mutation($id: ID!) {
 """
 GET_USER = """
 query($id: ID!) {
-  user(id: $id) { id data createdAt updatedAt }
+  user(userId: $id) { userId data createdAt updatedAt }
 }
 """
 LIST_USER_IDS = """
-{ users(first: 100) { nodes { id } } }
+{ users(first: 100) { nodes { userId } } }
 """
 INSERT_BLOB = """
 mutation($input: InsertBlobInput!) {
@@ -80,7 +80,7 @@ async def create_user(api: Api, user_id: str | None = None, data: Any = None) ->
     """The createUser result (a payload or an error member)."""
     user_input: dict[str, Any] = {}
     if user_id is not None:
-        user_input["id"] = user_id
+        user_input["userId"] = user_id
     if data is not None:
         user_input["data"] = data
     result = await api.ok(CREATE_USER, input=user_input)
@@ -98,7 +98,7 @@ async def created_user(api: Api, user_id: str | None = None, data: Any = None) -
 
 async def user_ids(api: Api) -> list[str]:
     result = await api.ok(LIST_USER_IDS)
-    return [node["id"] for node in result["users"]["nodes"]]
+    return [node["userId"] for node in result["users"]["nodes"]]
 
 
 async def get_user(api: Api, user_id: str) -> dict[str, Any] | None:
@@ -113,7 +113,7 @@ async def get_user(api: Api, user_id: str) -> dict[str, Any] | None:
 async def test_create_user_keeps_the_given_id_and_data(project: ProjectHandle) -> None:
     user = await created_user(project.api, "alice", {"plan": "pro"})
 
-    assert user["id"] == "alice"
+    assert user["userId"] == "alice"
     assert user["data"] == {"plan": "pro"}
     assert await get_user(project.api, "alice") == user
 
@@ -122,11 +122,11 @@ async def test_create_user_without_id_generates_a_uuid(project: ProjectHandle) -
     first = await created_user(project.api)
     second = await created_user(project.api)
 
-    assert str(uuid.UUID(first["id"])) == first["id"]
-    assert first["id"] != second["id"]
-    fetched = await get_user(project.api, first["id"])
+    assert str(uuid.UUID(first["userId"])) == first["userId"]
+    assert first["userId"] != second["userId"]
+    fetched = await get_user(project.api, first["userId"])
     assert fetched is not None
-    assert fetched["id"] == first["id"]
+    assert fetched["userId"] == first["userId"]
 
 
 async def test_create_user_without_data_stores_an_empty_object(project: ProjectHandle) -> None:
@@ -216,7 +216,7 @@ async def test_invalid_user_id_is_invalid_input(project: ProjectHandle, bad_id: 
 async def test_valid_user_id_is_accepted(project: ProjectHandle, good_id: str) -> None:
     user = await created_user(project.api, good_id)
 
-    assert user["id"] == good_id
+    assert user["userId"] == good_id
     assert await user_ids(project.api) == [good_id]
 
 
@@ -283,7 +283,7 @@ async def test_update_user_replaces_data_and_bumps_updated_at(project: ProjectHa
     before = await created_user(project.api, "alice", {"a": 1, "b": {"c": 2}})
     await asyncio.sleep(0.01)
 
-    result = await project.api.ok(UPDATE_USER, input={"id": "alice", "data": {"z": [1]}})
+    result = await project.api.ok(UPDATE_USER, input={"userId": "alice", "data": {"z": [1]}})
 
     updated = result["updateUser"]
     assert updated["__typename"] == "UpdateUserPayload"
@@ -297,7 +297,7 @@ async def test_update_user_replaces_data_and_bumps_updated_at(project: ProjectHa
 async def test_update_user_with_non_object_data_is_invalid_input(project: ProjectHandle) -> None:
     before = await created_user(project.api, "alice", {"a": 1})
 
-    result = await project.api.ok(UPDATE_USER, input={"id": "alice", "data": ["a"]})
+    result = await project.api.ok(UPDATE_USER, input={"userId": "alice", "data": ["a"]})
 
     assert result["updateUser"]["__typename"] == "InvalidInput"
     assert result["updateUser"]["field"] == "data"
@@ -308,7 +308,7 @@ async def test_update_user_with_oversized_data_is_invalid_input(project: Project
     before = await created_user(project.api, "alice", {"a": 1})
     data = {"pad": "x" * (MAX_DATA_BYTES - PADDING_OVERHEAD + 1)}
 
-    result = await project.api.ok(UPDATE_USER, input={"id": "alice", "data": data})
+    result = await project.api.ok(UPDATE_USER, input={"userId": "alice", "data": data})
 
     assert result["updateUser"]["__typename"] == "InvalidInput"
     assert result["updateUser"]["field"] == "data"
@@ -316,7 +316,7 @@ async def test_update_user_with_oversized_data_is_invalid_input(project: Project
 
 
 async def test_update_missing_user_is_user_not_found(project: ProjectHandle) -> None:
-    result = await project.api.ok(UPDATE_USER, input={"id": "ghost", "data": {"a": 1}})
+    result = await project.api.ok(UPDATE_USER, input={"userId": "ghost", "data": {"a": 1}})
 
     assert result["updateUser"]["__typename"] == "NotFound"
     assert result["updateUser"]["code"] == "NOT_FOUND"
@@ -392,7 +392,7 @@ async def row_id_of(app: Starlette, project: ProjectHandle, external_id: str) ->
     async with resources_of(app).sessions() as session:
         row_id = await session.scalar(
             select(col(User.id)).where(
-                col(User.project_id) == uuid.UUID(project.id),
+                col(User.project_id) == raw_uuid(project.id),
                 col(User.external_id) == external_id,
             )
         )
@@ -402,7 +402,7 @@ async def row_id_of(app: Starlette, project: ProjectHandle, external_id: str) ->
 
 async def add_memory(app: Starlette, project: ProjectHandle, user_row_id: uuid.UUID) -> None:
     """An event and a profile entry derived from it, as the memory pipeline would write."""
-    project_id = uuid.UUID(project.id)
+    project_id = raw_uuid(project.id)
     async with resources_of(app).sessions() as session:
         event = Event(project_id=project_id, user_id=user_row_id, summary="Talked about cats")
         session.add(event)
