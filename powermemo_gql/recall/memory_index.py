@@ -47,12 +47,15 @@ class UserMemory:
     rows: list[IndexedRow]
     postings: dict[str, list[int]] = field(default_factory=dict)  # word -> indices in rows
     by_kind: dict[RecallKind, list[IndexedRow]] = field(default_factory=dict)
+    # One candidate per row, made once: a search hands out thousands of them.
+    candidates: list[Candidate] = field(default_factory=list)
     # (kind, model) -> ids without a vector of that model: the unfiltered case, once.
     _stale: dict[tuple[RecallKind, str], frozenset[uuid.UUID]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for kind in RecallKind:
             self.by_kind[kind] = []
+        self.candidates = [Candidate(row.kind, row.id, row.event_id, None) for row in self.rows]
         for index, row in enumerate(self.rows):
             self.by_kind[row.kind].append(row)
             for word in row.words:
@@ -96,11 +99,8 @@ class UserMemory:
     ) -> list[tuple[Candidate, Counter[str]]]:
         """Rows in scope holding a whole word of the terms, with their word counts."""
         indices = sorted({i for term in set(terms) for i in self.postings.get(term, ())})
-        return [
-            (Candidate(row.kind, row.id, row.event_id, None), row.words)
-            for row in (self.rows[i] for i in indices)
-            if in_scope(row, kinds, scope)
-        ]
+        rows, candidates = self.rows, self.candidates
+        return [(candidates[i], rows[i].words) for i in indices if in_scope(rows[i], kinds, scope)]
 
 
 def _unfiltered(scope: Scope) -> bool:

@@ -3,6 +3,7 @@ lists (cosine similarity is in vectors.py)."""
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -36,26 +37,22 @@ def by_bm25_counted(
     counted = [(c, tf) for c, tf in candidates if any(t in tf for t in unique)]
     if not counted:
         return []
-    average = sum(sum(tf.values()) for _, tf in counted) / len(counted)
+    lengths = [sum(tf.values()) for _, tf in counted]
+    average = sum(lengths) / len(counted)
     total = max(documents, len(counted))
     idf = {}
     for term in unique:
         df = sum(1 for _, tf in counted if term in tf)
         idf[term] = math.log(1 + (total - df + 0.5) / (df + 0.5))
     scored = []
-    for candidate, tf in counted:
-        length = sum(tf.values())
-        score = sum(
-            idf[t]
-            * tf[t]
-            * (BM25_K1 + 1)
-            / (tf[t] + BM25_K1 * (1 - BM25_B + BM25_B * length / average))
-            for t in unique
-            if t in tf
-        )
+    # The same arithmetic, in the same order, as the formula written out once per term:
+    # idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average)).
+    for (candidate, tf), length in zip(counted, lengths, strict=True):
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * length / average)
+        score = sum(idf[t] * tf[t] * (BM25_K1 + 1) / (tf[t] + norm) for t in unique if t in tf)
         scored.append((candidate, score))
-    scored.sort(key=lambda pair: (-pair[1], str(pair[0].target_id)))
-    return scored[:limit]
+    # Best first, ties by id (a UUID orders as its text does); only `limit` are kept.
+    return heapq.nsmallest(limit, scored, key=lambda pair: (-pair[1], pair[0].target_id))
 
 
 def fused(ranks: Sequence[int | None]) -> float:
