@@ -48,7 +48,7 @@ def live_settings(live_settings: Settings) -> Settings:
 async def test_requests_get_coded_errors_during_a_restart_then_succeed(
     live: LiveServer, tenant: ProjectHandle
 ) -> None:
-    query = {"query": '{ user(userId: "alice") { id } }'}
+    query = {"query": '{ user(userId: "alice") { userId } }'}
     outcomes: list[str] = []
     stop = asyncio.Event()
 
@@ -77,4 +77,4 @@ async def test_requests_get_coded_errors_during_a_restart_then_succeed(
     errors = {o for o in outcomes if o != "ok"}
     # Whatever failed while the database was away failed cleanly, with a retryable code.
     assert errors <= {"DATABASE_UNAVAILABLE", "DATABASE_BUSY"}, outcomes
-    assert after.json() == {"data": {"user": {"id": "alice"}}}
+    assert after.json() == {"data": {"user": {"userId": "alice"}}}
