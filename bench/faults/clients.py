@@ -17,6 +17,7 @@ from bench.faults.audit import ClientRecord, change_id
 from powermemo_gql.client import AsyncPowermemo
 from powermemo_gql.client.errors import PowermemoError
 from powermemo_gql.client.subscriptions import Retry
+from powermemo_gql.core.global_ids import raw_id
 
 INSERT = """
 mutation($input: InsertBlobInput!) {
@@ -115,7 +116,8 @@ class Clients:
         if result["__typename"] != "InsertBlobPayload":
             self.record.unacked.add(key)
             return False
-        self.record.acked[key] = result["blob"]["id"]
+        # The API answers global ids; the audit compares with the rows' own ids.
+        self.record.acked[key] = raw_id(result["blob"]["id"], "Blob", "blob.id")
         return True
 
     async def probe(self) -> bool:
