@@ -14,7 +14,7 @@ from sqlalchemy import text
 from powermemo_gql.core import ratelimit
 from powermemo_gql.core.db import create_engine
 from powermemo_gql.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import TEST_REDIS_URL, make_settings
 from tests.e2e.test_cli import COMMAND, _env
 from tests.live import LiveServer, live_server
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
@@ -164,7 +164,10 @@ def test_fatal_errors_stop_the_import_with_one_message(
     bad_key = _cli("import-chats", str(chats), "--url", live.http_url, "--key", "pm_wrong")
     down = _cli("import-chats", str(chats), "--url", "http://127.0.0.1:9", "--key", "pm_x")
 
-    env = _env(POWERMEMO_DATABASE_URL=database_url)
+    # The operator's commands share the servers' configuration: their database and broker,
+    # through which a revocation reaches every server's key cache at once.
+    broker = {"POWERMEMO_REDIS_URL": TEST_REDIS_URL} if TEST_REDIS_URL else {}
+    env = _env(POWERMEMO_DATABASE_URL=database_url, **broker)
     keys = _cli("api-keys", "import", env=env)
     key_id = next(
         line.split("│")[1].strip() for line in keys.stdout.splitlines() if "tests" in line
