@@ -1,22 +1,58 @@
-"""Unit of work: one session, committed at the request/job boundary."""
+"""Unit of work: one session, committed at the request/job boundary, then its effects.
+
+An effect that must only happen once the data is durable (a change notification, a flush
+scheduled for the user just written to) is registered on the session with `after_commit`,
+by the service or use case that made the change. The unit of work runs the effects in order
+after its commit, and drops them if it rolls back, so nobody is told of what never happened.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.db import SessionFactory
 
+AfterCommit = Callable[[], Awaitable[None]]
+_EFFECTS = "powermemo.after_commit"
+
+logger = logging.getLogger(__name__)
+
+
+def after_commit(session: AsyncSession, effect: AfterCommit) -> None:
+    """Run `effect` once the unit of work holding `session` has committed; never if it
+    rolls back."""
+    session.info.setdefault(_EFFECTS, []).append(effect)
+
+
+def discard_effects(session: AsyncSession) -> None:
+    session.info.pop(_EFFECTS, None)
+
+
+async def run_effects(session: AsyncSession) -> None:
+    """The effects registered so far, in order. One that fails is logged and the others
+    still run: the commit stands whatever they do."""
+    effects: list[AfterCommit] = session.info.pop(_EFFECTS, [])
+    for effect in effects:
+        try:
+            await effect()
+        except Exception:
+            logger.exception("an after-commit effect failed")
+
 
 @asynccontextmanager
 async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """Commit if the block finishes, roll back if it raises (domain errors included)."""
+    """Commit if the block finishes, roll back if it raises (domain errors included); after
+    the commit, run the effects registered on the session."""
     async with sessions() as session:
         try:
             yield session
         except BaseException:
+            discard_effects(session)
             await session.rollback()
             raise
         await session.commit()
+        await run_effects(session)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from powermemo_gql.core import ratelimit
 from powermemo_gql.core.db import create_engine
+from powermemo_gql.projects.revocation import CACHE_RECHECK_SECONDS
 from powermemo_gql.settings import Settings
 from tests.conftest import TEST_REDIS_URL, make_settings
 from tests.e2e.test_cli import COMMAND, _env
@@ -156,6 +159,24 @@ def test_a_tiny_rate_limit_slows_the_import_without_losing_a_chat(
     assert asyncio.run(_blob_count(database_url)) == 30
 
 
+def _wait_until_refused(live: LiveServer, api_key: str) -> None:
+    deadline = time.monotonic() + 10 * CACHE_RECHECK_SECONDS
+    while time.monotonic() < deadline:
+        answer = httpx.post(
+            live.http_url + "/graphql",
+            json={"query": "{ users(first: 1) { totalCount } }"},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=30,
+        ).json()
+        if any(
+            e.get("extensions", {}).get("code") == "UNAUTHENTICATED"
+            for e in answer.get("errors", [])
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the server still accepts the revoked key")
+
+
 def test_fatal_errors_stop_the_import_with_one_message(
     live: LiveServer, tenant: ProjectHandle, tmp_path: Path, database_url: str
 ) -> None:
@@ -173,6 +194,10 @@ def test_fatal_errors_stop_the_import_with_one_message(
         line.split("│")[1].strip() for line in keys.stdout.splitlines() if "tests" in line
     )
     assert _cli("revoke-api-key", key_id, env=env).returncode == 0
+    if not TEST_REDIS_URL:
+        # Without a broker nobody tells the server: its key cache finds the revocation on its
+        # next recheck of the database (every CACHE_RECHECK_SECONDS), as documented.
+        _wait_until_refused(live, tenant.api_key)
     revoked = _cli("import-chats", str(chats), *_remote(live, tenant))
 
     for result, reason in (
