@@ -22,6 +22,8 @@ class FreezableProxy:
         self._server: asyncio.Server | None = None
         self._pumps: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._upstreams: set[asyncio.StreamWriter] = set()  # toward the target
+        self._doomed: set[asyncio.StreamWriter] = set()
 
     @property
     def port(self) -> int:
@@ -32,6 +34,11 @@ class FreezableProxy:
     async def start(self) -> FreezableProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         return self
+
+    def cut_open_connections(self) -> None:
+        """The connections open now die at their client's next write, unseen until then,
+        as a connection does that a restarted server or a NAT timeout dropped silently."""
+        self._doomed.update(self._upstreams)
 
     def freeze(self) -> None:
         self._flowing.clear()
@@ -70,6 +77,7 @@ class FreezableProxy:
             client.close()
             return
         self._writers.update((client, server))
+        self._upstreams.add(server)
         for reader, writer in ((client_reader, server), (server_reader, client)):
             pump = asyncio.create_task(self._pump(reader, writer))
             self._pumps.add(pump)
@@ -79,6 +87,8 @@ class FreezableProxy:
         try:
             while chunk := await reader.read(65536):
                 await self._flowing.wait()  # frozen: hold the bytes, keep the socket
+                if writer in self._doomed:  # cut: the bytes go nowhere, both sides close
+                    break
                 writer.write(chunk)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -86,5 +96,7 @@ class FreezableProxy:
         finally:
             # One side hung up: hang up the other (a closed socket is not a frozen one).
             self._writers.discard(writer)
+            self._upstreams.discard(writer)
+            self._doomed.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()

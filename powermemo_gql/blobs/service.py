@@ -15,14 +15,15 @@ from powermemo_gql.blobs.models import (
     BlobType,
 )
 from powermemo_gql.blobs.repository import BlobRepository
-from powermemo_gql.buffers.models import BufferItem
+from powermemo_gql.buffers.models import BufferItem, BufferStatus
 from powermemo_gql.buffers.repository import BufferRepository
 from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.core.tokens import count_tokens
+from powermemo_gql.core.types import new_id, utcnow
 from powermemo_gql.core.validation import check_storable, checked_json_object
 from powermemo_gql.errors import InvalidInput, NotFound
-from powermemo_gql.users.service import UserService
+from powermemo_gql.users.service import USER_ID_PATTERN, UserService
 
 MAX_FIELDS_BYTES = 16 * 1024
 
@@ -41,6 +42,8 @@ class Inserted:
     blob: Blob
     # True when an earlier insert with the same idempotency key is returned instead.
     replayed: bool = False
+    # The user's idle buffer tokens after the insert, where the insert learnt them.
+    idle_tokens: int | None = None
 
 
 class BlobService:
@@ -67,6 +70,10 @@ class BlobService:
             {} if fields is None else fields, "fields", MAX_FIELDS_BYTES
         )
         key = checked_idempotency_key(idempotency_key)
+        if key is None:
+            return await self._insert(
+                project_id, user_external_id, blob_type, payload, checked_fields
+            )
         user = await self.users.get(project_id, user_external_id)
         blob = Blob(
             project_id=project_id,
@@ -76,9 +83,7 @@ class BlobService:
             fields=checked_fields,
             idempotency_key=key,
         )
-        if key is None:
-            await self.blobs.add(blob)
-        elif (first := await self._first_with_key(blob, key)) is not None:
+        if (first := await self._first_with_key(blob, key)) is not None:
             return Inserted(first, replayed=True)
         if blob_type in PROCESSABLE_TYPES:
             await self.buffer.add_item(
@@ -91,6 +96,42 @@ class BlobService:
                 )
             )
         return Inserted(blob)
+
+    async def _insert(
+        self,
+        project_id: uuid.UUID,
+        user_external_id: str,
+        blob_type: BlobType,
+        payload: dict[str, Any],
+        fields: dict[str, Any],
+    ) -> Inserted:
+        """Without an idempotency key: the hot path, in Core statements."""
+        if not USER_ID_PATTERN.fullmatch(user_external_id):
+            raise NotFound("User", user_external_id)
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "project_id": project_id,
+            "type": blob_type.value,
+            "payload": payload,
+            "fields": fields,
+            "created_at": utcnow(),
+            "idempotency_key": None,
+        }
+        item: dict[str, Any] | None = None
+        if blob_type in PROCESSABLE_TYPES:
+            item = {
+                "id": new_id(),
+                "project_id": project_id,
+                "blob_type": blob_type.value,
+                "token_count": count_tokens(text_of(blob_type, payload)),
+                "status": BufferStatus.IDLE.value,
+                "updated_at": values["created_at"],
+            }
+        found = await self.blobs.insert_for_user(project_id, user_external_id, values, item)
+        if found is None:
+            raise NotFound("User", user_external_id)
+        user_id, idle_tokens = found
+        return Inserted(Blob(**values, user_id=user_id), idle_tokens=idle_tokens)
 
     async def _first_with_key(self, blob: Blob, key: str) -> Blob | None:
         """Insert the blob unless its key is taken; None if inserted, else the key's blob."""

@@ -17,6 +17,10 @@ class ChangeService:
     async def for_user(self, user_id: uuid.UUID, args: PageArgs) -> Page[Change]:
         return await self.changes.list_for_user(user_id, args)
 
+    async def latest_seq(self, user_id: uuid.UUID) -> int:
+        """The number of the user's last change (0 for none)."""
+        return await self.changes.latest_seq(user_id)
+
     async def first_pages(
         self, user_ids: Sequence[uuid.UUID], size: int
     ) -> dict[uuid.UUID, Page[Change]]:

@@ -303,7 +303,9 @@ class BlobMutation:
             return error_result(error)
         row = inserted.blob
         if not inserted.replayed:
-            await ctx.resources.flusher.after_insert(row.project_id, row.user_id)
+            await ctx.resources.flusher.after_insert(
+                row.project_id, row.user_id, inserted.idle_tokens
+            )
         return InsertBlobPayload(blob=to_blob(row), replayed=inserted.replayed)
 
     @strawberry.mutation(

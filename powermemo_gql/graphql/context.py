@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from powermemo_gql.core.request_unit import RequestUnit
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.projects.auth import Principal
 from powermemo_gql.resources import Resources
@@ -31,10 +32,17 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # graphql-transport-ws: the connection_init payload (strawberry sets it).
     connection_params: dict[str, object] | None = None
+    # An HTTP request's one session (core/request_unit.py). A websocket serves operations for
+    # hours, so there each block is a unit of work of its own.
+    unit: RequestUnit | None = None
     _loaders: Loaders | None = None
 
     @asynccontextmanager
     async def uow(self) -> AsyncIterator[AsyncSession]:
+        if self.unit is not None:
+            async with self.unit.work() as session:
+                yield session
+            return
         async with unit_of_work(self.resources.sessions) as session:
             yield session
 

@@ -21,6 +21,7 @@ from powermemo_gql.graphql.health import HealthQuery
 from powermemo_gql.graphql.limits import QueryLimits
 from powermemo_gql.graphql.memory import MemoryMutation, MemoryQuery
 from powermemo_gql.graphql.node_query import NodeQuery
+from powermemo_gql.graphql.operation_unit import OperationUnit
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
 from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
@@ -165,6 +166,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         MaskUnexpectedErrors,
         PerOperationLoaders,
+        OperationUnit,
         StorableText,
         # The limits come first: the query's length is checked before ParserCache parses.
         # Validation, cached too, comes with them (without settings: graphql-core's own).

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from powermemo_gql import errors as domain
+from powermemo_gql.changes.service import ChangeService
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE
 from powermemo_gql.errors import DomainError
 from powermemo_gql.errors import InvalidInput as InvalidInputError
@@ -209,7 +210,9 @@ class User(Node):
         )
     )
     async def changes_cursor(self, info: Info) -> str:
-        latest = await info.context.resources.feed.latest(self.row.id)
+        # In the request's unit: an operation that reads this reads one snapshot.
+        async with info.context.uow() as session:
+            latest = await ChangeService(session).latest_seq(self.row.id)
         return change_cursor(latest)
 
     @strawberry.field(description="The change feed of this user's memory, oldest first.")

@@ -21,6 +21,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from powermemo_gql.core.ratelimit import create_failure_throttle
+from powermemo_gql.core.request_unit import RequestUnit
 from powermemo_gql.graphql import graphiql
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.http_body import (
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 _PRINCIPAL_KEY = "powermemo.principal"
 _SUB_RESPONSE_KEY = "powermemo.sub_response"
+_UNIT_KEY = "powermemo.unit"
 _OVER_HTTP = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 
@@ -143,12 +145,25 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        unit = RequestUnit(self.resources.sessions)
+        scope[_UNIT_KEY] = unit
+        try:
+            response = await self._respond(scope, receive, unit)
+        finally:
+            # Before the answer leaves: what it says was written is committed, and the
+            # connection is back in the pool.
+            try:
+                await unit.close()
+            except Exception:  # the answer stands; only a query's own usage record is lost
+                logger.exception("could not end the request's unit of work")
+        await response(scope, receive, send)
+
+    async def _respond(self, scope: Scope, receive: Receive, unit: RequestUnit) -> Response:
         request = Request(scope, receive)
         if not _wants_graphiql(request):  # the GraphiQL page itself holds no data
-            refusal = await self._admit(request, scope)
+            refusal = await self._admit(request, scope, unit)
             if refusal is not None:
-                await refusal(scope, receive, send)
-                return
+                return refusal
         limit = self.resources.settings.max_request_bytes
         try:
             # strawberry's own __call__ would answer its refusals in plain text.
@@ -162,7 +177,7 @@ class GraphQLView(GraphQL[Context, None]):
             logger.info("request refused: %s %s", refused.status_code, refused.reason)
             code = {404: "NOT_FOUND", 405: METHOD_NOT_ALLOWED}.get(refused.status_code)
             response = _refusal(refused.status_code, code or INVALID_REQUEST, refused.reason)
-        await response(scope, receive, send)
+        return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """Our page, not strawberry's: its scripts come from this server, not a CDN."""
@@ -191,7 +206,27 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Queries and mutations; a subscription gets a plain refusal, not an attempt."""
+        """Queries and mutations; a subscription gets a plain refusal, not an attempt. A
+        query whose connection turned out dead (the server closed it unseen: no pre-ping)
+        runs once more on a fresh one."""
+        result = await self._execute(context, root_value, request_data)
+        if context.unit is not None and context.unit.take_lost_read():
+            logger.warning("a query lost its database connection: running it once more")
+            result = await self._execute(context, root_value, request_data)
+        return result
+
+    async def _execute(
+        self, context: Context, root_value: None, request_data: GraphQLRequestData
+    ) -> ExecutionResult:
+        try:
+            return await self._execute_operation(context, root_value, request_data)
+        finally:
+            if context.unit is not None:
+                await context.unit.end_operation()
+
+    async def _execute_operation(
+        self, context: Context, root_value: None, request_data: GraphQLRequestData
+    ) -> ExecutionResult:
         try:
             return await self.schema.execute(
                 request_data.query,
@@ -248,7 +283,7 @@ class GraphQLView(GraphQL[Context, None]):
             response.background = sub_response.background
         return response
 
-    async def _admit(self, request: Request, scope: Scope) -> Response | None:
+    async def _admit(self, request: Request, scope: Scope, unit: RequestUnit) -> Response | None:
         """Checks before GraphQL: body size, JSON, credentials, rate. None admits."""
         settings = self.resources.settings
         length = request.headers.get("content-length", "")
@@ -262,8 +297,14 @@ class GraphQLView(GraphQL[Context, None]):
                 return _refusal(
                     415, "UNSUPPORTED_MEDIA_TYPE", "POST a JSON body (application/json)"
                 )
+
+        async def authenticate(
+            authorization: str | None, client: str | None
+        ) -> Principal | Throttled | None:
+            return await self.authenticator(authorization, client, unit.work)
+
         admitted = await admit(
-            self._authenticate,
+            authenticate,
             self.resources.rate_limiter,
             settings.rate_limit_per_minute,
             request.headers.get("authorization"),
@@ -323,4 +364,5 @@ class GraphQLView(GraphQL[Context, None]):
             response=response if isinstance(response, Response) else None,
             resources=self.resources,
             principal=principal,
+            unit=request.scope.get(_UNIT_KEY),
         )

@@ -78,20 +78,25 @@ class Flusher:
 
     # Triggers
 
-    async def after_insert(self, project_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    async def after_insert(
+        self, project_id: uuid.UUID, user_id: uuid.UUID, idle_tokens: int | None = None
+    ) -> None:
         """Start a background flush if the user's buffer is now over the limit.
 
         Called after the insert committed: a failure here must not fail the insert
-        (the scheduler's next pass finds the buffer anyway).
+        (the scheduler's next pass finds the buffer anyway). `idle_tokens`: the buffer's
+        size as the insert found it, which saves reading it again.
         """
         if not self._settings.background_flushes:
             return
-        try:
-            async with unit_of_work(self._sessions) as session:
-                tokens = await BufferRepository(session).idle_tokens(user_id)
-        except Exception:
-            logger.exception("could not check the buffer of user %s after an insert", user_id)
-            return
+        tokens = idle_tokens
+        if tokens is None:
+            try:
+                async with unit_of_work(self._sessions) as session:
+                    tokens = await BufferRepository(session).idle_tokens(user_id)
+            except Exception:
+                logger.exception("could not check the buffer of user %s after an insert", user_id)
+                return
         if tokens > self._settings.max_buffer_tokens:
             self.schedule(project_id, user_id, FlushTrigger.SIZE)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.ratelimit import FailureThrottle
@@ -24,6 +28,11 @@ class Throttled:
     retry_after: int
 
 
+# Where a lookup gets its session: the request's unit of work (core/request_unit.py), so
+# authentication shares the request's connection; a unit of its own by default.
+Work = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
 class Authenticator:
     def __init__(
         self,
@@ -38,7 +47,7 @@ class Authenticator:
         self._cache = cache
 
     async def __call__(
-        self, authorization: str | None, client: str | None
+        self, authorization: str | None, client: str | None, work: Work | None = None
     ) -> Principal | Throttled | None:
         """The caller, None for no or a wrong token, Throttled for an address that failed
         too often this minute (it costs no database lookup then)."""
@@ -54,7 +63,7 @@ class Authenticator:
             cached = self._cache.get(key_hash)
             if cached is not None:
                 return cached
-        async with unit_of_work(self._sessions) as session:
+        async with (work or self._own_unit)() as session:
             principal = await authenticate(session, token, self._root_token)
         if principal is None:
             if client is not None:
@@ -63,6 +72,9 @@ class Authenticator:
             # Only keys that worked: a wrong key must keep costing the throttle a failure.
             self._cache.put(key_hash, principal)
         return principal
+
+    def _own_unit(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return unit_of_work(self._sessions)
 
     async def close(self) -> None:
         await self._throttle.close()
