@@ -137,10 +137,13 @@ class Resources:
             return False
 
     async def llm_ok(self, max_age: float = 10.0) -> bool:
+        """The last answer of the LLM endpoint's ping, asked again once `max_age` seconds
+        (of the injected clock) have passed."""
         checked_at, answer = self._llm_checked
-        if time.monotonic() - checked_at > max_age:
+        now = self.clock.now().timestamp()
+        if now - checked_at > max_age:
             answer = await self.llm.ping()
-            self._llm_checked = (time.monotonic(), answer)
+            self._llm_checked = (now, answer)
         return answer
 
     async def close(self) -> None:

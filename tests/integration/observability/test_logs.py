@@ -7,9 +7,13 @@ import logging
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
+from powermemo_gql.app import create_app
+from powermemo_gql.core.clock import FakeClock
 from powermemo_gql.observability.logs import RequestIdFilter, ScrubQueryStrings, StateChanges
+from powermemo_gql.settings import Settings
 from tests.support import ProjectHandle
 
 
@@ -61,16 +65,20 @@ async def test_client_mistakes_are_info_and_bugs_are_errors_with_the_request_id(
 
 
 async def test_the_llm_readiness_probe_logs_once_per_state_change(
-    app: Starlette, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     # make_settings points the LLM at a closed port: it never answers.
-    resources = app.state.resources
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
+    clock = FakeClock()
+    app = create_app(settings, clock=clock)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client,
+    ):
         with caplog.at_level(logging.INFO):
             for _ in range(3):
-                resources._llm_checked = (float("-inf"), False)  # as if 10 s had passed
+                clock.advance(11)  # the probe's answer is older than its 10 s
                 ready = await client.get("/readyz")
                 assert ready.json()["checks"]["llm"] == "down"
     about_llm = [r for r in caplog.records if "LLM endpoint" in r.getMessage()]
