@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import discard_effects, run_effects
+from powermemo_gql.errors import DomainError
 
 
 class Mode(enum.Enum):
@@ -55,6 +56,7 @@ class RequestUnit:
         self._mode = Mode.WRITE
         self._reading = False  # a READ / SNAPSHOT connection is open
         self.read_lost = False  # ... and it was lost (see take_lost_read)
+        self._read_broken = False  # ... and a statement on it failed
 
     @property
     def mode(self) -> Mode:
@@ -72,7 +74,8 @@ class RequestUnit:
         if self._session is None or not self._reading:
             return
         self._reading = False
-        if self.read_lost:  # its connection is gone: nothing to commit, start afresh
+        broken, self._read_broken = self._read_broken, False
+        if broken or self.read_lost:  # nothing to commit: drop the session, start afresh
             session, self._session = self._session, None
             await session.close()
             return
@@ -108,8 +111,12 @@ class RequestUnit:
                         yield session
                         if session.new or session.dirty or session.deleted:
                             await session.flush()
-                    except DBAPIError as error:
-                        self.read_lost = self.read_lost or error.connection_invalidated
+                    except DomainError:  # a caller's mistake: the session is fine
+                        raise
+                    except BaseException as error:  # a timeout, the database gone, a bug
+                        self._read_broken = True
+                        if isinstance(error, DBAPIError) and error.connection_invalidated:
+                            self.read_lost = True
                         raise
             finally:
                 _holding.reset(token)
