@@ -23,6 +23,10 @@ class FreezableProxy:
         self._pumps: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._upstreams: set[asyncio.StreamWriter] = set()  # toward the target
+        # Round trips: bursts the clients sent, each after an answer (or first on a socket).
+        self.round_trips = 0
+        self._answered: dict[asyncio.StreamWriter, bool] = {}
+        self._peer: dict[asyncio.StreamWriter, asyncio.StreamWriter] = {}  # client -> upstream
         self._doomed: set[asyncio.StreamWriter] = set()
 
     @property
@@ -39,6 +43,13 @@ class FreezableProxy:
         """The connections open now die at their client's next write, unseen until then,
         as a connection does that a restarted server or a NAT timeout dropped silently."""
         self._doomed.update(self._upstreams)
+
+    def _count(self, writer: asyncio.StreamWriter) -> None:
+        upstream = writer in self._upstreams
+        link = writer if upstream else self._peer[writer]
+        if upstream and self._answered.get(link, True):
+            self.round_trips += 1
+        self._answered[link] = not upstream
 
     def freeze(self) -> None:
         self._flowing.clear()
@@ -78,6 +89,7 @@ class FreezableProxy:
             return
         self._writers.update((client, server))
         self._upstreams.add(server)
+        self._peer[client] = server
         for reader, writer in ((client_reader, server), (server_reader, client)):
             pump = asyncio.create_task(self._pump(reader, writer))
             self._pumps.add(pump)
@@ -89,6 +101,7 @@ class FreezableProxy:
                 await self._flowing.wait()  # frozen: hold the bytes, keep the socket
                 if writer in self._doomed:  # cut: the bytes go nowhere, both sides close
                     break
+                self._count(writer)
                 writer.write(chunk)
                 await writer.drain()
         except (ConnectionError, OSError):
