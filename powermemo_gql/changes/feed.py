@@ -206,6 +206,19 @@ class Feed:
         # In-process effects of a committed memory change (the recall indexer's poke).
         self.listeners: list[Callable[[uuid.UUID], None]] = []
 
+    def live_followers(self, user_id: uuid.UUID) -> int | None:
+        """How many follow the user on a watch that is live (past its catch-up read);
+        None while the user has no live watch here. For health checks and tests."""
+        watch = self._watches.get(user_id)
+        if watch is None or not watch.ready.done():
+            return None
+        return len(watch.followers)
+
+    @property
+    def watched(self) -> int:
+        """How many users this instance watches (a follower of each is open)."""
+        return len(self._watches)
+
     async def notify(self, user_id: uuid.UUID) -> None:
         """Tell followers of this user that the feed grew (after the commit that grew it).
 

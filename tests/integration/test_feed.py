@@ -109,8 +109,7 @@ async def _take(stream: AsyncIterator[Change], count: int) -> list[str | None]:
 async def _watching(feed: Feed, user_id: uuid.UUID, followers: int) -> None:
     """Until `followers` followers wait on a live watch of the user (10 s at most)."""
     for _ in range(1000):
-        watch = feed._watches.get(user_id)
-        if watch is not None and watch.ready.done() and len(watch.followers) == followers:
+        if feed.live_followers(user_id) == followers:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the followers never started watching")
@@ -144,7 +143,7 @@ async def test_followers_of_a_user_share_one_subscription_and_one_read_per_chang
     for stream in streams:
         await stream.aclose()  # type: ignore[attr-defined]
     await asyncio.sleep(0)
-    assert not feed._watches
+    assert feed.watched == 0
     for _ in range(1000):
         if _pubsub(feed).open_now == 0:
             break
@@ -257,7 +256,7 @@ async def test_a_broken_broker_interrupts_every_follower_then_a_new_follow_works
     for waiting in pending:
         with pytest.raises(FeedInterrupted):
             await asyncio.wait_for(waiting, timeout=5)
-    assert not feed._watches
+    assert feed.watched == 0
 
     again = feed.follow(alice, 0)
     receiving = asyncio.ensure_future(_take(again, 1))

@@ -157,7 +157,7 @@ async def test_a_broker_that_refuses_the_subscription_is_broker_unavailable(
     feed = _feed(app, broker, NEVER)
     with pytest.raises(BrokerUnavailable):
         await anext(feed.follow(alice, 0))
-    assert not feed._watches
+    assert feed.watched == 0
 
     broker.refuse = False  # back: the next follower is served
     stream = feed.follow(alice, 0)
