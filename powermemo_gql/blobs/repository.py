@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import Select, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import col
@@ -110,16 +110,16 @@ class BlobRepository(Repository[Blob]):
         `blob` holds the blob's columns but user_id, `item` the item's but user_id, blob_id and
         created_at (the database's clock). Answers the user's row id and the idle tokens of its
         buffer now, or None if the project has no such user (nothing is written then)."""
+        user = select(col(User.id)).where(
+            col(User.project_id) == project_id, col(User.external_id) == external_id
+        )
         if self.session.get_bind().dialect.name != "postgresql":
-            return await self._step_by_step(project_id, external_id, blob, item)
+            return await self._step_by_step(user, blob, item)
         idle = BufferStatus.IDLE.value
         blob_row = (
             insert(_BLOB)
             .from_select(
-                [*blob, "user_id"],
-                select(*_binds(_BLOB, blob), col(User.id)).where(
-                    col(User.project_id) == project_id, col(User.external_id) == external_id
-                ),
+                [*blob, "user_id"], user.with_only_columns(*_binds(_BLOB, blob), col(User.id))
             )
             .returning(_BLOB.c.id, _BLOB.c.user_id)
             .cte("inserted_blob")
@@ -147,16 +147,11 @@ class BlobRepository(Repository[Blob]):
 
     async def _step_by_step(
         self,
-        project_id: uuid.UUID,
-        external_id: str,
+        user: Select[uuid.UUID],
         blob: Mapping[str, Any],
         item: Mapping[str, Any] | None,
     ) -> tuple[uuid.UUID, int] | None:
-        user_id = await self.session.scalar(
-            select(col(User.id)).where(
-                col(User.project_id) == project_id, col(User.external_id) == external_id
-            )
-        )
+        user_id = await self.session.scalar(user)
         if user_id is None:
             return None
         await self.session.execute(insert(_BLOB).values(**blob, user_id=user_id))

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.db import SessionFactory
-from powermemo_gql.core.uow import discard_effects, run_effects
+from powermemo_gql.core.uow import run_effects, transaction
 from powermemo_gql.errors import DomainError
 
 
@@ -103,7 +103,7 @@ class RequestUnit:
             token = _holding.set(self)
             try:
                 if self._mode is Mode.WRITE:
-                    async with self._transaction() as session:
+                    async with transaction(self._open()) as session:
                         yield session
                 else:
                     try:
@@ -129,18 +129,6 @@ class RequestUnit:
         if self._session is None:
             self._session = self._sessions()
         return self._session
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        session = self._open()
-        try:
-            yield session
-        except BaseException:
-            discard_effects(session)
-            await session.rollback()
-            raise
-        await session.commit()
-        await run_effects(session)
 
     async def _read_session(self) -> AsyncSession:
         session = self._open()

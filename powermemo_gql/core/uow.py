@@ -44,15 +44,21 @@ async def run_effects(session: AsyncSession) -> None:
 
 
 @asynccontextmanager
-async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """Commit if the block finishes, roll back if it raises (domain errors included); after
     the commit, run the effects registered on the session."""
-    async with sessions() as session:
-        try:
-            yield session
-        except BaseException:
-            discard_effects(session)
-            await session.rollback()
-            raise
-        await session.commit()
-        await run_effects(session)
+    try:
+        yield session
+    except BaseException:
+        discard_effects(session)
+        await session.rollback()
+        raise
+    await session.commit()
+    await run_effects(session)
+
+
+@asynccontextmanager
+async def unit_of_work(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session of its own, in one transaction."""
+    async with sessions() as session, transaction(session):
+        yield session
