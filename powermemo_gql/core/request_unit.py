@@ -58,10 +58,6 @@ class RequestUnit:
         self.read_lost = False  # ... and it was lost (see take_lost_read)
         self._read_broken = False  # ... and a statement on it failed
 
-    @property
-    def mode(self) -> Mode:
-        return self._mode
-
     def begin_operation(self, mode: Mode) -> None:
         """The next operation's mode (batched requests run several, one after another,
         each ended with end_operation)."""
