@@ -2,7 +2,7 @@
 
 Every resolver of a request asks this unit for its session (`work()`), so the request costs
 one pool checkout and no transaction of its own per resolver. How a block ends depends on
-the operation being run (set by graphql/schema.py before it executes):
+the operation being run (set by graphql/operation_unit.py before it executes):
 
 - WRITE (a mutation, and anything before the operation is known, e.g. authentication):
   each block is one transaction, committed when it ends, then its after-commit effects run.
