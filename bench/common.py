@@ -31,6 +31,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from powermemo_gql.core.global_ids import raw_id
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # scripts run as `python bench/x.py`: make `tests` importable
     sys.path.insert(0, str(REPO))
@@ -533,7 +535,8 @@ async def create_project(server: Server, name: str = "bench") -> Project:
         key = issued["createApiKey"]
         if key["__typename"] != "CreateApiKeyPayload":
             raise GraphQLFailed(str(key))
-    return Project(id=uuid.UUID(project_id), api_key=key["secret"])
+    # The API answers global ids (Node); the floor's SQL needs the row's UUID.
+    return Project(id=uuid.UUID(raw_id(project_id, "Project", "id")), api_key=key["secret"])
 
 
 # Closed-loop load: N workers, each sending its next request when the last one answered
