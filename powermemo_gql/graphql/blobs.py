@@ -14,14 +14,13 @@ from powermemo_gql import errors as domain
 from powermemo_gql.blobs.models import Blob as BlobRow
 from powermemo_gql.blobs.models import BlobType as BlobKind
 from powermemo_gql.blobs.service import BlobService
-from powermemo_gql.errors import DomainError
-from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.blob_inputs import BlobInput, ChatRole
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.enums import described_enum
-from powermemo_gql.graphql.errors import InvalidInput, NotFound, bad_user_input, error_result
+from powermemo_gql.graphql.errors import InvalidInput, NotFound, domain_errors_as_results
 from powermemo_gql.graphql.node import Node, decoded_id, global_id, raw_id
 from powermemo_gql.graphql.pagination import query_input_errors
+from powermemo_gql.usecases import UseCases
 
 if TYPE_CHECKING:
     from powermemo_gql.graphql.users import User
@@ -280,6 +279,7 @@ class BlobMutation:
             "Store a blob for a user; chats, documents and transcripts join the user's buffer."
         )
     )
+    @domain_errors_as_results()
     async def insert_blob(
         self,
         info: Info,
@@ -289,40 +289,23 @@ class BlobMutation:
     ) -> InsertBlobResult:
         ctx = info.context
         kind, content = blob_content(input.blob)
-        try:
-            async with ctx.uow() as session:
-                inserted = await BlobService(session).insert(
-                    ctx.project_id,
-                    input.user_id,
-                    kind,
-                    content,
-                    input.fields,
-                    input.idempotency_key,
-                )
-        except DomainError as error:
-            return error_result(error)
-        row = inserted.blob
-        if not inserted.replayed:
-            await ctx.resources.flusher.after_insert(
-                row.project_id, row.user_id, inserted.idle_tokens
+        async with ctx.uow() as session:
+            inserted = await UseCases(session, ctx.resources).insert_blob(
+                ctx.project_id, input.user_id, kind, content, input.fields, input.idempotency_key
             )
-        return InsertBlobPayload(blob=to_blob(row), replayed=inserted.replayed)
+        return InsertBlobPayload(blob=to_blob(inserted.blob), replayed=inserted.replayed)
 
     @strawberry.mutation(
         description="Delete a blob. What a flush already took from it stays in memory."
     )
+    @domain_errors_as_results(invalid_input="top_level")
     async def delete_blob(
         self,
         info: Info,
         input: Annotated[DeleteBlobInput, strawberry.argument(description="The blob to delete.")],
     ) -> DeleteBlobResult:
         ctx = info.context
-        try:
-            with decoded_id(input.id, "Blob", "input.id") as raw:
-                async with ctx.uow() as session:
-                    row = await BlobService(session).delete(ctx.project_id, raw)
-        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
-            raise bad_user_input(error) from error
-        except DomainError as error:
-            return error_result(error)
+        with decoded_id(input.id, "Blob", "input.id") as raw:
+            async with ctx.uow() as session:
+                row = await BlobService(session).delete(ctx.project_id, raw)
         return DeleteBlobPayload(deleted_blob_id=global_id("Blob", row.id))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -98,6 +100,36 @@ def error_result(error: domain.DomainError) -> Any:
 def bad_user_input(error: domain.InvalidInput) -> GraphQLError:
     """A query argument that cannot be used: a top-level error naming the argument."""
     return GraphQLError(error.message, extensions={"code": "BAD_USER_INPUT", "field": error.field})
+
+
+Resolver = TypeVar("Resolver", bound=Callable[..., Awaitable[Any]])
+
+
+def domain_errors_as_results(
+    *, invalid_input: Literal["member", "top_level"] = "member"
+) -> Callable[[Resolver], Resolver]:
+    """The one error policy of a resolver that returns a result union: a domain error raised
+    anywhere in it becomes the union's member for that error (error_result).
+
+    `invalid_input="top_level"`: the union has no InvalidInput member (the delete mutations,
+    whose one input is an id), so a malformed input is a BAD_USER_INPUT error naming the field.
+    """
+
+    def decorate(resolver: Resolver) -> Resolver:
+        @functools.wraps(resolver)  # strawberry reads the arguments through __wrapped__
+        async def resolve(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await resolver(*args, **kwargs)
+            except domain.InvalidInput as error:
+                if invalid_input == "top_level":
+                    raise bad_user_input(error) from error
+                return error_result(error)
+            except domain.DomainError as error:
+                return error_result(error)
+
+        return resolve  # type: ignore[return-value]  # same signature, by functools.wraps
+
+    return decorate
 
 
 def is_unexpected(error: GraphQLError) -> bool:

@@ -6,13 +6,12 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.errors import DomainError
-from powermemo_gql.errors import InvalidInput as InvalidInputError
-from powermemo_gql.events.service import MAX_SUMMARY_CHARS, MAX_TAG_CHARS, MAX_TAGS, EventService
+from powermemo_gql.events.service import MAX_SUMMARY_CHARS, MAX_TAG_CHARS, MAX_TAGS
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import InvalidInput, NotFound, bad_user_input, error_result
+from powermemo_gql.graphql.errors import InvalidInput, NotFound, domain_errors_as_results
 from powermemo_gql.graphql.memory import Event
 from powermemo_gql.graphql.node import decoded_id, global_id
+from powermemo_gql.usecases import UseCases
 
 Info = strawberry.Info[Context, None]
 
@@ -75,6 +74,7 @@ class EventMutation:
             "the change feed records EVENT_UPDATED."
         )
     )
+    @domain_errors_as_results()
     async def update_event(
         self,
         info: Info,
@@ -84,15 +84,11 @@ class EventMutation:
     ) -> UpdateEventResult:
         ctx = info.context
         tags = [(t.tag, t.value) for t in input.tags] if input.tags is not None else None
-        try:
-            with decoded_id(input.id, "Event", "input.id") as raw:
-                async with ctx.uow() as session:
-                    row = await EventService(session).update(
-                        ctx.project_id, raw, input.summary, tags
-                    )
-        except DomainError as error:
-            return error_result(error)
-        await ctx.resources.feed.notify(row.user_id)
+        with decoded_id(input.id, "Event", "input.id") as raw:
+            async with ctx.uow() as session:
+                row = await UseCases(session, ctx.resources).update_event(
+                    ctx.project_id, raw, input.summary, tags
+                )
         return UpdateEventPayload(event=Event(row=row))
 
     @strawberry.mutation(
@@ -101,19 +97,14 @@ class EventMutation:
             "feed records EVENT_DELETED."
         )
     )
+    @domain_errors_as_results(invalid_input="top_level")
     async def delete_event(
         self,
         info: Info,
         input: Annotated[DeleteEventInput, strawberry.argument(description="The event to delete.")],
     ) -> DeleteEventResult:
         ctx = info.context
-        try:
-            with decoded_id(input.id, "Event", "input.id") as raw:
-                async with ctx.uow() as session:
-                    row = await EventService(session).delete(ctx.project_id, raw)
-        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
-            raise bad_user_input(error) from error
-        except DomainError as error:
-            return error_result(error)
-        await ctx.resources.feed.notify(row.user_id)
+        with decoded_id(input.id, "Event", "input.id") as raw:
+            async with ctx.uow() as session:
+                row = await UseCases(session, ctx.resources).delete_event(ctx.project_id, raw)
         return DeleteEventPayload(deleted_event_id=global_id("Event", row.id))

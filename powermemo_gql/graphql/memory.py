@@ -15,13 +15,9 @@ from powermemo_gql.buffers.models import FlushStatus as FlushStatusEnum
 from powermemo_gql.buffers.models import FlushTrigger as FlushTriggerEnum
 from powermemo_gql.buffers.models import PipelineStep as PipelineStepEnum
 from powermemo_gql.buffers.service import BufferService
-from powermemo_gql.errors import DomainError
 from powermemo_gql.events.models import Event as EventRow
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import (
-    NotFound,
-    error_result,
-)
+from powermemo_gql.graphql.errors import NotFound, domain_errors_as_results
 from powermemo_gql.graphql.memory_enums import (
     BufferItemStatus,
     FlushBufferInput,
@@ -326,13 +322,9 @@ async def _run_flush(
     ctx = info.context
     async with ctx.uow() as session:
         user = await UserService(session).get(ctx.project_id, user_id)
-    flusher = ctx.resources.flusher
-    if not wait:
-        flusher.schedule(user.project_id, user.id, trigger)
+    attempt = await ctx.resources.flusher.on_request(user.project_id, user.id, trigger, wait)
+    if attempt is None:
         return FlushOutcome.SCHEDULED, None
-    attempt = await flusher.flush(
-        user.project_id, user.id, trigger, wait_seconds=ctx.resources.settings.flush_lease_seconds
-    )
     # The flusher's outcomes, by value; SCHEDULED is this API's own.
     outcome = FlushOutcome(attempt.outcome.value)
     return outcome, Flush(row=attempt.flush) if attempt.flush else None
@@ -343,6 +335,7 @@ class MemoryMutation:
     @strawberry.mutation(
         description="Turn the user's buffer into memory now; with wait: true, return when done."
     )
+    @domain_errors_as_results()
     async def flush_buffer(
         self,
         info: Info,
@@ -350,15 +343,11 @@ class MemoryMutation:
             FlushBufferInput, strawberry.argument(description="Whose buffer, and whether to wait.")
         ],
     ) -> FlushBufferResult:
-        try:
-            outcome, flush = await _run_flush(
-                info, input.user_id, FlushTriggerEnum.MANUAL, input.wait
-            )
-        except DomainError as error:
-            return error_result(error)
+        outcome, flush = await _run_flush(info, input.user_id, FlushTriggerEnum.MANUAL, input.wait)
         return FlushBufferPayload(outcome=outcome, flush=flush)
 
     @strawberry.mutation(description="Put the user's failed buffer items back, and flush them.")
+    @domain_errors_as_results()
     async def retry_failed_buffer(
         self,
         info: Info,
@@ -368,13 +357,8 @@ class MemoryMutation:
         ],
     ) -> RetryFailedBufferResult:
         ctx = info.context
-        try:
-            async with ctx.uow() as session:
-                user = await UserService(session).get(ctx.project_id, input.user_id)
-            retried = await ctx.resources.flusher.retry_failed(user.id)
-            outcome, flush = await _run_flush(
-                info, input.user_id, FlushTriggerEnum.RETRY, input.wait
-            )
-        except DomainError as error:
-            return error_result(error)
+        async with ctx.uow() as session:
+            user = await UserService(session).get(ctx.project_id, input.user_id)
+        retried = await ctx.resources.flusher.retry_failed(user.id)
+        outcome, flush = await _run_flush(info, input.user_id, FlushTriggerEnum.RETRY, input.wait)
         return RetryFailedBufferPayload(retried_items=retried, outcome=outcome, flush=flush)

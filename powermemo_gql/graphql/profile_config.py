@@ -7,10 +7,9 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.errors import DomainError
 from powermemo_gql.graphql.blobs import plain_input
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import InvalidInput, error_result
+from powermemo_gql.graphql.errors import InvalidInput, domain_errors_as_results
 from powermemo_gql.profiles.config import ProfileConfig as ProfileConfigModel
 from powermemo_gql.projects.service import ProjectService
 
@@ -175,6 +174,7 @@ class ProfileConfigQuery:
 @strawberry.type
 class ProfileConfigMutation:
     @strawberry.mutation(description="Replace the caller's project's profile configuration.")
+    @domain_errors_as_results()
     async def set_profile_config(
         self,
         info: Info,
@@ -183,11 +183,8 @@ class ProfileConfigMutation:
         ],
     ) -> SetProfileConfigResult:
         ctx = info.context
-        try:
-            async with ctx.uow() as session:
-                config = await ProjectService(session).set_profile_config(
-                    ctx.project_id, plain_input(input)
-                )
-        except DomainError as error:
-            return error_result(error)
+        async with ctx.uow() as session:
+            config = await ProjectService(session).set_profile_config(
+                ctx.project_id, plain_input(input)
+            )
         return SetProfileConfigPayload(config=to_profile_config(config))

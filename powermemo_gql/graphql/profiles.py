@@ -7,8 +7,6 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.errors import DomainError
-from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import (
@@ -16,14 +14,14 @@ from powermemo_gql.graphql.errors import (
     LLMUnavailable,
     NotFound,
     ProfileEntryAlreadyExists,
-    bad_user_input,
-    error_result,
+    domain_errors_as_results,
 )
 from powermemo_gql.graphql.node import Node, decoded_id, global_id, optional_global_id
 from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
 from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
 from powermemo_gql.profiles.models import RevisionAction as RevisionActionEnum
-from powermemo_gql.profiles.service import MAX_CONTENT_CHARS, MAX_LABEL_CHARS, ProfileService
+from powermemo_gql.profiles.service import MAX_CONTENT_CHARS, MAX_LABEL_CHARS
+from powermemo_gql.usecases import UseCases
 from powermemo_gql.users.service import UserService
 
 Info = strawberry.Info[Context, None]
@@ -205,6 +203,7 @@ ImportProfileResult = Annotated[
 @strawberry.type
 class ProfileMutation:
     @strawberry.mutation(description="Add a profile entry by hand (source: manual).")
+    @domain_errors_as_results()
     async def add_profile_entry(
         self,
         info: Info,
@@ -213,15 +212,10 @@ class ProfileMutation:
         ],
     ) -> AddProfileEntryResult:
         ctx = info.context
-        try:
-            async with ctx.uow() as session:
-                user = await UserService(session).get(ctx.project_id, input.user_id)
-                row = await ProfileService(session).add(
-                    user, input.topic, input.sub_topic, input.content
-                )
-        except DomainError as error:
-            return error_result(error)
-        await ctx.resources.feed.notify(row.user_id)
+        async with ctx.uow() as session:
+            row = await UseCases(session, ctx.resources).add_profile_entry(
+                ctx.project_id, input.user_id, input.topic, input.sub_topic, input.content
+            )
         return AddProfileEntryPayload(entry=ProfileEntry(row=row))
 
     @strawberry.mutation(
@@ -230,6 +224,7 @@ class ProfileMutation:
             "waits for the LLM."
         )
     )
+    @domain_errors_as_results()
     async def import_profile(
         self,
         info: Info,
@@ -238,14 +233,11 @@ class ProfileMutation:
         ],
     ) -> ImportProfileResult:
         ctx = info.context
-        try:
-            async with ctx.uow() as session:
-                user = await UserService(session).get(ctx.project_id, input.user_id)
-            rows, usage = await ctx.resources.importer.import_profile(
-                user.project_id, user.id, input.text
-            )
-        except DomainError as error:
-            return error_result(error)
+        async with ctx.uow() as session:
+            user = await UserService(session).get(ctx.project_id, input.user_id)
+        rows, usage = await ctx.resources.importer.import_profile(
+            user.project_id, user.id, input.text
+        )
         return ImportProfilePayload(
             entries=[ProfileEntry(row=r) for r in rows],
             llm_calls=usage.calls,
@@ -254,6 +246,7 @@ class ProfileMutation:
         )
 
     @strawberry.mutation(description="Change an entry's content; the old value joins its history.")
+    @domain_errors_as_results()
     async def update_profile_entry(
         self,
         info: Info,
@@ -263,16 +256,15 @@ class ProfileMutation:
         ],
     ) -> UpdateProfileEntryResult:
         ctx = info.context
-        try:
-            with decoded_id(input.id, "ProfileEntry", "input.id") as raw:
-                async with ctx.uow() as session:
-                    row = await ProfileService(session).update(ctx.project_id, raw, input.content)
-        except DomainError as error:
-            return error_result(error)
-        await ctx.resources.feed.notify(row.user_id)
+        with decoded_id(input.id, "ProfileEntry", "input.id") as raw:
+            async with ctx.uow() as session:
+                row = await UseCases(session, ctx.resources).update_profile_entry(
+                    ctx.project_id, raw, input.content
+                )
         return UpdateProfileEntryPayload(entry=ProfileEntry(row=row))
 
     @strawberry.mutation(description="Delete an entry; its last value is kept in its history.")
+    @domain_errors_as_results(invalid_input="top_level")
     async def delete_profile_entry(
         self,
         info: Info,
@@ -281,13 +273,9 @@ class ProfileMutation:
         ],
     ) -> DeleteProfileEntryResult:
         ctx = info.context
-        try:
-            with decoded_id(input.id, "ProfileEntry", "input.id") as raw:
-                async with ctx.uow() as session:
-                    row = await ProfileService(session).delete(ctx.project_id, raw)
-        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
-            raise bad_user_input(error) from error
-        except DomainError as error:
-            return error_result(error)
-        await ctx.resources.feed.notify(row.user_id)
+        with decoded_id(input.id, "ProfileEntry", "input.id") as raw:
+            async with ctx.uow() as session:
+                row = await UseCases(session, ctx.resources).delete_profile_entry(
+                    ctx.project_id, raw
+                )
         return DeleteProfileEntryPayload(deleted_entry_id=global_id("ProfileEntry", row.id))

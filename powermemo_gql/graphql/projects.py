@@ -8,15 +8,12 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql import errors as domain
-from powermemo_gql.errors import DomainError
-from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     NotFound,
     ProjectAlreadyExists,
-    bad_user_input,
-    error_result,
+    domain_errors_as_results,
 )
 from powermemo_gql.graphql.node import Node, decoded_id, global_id, raw_id
 from powermemo_gql.graphql.pagination import (
@@ -31,8 +28,8 @@ from powermemo_gql.graphql.pagination import (
 )
 from powermemo_gql.projects.models import ApiKey as ApiKeyRow
 from powermemo_gql.projects.models import Project as ProjectRow
-from powermemo_gql.projects.revocation import Revocation, announce
 from powermemo_gql.projects.service import MAX_NAME_LENGTH, ProjectService
+from powermemo_gql.usecases import UseCases
 
 Info = strawberry.Info[Context, None]
 
@@ -197,20 +194,19 @@ class ProjectQuery:
 @strawberry.type
 class ProjectMutation:
     @strawberry.mutation(description="Root only.")
+    @domain_errors_as_results()
     async def create_project(
         self,
         info: Info,
         input: Annotated[CreateProjectInput, strawberry.argument(description="The new project.")],
     ) -> CreateProjectResult:
         info.context.require_root()
-        try:
-            async with info.context.uow() as session:
-                row = await ProjectService(session).create_project(input.name)
-        except DomainError as error:
-            return error_result(error)
+        async with info.context.uow() as session:
+            row = await ProjectService(session).create_project(input.name)
         return CreateProjectPayload(project=Project(row=row))
 
     @strawberry.mutation(description="Root only. The secret is in the payload, and nowhere else.")
+    @domain_errors_as_results()
     async def create_api_key(
         self,
         info: Info,
@@ -219,32 +215,21 @@ class ProjectMutation:
         ],
     ) -> CreateApiKeyResult:
         info.context.require_root()
-        try:
-            with decoded_id(input.project_id, "Project", "input.projectId") as raw:
-                async with info.context.uow() as session:
-                    issued = await ProjectService(session).create_api_key(raw, input.name)
-        except DomainError as error:
-            return error_result(error)
+        with decoded_id(input.project_id, "Project", "input.projectId") as raw:
+            async with info.context.uow() as session:
+                issued = await ProjectService(session).create_api_key(raw, input.name)
         return CreateApiKeyPayload(api_key=ApiKey(row=issued.key), secret=issued.secret)
 
     @strawberry.mutation(description="Root only. The key stops working at once.")
+    @domain_errors_as_results(invalid_input="top_level")
     async def revoke_api_key(
         self,
         info: Info,
         input: Annotated[RevokeApiKeyInput, strawberry.argument(description="The key to revoke.")],
     ) -> RevokeApiKeyResult:
-        info.context.require_root()
-        try:
-            with decoded_id(input.id, "ApiKey", "input.id") as raw:
-                async with info.context.uow() as session:
-                    row = await ProjectService(session).revoke_api_key(raw)
-        except InvalidInputError as error:  # no InvalidInput in this union: a top-level error
-            raise bad_user_input(error) from error
-        except DomainError as error:
-            return error_result(error)
-        # Committed: this instance forgets the key before answering, and every instance
-        # (told through the broker) forgets it too and closes the websockets it opened.
-        revocation = Revocation.of_keys([row.id])
-        info.context.resources.key_cache.forget(revocation)
-        await announce(info.context.resources.pubsub, revocation)
+        ctx = info.context
+        ctx.require_root()
+        with decoded_id(input.id, "ApiKey", "input.id") as raw:
+            async with ctx.uow() as session:
+                row = await UseCases(session, ctx.resources).revoke_api_key(raw)
         return RevokeApiKeyPayload(api_key=ApiKey(row=row))

@@ -7,10 +7,9 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.errors import DomainError
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.enums import described_enum
-from powermemo_gql.graphql.errors import InvalidInput, error_result
+from powermemo_gql.graphql.errors import InvalidInput, domain_errors_as_results
 from powermemo_gql.graphql.memory import Event
 from powermemo_gql.graphql.node import global_id
 from powermemo_gql.graphql.profiles import ProfileEntry
@@ -160,6 +159,7 @@ SearchResult = Annotated[
 ]
 
 
+@domain_errors_as_results()
 async def search_user(
     info: Info,
     user: UserRow,
@@ -186,14 +186,10 @@ async def search_user(
         mode=mode,
     )
     resources = info.context.resources
-    try:
-        async with info.context.uow() as session:
-            found = await SearchService(session, resources.embedder, resources.vectors).search(
-                user.project_id, user.id, request
-            )
-    except DomainError as error:
-        result: SearchResults | InvalidInput = error_result(error)
-        return result
+    async with info.context.uow() as session:
+        found = await SearchService(session, resources.embedder, resources.vectors).search(
+            user.project_id, user.id, request
+        )
     return SearchResults(
         hits=[SearchHit(hit=hit) for hit in found.hits],
         mode=found.mode,

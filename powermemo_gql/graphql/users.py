@@ -12,7 +12,6 @@ from strawberry.scalars import JSON
 from powermemo_gql import errors as domain
 from powermemo_gql.changes.service import ChangeService
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE
-from powermemo_gql.errors import DomainError
 from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql import user_arguments as arg
 from powermemo_gql.graphql.blobs import Blob, to_blob
@@ -22,7 +21,7 @@ from powermemo_gql.graphql.errors import (
     InvalidInput,
     NotFound,
     UserAlreadyExists,
-    error_result,
+    domain_errors_as_results,
 )
 from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
 from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
@@ -356,20 +355,19 @@ class UserMutation:
     @strawberry.mutation(
         description="Create a user, with the app's own id for it or a generated one."
     )
+    @domain_errors_as_results()
     async def create_user(
         self,
         info: Info,
         input: Annotated[CreateUserInput, strawberry.argument(description="The new user.")],
     ) -> CreateUserResult:
         ctx = info.context
-        try:
-            async with ctx.uow() as session:
-                row = await UserService(session).create(ctx.project_id, input.user_id, input.data)
-        except DomainError as error:
-            return error_result(error)
+        async with ctx.uow() as session:
+            row = await UserService(session).create(ctx.project_id, input.user_id, input.data)
         return CreateUserPayload(user=User(row=row))
 
     @strawberry.mutation(description="Replace a user's data.")
+    @domain_errors_as_results()
     async def update_user(
         self,
         info: Info,
@@ -378,25 +376,20 @@ class UserMutation:
         ],
     ) -> UpdateUserResult:
         ctx = info.context
-        try:
-            async with ctx.uow() as session:
-                row = await UserService(session).update(ctx.project_id, input.user_id, input.data)
-        except DomainError as error:
-            return error_result(error)
+        async with ctx.uow() as session:
+            row = await UserService(session).update(ctx.project_id, input.user_id, input.data)
         return UpdateUserPayload(user=User(row=row))
 
     @strawberry.mutation(
         description="Delete a user and everything of theirs: blobs, buffer, profile, events."
     )
+    @domain_errors_as_results()
     async def delete_user(
         self,
         info: Info,
         input: Annotated[DeleteUserInput, strawberry.argument(description="The user to delete.")],
     ) -> DeleteUserResult:
         ctx = info.context
-        try:
-            async with ctx.uow() as session:
-                row = await UserService(session).delete(ctx.project_id, input.user_id)
-        except DomainError as error:
-            return error_result(error)
+        async with ctx.uow() as session:
+            row = await UserService(session).delete(ctx.project_id, input.user_id)
         return DeleteUserPayload(deleted_user_id=strawberry.ID(row.external_id))

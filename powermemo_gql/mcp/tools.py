@@ -16,7 +16,6 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from powermemo_gql.blobs.models import BlobType
-from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.buffers.models import FlushTrigger
 from powermemo_gql.core.global_ids import decoded_id, global_id
 from powermemo_gql.core.uow import unit_of_work
@@ -28,6 +27,7 @@ from powermemo_gql.recall.context import TurnContextService
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.search import Hit, SearchRequest, SearchService
 from powermemo_gql.resources import Resources
+from powermemo_gql.usecases import UseCases
 from powermemo_gql.users.models import User
 from powermemo_gql.users.service import UserService
 
@@ -122,13 +122,10 @@ class MemoryTools:
         await self._user_or_new(user_id)
         content = {"messages": [m.model_dump(exclude_none=True) for m in messages]}
         async with unit_of_work(self.resources.sessions) as session:
-            inserted = await BlobService(session).insert(
+            inserted = await UseCases(session, self.resources).insert_blob(
                 self.project_id, user_id, BlobType.CHAT, content, None, idempotency_key
             )
-        blob = inserted.blob
-        if not inserted.replayed:  # as insertBlob: a full buffer starts a flush
-            await self.resources.flusher.after_insert(blob.project_id, blob.user_id)
-        return {"blob_id": global_id("Blob", blob.id), "replayed": inserted.replayed}
+        return {"blob_id": global_id("Blob", inserted.blob.id), "replayed": inserted.replayed}
 
     async def recall(self, user_id: str, query: str, limit: int) -> dict[str, Any]:
         user = await self._user(user_id)
@@ -167,12 +164,9 @@ class MemoryTools:
         user = await self._user(user_id)
         with decoded_id(entry_id, "ProfileEntry", "entry_id") as raw:
             async with unit_of_work(self.resources.sessions) as session:
-                service = ProfileService(session)
-                # Only this user's entries: an id of another user's entry is not found.
-                if (await service.get(self.project_id, raw)).user_id != user.id:
-                    raise NotFound("ProfileEntry", raw)
-                row = await service.delete(self.project_id, raw)
-        await self.resources.feed.notify(row.user_id)  # as deleteProfileEntry
+                row = await UseCases(session, self.resources).delete_profile_entry(
+                    self.project_id, raw, of_user=user.id
+                )
         return {
             "deleted_entry_id": global_id("ProfileEntry", row.id),
             "topic": row.topic,
@@ -182,15 +176,9 @@ class MemoryTools:
     async def flush(self, user_id: str, wait: bool) -> dict[str, Any]:
         user = await self._user(user_id)
         flusher = self.resources.flusher
-        if not wait:
-            flusher.schedule(user.project_id, user.id, FlushTrigger.MANUAL)
+        attempt = await flusher.on_request(user.project_id, user.id, FlushTrigger.MANUAL, wait)
+        if attempt is None:
             return {"outcome": "scheduled"}
-        attempt = await flusher.flush(
-            user.project_id,
-            user.id,
-            FlushTrigger.MANUAL,
-            wait_seconds=self.resources.settings.flush_lease_seconds,
-        )
         result: dict[str, Any] = {"outcome": attempt.outcome.value}
         if attempt.flush is not None:
             result |= {

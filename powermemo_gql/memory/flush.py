@@ -58,6 +58,18 @@ class Flusher:
         """See FlushJob.flush."""
         return await self._job.flush(project_id, user_id, trigger, wait_seconds)
 
+    async def on_request(
+        self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger, wait: bool
+    ) -> FlushAttempt | None:
+        """A flush asked for by a caller: with `wait`, run now (waiting up to a lease for one
+        running elsewhere to end); without, scheduled in the background (None)."""
+        if not wait:
+            self.schedule(project_id, user_id, trigger)
+            return None
+        return await self.flush(
+            project_id, user_id, trigger, wait_seconds=self._settings.flush_lease_seconds
+        )
+
     async def claim(
         self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger
     ) -> Claim | ClaimRefused:
