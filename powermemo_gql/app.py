@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from powermemo_gql import __version__
-from powermemo_gql.core import migrations
+from powermemo_gql.core import migrations, tokens
 from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import create_migration_engine
 from powermemo_gql.graphql import graphiql
@@ -96,6 +96,8 @@ def create_app(
         else:
             await _warn_if_schema_behind(resources)
         await _detect_pgvector(resources)
+        # The token counter's vocabulary takes about a second to load: not on the first insert.
+        await asyncio.to_thread(tokens.encoding)
         scheduler = (
             asyncio.create_task(resources.flusher.run_scheduler())
             if settings.background_flushes

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,11 +22,55 @@ _BLOB = Blob.__table__  # type: ignore[attr-defined]
 _ITEM = BufferItem.__table__  # type: ignore[attr-defined]
 
 
-def _binds(table: Any, values: Mapping[str, Any]) -> list[BindParameter[Any]]:
-    return [
-        bindparam(f"{table.name}_{name}", value, type_=table.c[name].type)
-        for name, value in values.items()
-    ]
+def _binds(table: Any, names: Sequence[str]) -> list[BindParameter[Any]]:
+    return [bindparam(f"{table.name}_{name}", type_=table.c[name].type) for name in names]
+
+
+def _bound(table: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"{table.name}_{name}": value for name, value in values.items()}
+
+
+def _user_of(project_id: Any, external_id: Any) -> Select[Any]:
+    return select(col(User.id)).where(
+        col(User.project_id) == project_id, col(User.external_id) == external_id
+    )
+
+
+@functools.cache
+def _insert_for_user_statement(
+    blob_columns: tuple[str, ...], item_columns: tuple[str, ...] | None
+) -> Select[Any]:
+    """insert_for_user's one PostgreSQL statement, built once per set of columns: building
+    and keying a statement of this size costs more CPU than the round trip it saves."""
+    user = _user_of(bindparam("user_project_id"), bindparam("user_external_id"))
+    blob_row = (
+        insert(_BLOB)
+        .from_select(
+            [*blob_columns, "user_id"],
+            user.with_only_columns(*_binds(_BLOB, blob_columns), col(User.id)),
+        )
+        .returning(_BLOB.c.id, _BLOB.c.user_id)
+        .cte("inserted_blob")
+    )
+    buffered: ColumnElement[Any] = func.coalesce(
+        select(func.sum(_ITEM.c.token_count))
+        .where(_ITEM.c.user_id == blob_row.c.user_id, _ITEM.c.status == BufferStatus.IDLE.value)
+        .scalar_subquery(),
+        0,
+    )
+    if item_columns is not None:
+        item_row = (
+            insert(_ITEM)
+            .from_select(
+                [*item_columns, "user_id", "blob_id", "created_at"],
+                select(*_binds(_ITEM, item_columns), blob_row.c.user_id, blob_row.c.id, db_now()),
+            )
+            .returning(_ITEM.c.token_count)
+            .cte("inserted_item")
+        )
+        # The statement reads the table as it was before its own inserts: add the new item.
+        buffered = buffered + select(item_row.c.token_count).scalar_subquery()
+    return select(blob_row.c.user_id, buffered)
 
 
 class BlobRepository(Repository[Blob]):
@@ -110,44 +155,19 @@ class BlobRepository(Repository[Blob]):
         `blob` holds the blob's columns but user_id, `item` the item's but user_id, blob_id and
         created_at (the database's clock). Answers the user's row id and the idle tokens of its
         buffer now, or None if the project has no such user (nothing is written then)."""
-        user = select(col(User.id)).where(
-            col(User.project_id) == project_id, col(User.external_id) == external_id
-        )
         if self.session.get_bind().dialect.name != "postgresql":
-            return await self._step_by_step(user, blob, item)
-        idle = BufferStatus.IDLE.value
-        blob_row = (
-            insert(_BLOB)
-            .from_select(
-                [*blob, "user_id"], user.with_only_columns(*_binds(_BLOB, blob), col(User.id))
-            )
-            .returning(_BLOB.c.id, _BLOB.c.user_id)
-            .cte("inserted_blob")
+            return await self._step_by_step(_user_of(project_id, external_id), blob, item)
+        statement = _insert_for_user_statement(
+            tuple(blob), tuple(item) if item is not None else None
         )
-        buffered: ColumnElement[Any] = func.coalesce(
-            select(func.sum(_ITEM.c.token_count))
-            .where(_ITEM.c.user_id == blob_row.c.user_id, _ITEM.c.status == idle)
-            .scalar_subquery(),
-            0,
-        )
-        if item is not None:
-            item_row = (
-                insert(_ITEM)
-                .from_select(
-                    [*item, "user_id", "blob_id", "created_at"],
-                    select(*_binds(_ITEM, item), blob_row.c.user_id, blob_row.c.id, db_now()),
-                )
-                .returning(_ITEM.c.token_count)
-                .cte("inserted_item")
-            )
-            # The statement reads the table as it was before its own inserts: add the new item.
-            buffered = buffered + select(item_row.c.token_count).scalar_subquery()
-        found = (await self.session.execute(select(blob_row.c.user_id, buffered))).first()
+        params = {"user_project_id": project_id, "user_external_id": external_id}
+        params |= _bound(_BLOB, blob) | (_bound(_ITEM, item) if item is not None else {})
+        found = (await self.session.execute(statement, params)).first()
         return None if found is None else (found[0], int(found[1]))
 
     async def _step_by_step(
         self,
-        user: Select[uuid.UUID],
+        user: Select[Any],
         blob: Mapping[str, Any],
         item: Mapping[str, Any] | None,
     ) -> tuple[uuid.UUID, int] | None:

@@ -21,6 +21,7 @@ from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.core.tokens import count_tokens
 from powermemo_gql.core.types import new_id, utcnow
+from powermemo_gql.core.uow import as_one_statement
 from powermemo_gql.core.validation import check_storable, checked_json_object
 from powermemo_gql.errors import InvalidInput, NotFound
 from powermemo_gql.users.service import USER_ID_PATTERN, UserService
@@ -127,6 +128,8 @@ class BlobService:
                 "status": BufferStatus.IDLE.value,
                 "updated_at": values["created_at"],
             }
+        # The insert is this use case's one statement (see UseCases.insert_blob).
+        await as_one_statement(self.blobs.session)
         found = await self.blobs.insert_for_user(project_id, user_external_id, values, item)
         if found is None:
             raise NotFound("User", user_external_id)

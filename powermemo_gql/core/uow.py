@@ -28,6 +28,16 @@ def after_commit(session: AsyncSession, effect: AfterCommit) -> None:
     session.info.setdefault(_EFFECTS, []).append(effect)
 
 
+async def as_one_statement(session: AsyncSession) -> None:
+    """The caller's next statement is all its unit of work writes. If nothing ran in the unit
+    before it, on PostgreSQL it runs autocommitted: a single statement is atomic by itself, so
+    BEGIN and COMMIT would only cost two more round trips. The unit must run no other
+    statement after it."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def discard_effects(session: AsyncSession) -> None:
     session.info.pop(_EFFECTS, None)
 

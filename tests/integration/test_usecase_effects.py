@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 from starlette.applications import Starlette
 
 from powermemo_gql.buffers.models import BufferItem
@@ -48,7 +49,9 @@ class Notified:
     async def __call__(self, user_id: uuid.UUID) -> None:
         async with self.resources.sessions() as session:
             kinds = await session.scalars(
-                select(Change.kind).where(Change.user_id == user_id).order_by(Change.seq)
+                select(col(Change.kind))
+                .where(col(Change.user_id) == user_id)
+                .order_by(col(Change.seq))
             )
             self.seen.append(list(kinds))
 
@@ -58,7 +61,7 @@ async def alice(project: ProjectHandle, app: Starlette) -> User:
     await project.api.ok('mutation { createUser(input: {userId: "alice"}) { __typename } }')
     resources: Resources = app.state.resources
     async with resources.sessions() as session:
-        return (await session.scalars(select(User).where(User.external_id == "alice"))).one()
+        return (await session.scalars(select(User).where(col(User.external_id) == "alice"))).one()
 
 
 async def test_followers_are_told_after_the_commit_and_only_of_what_committed(
@@ -91,7 +94,7 @@ async def test_followers_are_told_after_the_commit_and_only_of_what_committed(
         await delete_then_fail()
     assert notified.seen == [[ChangeKind.ENTRY_ADDED]]
     async with resources.sessions() as session:
-        kinds = (await session.scalars(select(Change.kind))).all()
+        kinds = (await session.scalars(select(col(Change.kind)))).all()
     assert kinds == [ChangeKind.ENTRY_ADDED]
 
 
