@@ -9,7 +9,9 @@ Cases, each through the same transport:
 
 - transport: a no-op ASGI app answering a fixed JSON body (what httpx + ASGITransport cost);
 - floor: a minimal strawberry + starlette app (no database) answering the profile document
-  with ten static entries (what the framework costs);
+  with ten static entries, with strawberry's ParserCache and ValidationCache as the real
+  schema caches parsing and validation (what the framework costs); the ratios are to it;
+- floor, uncached: the same app without the two caches (strawberry's default);
 - insertBlob: the mutation of bench/insert_and_read.py (a two-message chat) for seeded users;
 - profile: `user(userId) { profile { topic subTopic content } }` for seeded users.
 
@@ -46,12 +48,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.extensions import ParserCache, ValidationCache
 
 from powermemo_gql.app import create_app
 from powermemo_gql.settings.loading import load_settings
 
 BASE_URL = "http://testserver"
-CASES = ("transport", "floor", "insertBlob", "profile")
 CREATE_USER = """
 mutation($id: ID!) { createUser(input: {userId: $id}) { __typename } }
 """
@@ -103,8 +105,10 @@ class FloorQuery:
         return FloorUser()
 
 
-def floor_app() -> Starlette:
-    schema = strawberry.Schema(query=FloorQuery)
+def floor_app(cached: bool = True) -> Starlette:
+    """Cached: parsed documents and validation verdicts kept, as the real schema keeps them."""
+    extensions = [ParserCache(maxsize=100), ValidationCache(maxsize=100)] if cached else []
+    schema = strawberry.Schema(query=FloorQuery, extensions=extensions)
     return Starlette(routes=[Route("/graphql", GraphQL(schema, graphql_ide=None))])
 
 
@@ -346,11 +350,13 @@ async def main() -> None:
         async with (
             client_for(noop_app) as noop,
             client_for(floor_app()) as floor,
+            client_for(floor_app(cached=False)) as uncached,
             client_for(app) as real,
         ):
             requests = {
                 "transport": request_for(noop, api_key, PROFILE, profile_variables),
                 "floor": request_for(floor, api_key, PROFILE, profile_variables),
+                "floor, uncached": request_for(uncached, api_key, PROFILE, profile_variables),
                 "insertBlob": request_for(real, api_key, INSERT, insert_variables),
                 "profile": request_for(real, api_key, PROFILE, profile_variables),
             }
