@@ -48,7 +48,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 
 from powermemo_gql.app import create_app
 from powermemo_gql.settings.loading import load_settings
@@ -107,7 +107,10 @@ class FloorQuery:
 
 def floor_app(cached: bool = True) -> Starlette:
     """Cached: parsed documents and validation verdicts kept, as the real schema keeps them."""
-    extensions = [ParserCache(maxsize=100), ValidationCache(maxsize=100)] if cached else []
+    # Factories, as in graphql/schema.py: strawberry's LRU caches live module-wide.
+    extensions: list[Callable[[], SchemaExtension]] = (
+        [lambda: ParserCache(maxsize=100), lambda: ValidationCache(maxsize=100)] if cached else []
+    )
     schema = strawberry.Schema(query=FloorQuery, extensions=extensions)
     return Starlette(routes=[Route("/graphql", GraphQL(schema, graphql_ide=None))])
 
