@@ -522,19 +522,22 @@ class Project:
 async def create_project(server: Server, name: str = "bench") -> Project:
     """A project and an API key for it, made with the root token over GraphQL."""
     async with httpx.AsyncClient(timeout=30) as client:
-        created = await graphql(
-            client, server.graphql_url, server.root_token, CREATE_PROJECT, name=name
-        )
-        result = created["createProject"]
-        if result["__typename"] != "CreateProjectPayload":
-            raise GraphQLFailed(str(result))
-        project_id = result["project"]["id"]
-        issued = await graphql(
-            client, server.graphql_url, server.root_token, CREATE_API_KEY, projectId=project_id
-        )
-        key = issued["createApiKey"]
-        if key["__typename"] != "CreateApiKeyPayload":
-            raise GraphQLFailed(str(key))
+        return await create_project_via(client, server.graphql_url, server.root_token, name=name)
+
+
+async def create_project_via(
+    client: httpx.AsyncClient, graphql_url: str, root_token: str, name: str = "bench"
+) -> Project:
+    """create_project through a client of the caller's (e.g. an in-process ASGI transport)."""
+    created = await graphql(client, graphql_url, root_token, CREATE_PROJECT, name=name)
+    result = created["createProject"]
+    if result["__typename"] != "CreateProjectPayload":
+        raise GraphQLFailed(str(result))
+    project_id = result["project"]["id"]
+    issued = await graphql(client, graphql_url, root_token, CREATE_API_KEY, projectId=project_id)
+    key = issued["createApiKey"]
+    if key["__typename"] != "CreateApiKeyPayload":
+        raise GraphQLFailed(str(key))
     # The API answers global ids (Node); the floor's SQL needs the row's UUID.
     return Project(id=uuid.UUID(raw_id(project_id, "Project", "id")), api_key=key["secret"])
 
