@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlmodel import col
 
 from powermemo_gql.core.pagination import (
@@ -52,6 +52,14 @@ def _order(field: UserOrderField, descending: bool) -> KeysetOrder[User]:
     )
 
 
+# Built once: every user-scoped request looks its user up, and building the statement (and its
+# cache key) each time cost more CPU than running it.
+_BY_EXTERNAL_ID = select(User).where(
+    col(User.project_id) == bindparam("project_id"),
+    col(User.external_id) == bindparam("external_id"),
+)
+
+
 class UserRepository(Repository[User]):
     model = User
 
@@ -68,9 +76,7 @@ class UserRepository(Repository[User]):
 
     async def get_by_external_id(self, project_id: uuid.UUID, external_id: str) -> User | None:
         return await self.session.scalar(
-            select(User).where(
-                col(User.project_id) == project_id, col(User.external_id) == external_id
-            )
+            _BY_EXTERNAL_ID, {"project_id": project_id, "external_id": external_id}
         )
 
     async def get_many(self, project_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[User]:
