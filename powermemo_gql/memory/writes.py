@@ -17,7 +17,7 @@ from powermemo_gql.changes.repository import ChangeRepository
 from powermemo_gql.events.models import DeltaAction, Event
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import PipelineResult, ProfileChange
-from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
+from powermemo_gql.profiles.models import ProfileEntry, ProfileSource, entry_change
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.recall.facts import facts_of
 
@@ -80,16 +80,13 @@ async def apply_change(
                 entry.last_mentioned_at is None or entry.last_mentioned_at < mentioned_at
             ):
                 entry.last_mentioned_at = mentioned_at
-    return Change(
-        project_id=project_id,
-        user_id=user_id,
-        kind=_KIND[change.action].value,
-        entry_id=entry.id,
-        topic=change.topic,
-        sub_topic=change.sub_topic,
-        old_value=change.previous,
-        new_value=None if change.action == "delete" else change.content,
-        source=source.value,
+    new = None if change.action == "delete" else change.content
+    return entry_change(
+        entry,
+        _KIND[change.action],
+        change.previous,
+        new,
+        source,
         flush_id=flush_id,
         event_id=event_id,
     )

@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from powermemo_gql.changes.models import Change, ChangeKind
 from powermemo_gql.core.types import JSONType, UTCDateTime, new_id, utcnow
 
 
@@ -73,3 +74,30 @@ class ProfileRevision(SQLModel, table=True):
     source: str = Field(max_length=16)  # who replaced it (ProfileSource)
     source_event_id: uuid.UUID | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def entry_change(
+    entry: ProfileEntry,
+    kind: ChangeKind,
+    old: str | None,
+    new: str | None,
+    source: ProfileSource,
+    *,
+    flush_id: uuid.UUID | None = None,
+    event_id: uuid.UUID | None = None,
+) -> Change:
+    """The change-feed record of a write to a profile entry, whoever made it (a flush, an
+    import, an edit by hand): one vocabulary for a profile change."""
+    return Change(
+        project_id=entry.project_id,
+        user_id=entry.user_id,
+        kind=kind.value,
+        entry_id=entry.id,
+        topic=entry.topic,
+        sub_topic=entry.sub_topic,
+        old_value=old,
+        new_value=new,
+        source=source.value,
+        flush_id=flush_id,
+        event_id=event_id,
+    )

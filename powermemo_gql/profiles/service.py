@@ -6,13 +6,18 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from powermemo_gql.changes.models import Change, ChangeKind
+from powermemo_gql.changes.models import ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
 from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.core.tokens import count_tokens
 from powermemo_gql.core.validation import check_storable
 from powermemo_gql.errors import Conflict, InvalidInput, NotFound
-from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision, ProfileSource
+from powermemo_gql.profiles.models import (
+    ProfileEntry,
+    ProfileRevision,
+    ProfileSource,
+    entry_change,
+)
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.users.models import User
 from powermemo_gql.users.repository import UserRepository
@@ -145,19 +150,7 @@ class ProfileService:
         self, entry: ProfileEntry, kind: ChangeKind, old: str | None, new: str | None
     ) -> None:
         await ChangeRepository(self.entries.session).append(
-            [
-                Change(
-                    project_id=entry.project_id,
-                    user_id=entry.user_id,
-                    kind=kind.value,
-                    entry_id=entry.id,
-                    topic=entry.topic,
-                    sub_topic=entry.sub_topic,
-                    old_value=old,
-                    new_value=new,
-                    source=ProfileSource.MANUAL.value,
-                )
-            ]
+            [entry_change(entry, kind, old, new, ProfileSource.MANUAL)]
         )
 
     async def history(self, entry_id: uuid.UUID) -> list[ProfileRevision]:
