@@ -29,6 +29,7 @@ from powermemo_gql.graphql.memory_enums import (
 )
 from powermemo_gql.graphql.node import Node, global_id, optional_global_id
 from powermemo_gql.graphql.profile_delta import ProfileDeltaItem, delta_items
+from powermemo_gql.memory.job import FlushOutcome as FlushOutcomeEnum
 from powermemo_gql.recall.usage import embedding_cost
 from powermemo_gql.users.service import UserService
 
@@ -291,7 +292,7 @@ class MemoryQuery:
 
 @strawberry.type(description="What flushBuffer did.")
 class FlushBufferPayload:
-    outcome: FlushOutcome = strawberry.field(description="What happened.")
+    outcome: FlushOutcome = strawberry.field(description="What happened.")  # type: ignore[valid-type]
     flush: Flush | None = strawberry.field(
         description="The flush that ran (wait: true): set when outcome is FLUSHED or INTERRUPTED."
     )
@@ -300,7 +301,9 @@ class FlushBufferPayload:
 @strawberry.type(description="What retryFailedBuffer did.")
 class RetryFailedBufferPayload:
     retried_items: int = strawberry.field(description="Failed items put back as idle.")
-    outcome: FlushOutcome = strawberry.field(description="What the flush of them did.")
+    outcome: FlushOutcome = strawberry.field(  # type: ignore[valid-type]
+        description="What the flush of them did."
+    )
     flush: Flush | None = strawberry.field(
         description="The flush that ran (wait: true): set when outcome is FLUSHED or INTERRUPTED."
     )
@@ -318,16 +321,12 @@ RetryFailedBufferResult = Annotated[
 
 async def _run_flush(
     info: Info, user_id: strawberry.ID, trigger: FlushTriggerEnum, wait: bool
-) -> tuple[FlushOutcome, Flush | None]:
+) -> tuple[FlushOutcomeEnum, Flush | None]:
     ctx = info.context
     async with ctx.uow() as session:
         user = await UserService(session).get(ctx.project_id, user_id)
     attempt = await ctx.resources.flusher.on_request(user.project_id, user.id, trigger, wait)
-    if attempt is None:
-        return FlushOutcome.SCHEDULED, None
-    # The flusher's outcomes, by value; SCHEDULED is this API's own.
-    outcome = FlushOutcome(attempt.outcome.value)
-    return outcome, Flush(row=attempt.flush) if attempt.flush else None
+    return attempt.outcome, Flush(row=attempt.flush) if attempt.flush else None
 
 
 @strawberry.type

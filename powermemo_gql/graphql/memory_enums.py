@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import strawberry
 
 from powermemo_gql.buffers.models import BufferStatus as BufferStatusEnum
@@ -11,6 +9,7 @@ from powermemo_gql.buffers.models import FlushStatus as FlushStatusEnum
 from powermemo_gql.buffers.models import FlushTrigger as FlushTriggerEnum
 from powermemo_gql.buffers.models import PipelineStep as PipelineStepEnum
 from powermemo_gql.graphql.enums import described_enum
+from powermemo_gql.memory.job import FlushOutcome as FlushOutcomeEnum
 
 BufferItemStatus = described_enum(
     BufferStatusEnum,
@@ -66,32 +65,24 @@ PipelineStep = described_enum(
 )
 
 
-@strawberry.enum(description="What a flushBuffer or retryFailedBuffer call did.")
-class FlushOutcome(Enum):
-    SCHEDULED = strawberry.enum_value(
-        "scheduled",
-        description="wait: false: the flush runs in the background (or one already runs).",
-    )
-    FLUSHED = strawberry.enum_value(
-        "flushed", description="It ran: flush.status says DONE, or FAILED with flush.error."
-    )
-    NOTHING_TO_FLUSH = strawberry.enum_value(
-        "nothing_to_flush", description="The buffer had no idle item."
-    )
-    BUSY = strawberry.enum_value(
-        "busy",
-        description=(
+FlushOutcome = described_enum(
+    FlushOutcomeEnum,
+    name="FlushOutcome",
+    description="What a flushBuffer or retryFailedBuffer call did.",
+    values={
+        "SCHEDULED": "wait: false: the flush runs in the background (or one already runs).",
+        "FLUSHED": "It ran: flush.status says DONE, or FAILED with flush.error.",
+        "NOTHING_TO_FLUSH": "The buffer had no idle item.",
+        "BUSY": (
             "Another flush of this user still ran after waiting flush_lease_seconds; "
             "try again later."
         ),
-    )
-    INTERRUPTED = strawberry.enum_value(
-        "interrupted",
-        description=(
+        "INTERRUPTED": (
             "It lost its lease mid-way and wrote nothing (flush.status ABANDONED); its items "
             "went back to the buffer and are flushed again."
         ),
-    )
+    },
+)
 
 
 @strawberry.input(description="The user whose buffer to flush.")

@@ -175,10 +175,9 @@ class MemoryTools:
 
     async def flush(self, user_id: str, wait: bool) -> dict[str, Any]:
         user = await self._user(user_id)
-        flusher = self.resources.flusher
-        attempt = await flusher.on_request(user.project_id, user.id, FlushTrigger.MANUAL, wait)
-        if attempt is None:
-            return {"outcome": "scheduled"}
+        attempt = await self.resources.flusher.on_request(
+            user.project_id, user.id, FlushTrigger.MANUAL, wait
+        )
         result: dict[str, Any] = {"outcome": attempt.outcome.value}
         if attempt.flush is not None:
             result |= {

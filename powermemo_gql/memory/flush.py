@@ -17,7 +17,7 @@ from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.memory.client import LLMClient
-from powermemo_gql.memory.job import Claim, ClaimRefused, FlushAttempt, FlushJob
+from powermemo_gql.memory.job import Claim, ClaimRefused, FlushAttempt, FlushJob, FlushOutcome
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.settings import Settings
 
@@ -60,12 +60,12 @@ class Flusher:
 
     async def on_request(
         self, project_id: uuid.UUID, user_id: uuid.UUID, trigger: FlushTrigger, wait: bool
-    ) -> FlushAttempt | None:
+    ) -> FlushAttempt:
         """A flush asked for by a caller: with `wait`, run now (waiting up to a lease for one
-        running elsewhere to end); without, scheduled in the background (None)."""
+        running elsewhere to end); without, scheduled in the background."""
         if not wait:
             self.schedule(project_id, user_id, trigger)
-            return None
+            return FlushAttempt(FlushOutcome.SCHEDULED)
         return await self.flush(
             project_id, user_id, trigger, wait_seconds=self._settings.flush_lease_seconds
         )

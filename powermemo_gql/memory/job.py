@@ -72,6 +72,7 @@ class Claim:
 class FlushOutcome(Enum):
     """Why a flush request returned what it did."""
 
+    SCHEDULED = "scheduled"  # not waited for: it runs in the background (or one already runs)
     FLUSHED = "flushed"  # it ran; the flush says whether it succeeded
     NOTHING_TO_FLUSH = "nothing_to_flush"  # the buffer had no idle item
     BUSY = "busy"  # another flush of this user still held the lease after waiting
