@@ -5,7 +5,8 @@ one pool checkout and no transaction of its own per resolver. How a block ends d
 the operation being run (set by graphql/operation_unit.py before it executes):
 
 - WRITE (a mutation, and anything before the operation is known, e.g. authentication):
-  each block is one transaction, committed when it ends, then its after-commit effects run.
+  each block is one transaction, committed when it ends; its after-commit effects run once
+  the block has let go of the session.
   The connection goes back to the pool with the commit, so a mutation that waits on the LLM
   holds none meanwhile.
 - READ (a query): blocks share one connection that autocommits, so on PostgreSQL a read
@@ -32,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.db import SessionFactory
-from powermemo_gql.core.uow import run_effects, transaction
+from powermemo_gql.core.uow import AfterCommit, run_all, run_effects, take_effects, transaction
 from powermemo_gql.errors import DomainError
 
 
@@ -95,12 +96,14 @@ class RequestUnit:
         if _holding.get() is self:  # nested in a block of this unit: join it
             yield self._open()
             return
+        effects: list[AfterCommit] = []
         async with self._lock:
             token = _holding.set(self)
             try:
                 if self._mode is Mode.WRITE:
-                    async with transaction(self._open()) as session:
+                    async with transaction(self._open(), then_effects=False) as session:
                         yield session
+                    effects = take_effects(session)
                 else:
                     try:
                         session = await self._read_session()
@@ -120,6 +123,9 @@ class RequestUnit:
                     # As if each block had a session of its own: the rows it returned are
                     # detached, and the next block reads afresh what others changed since.
                     self._session.expunge_all()
+        # Committed: the effects run outside the block, so they hold up no sibling resolver,
+        # and a task one of them starts is not taken for a part of this block.
+        await run_all(effects)
 
     def _open(self) -> AsyncSession:
         if self._session is None:

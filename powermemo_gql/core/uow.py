@@ -42,10 +42,19 @@ def discard_effects(session: AsyncSession) -> None:
     session.info.pop(_EFFECTS, None)
 
 
-async def run_effects(session: AsyncSession) -> None:
-    """The effects registered so far, in order. One that fails is logged and the others
-    still run: the commit stands whatever they do."""
+def take_effects(session: AsyncSession) -> list[AfterCommit]:
+    """The effects registered so far, now the caller's to run (see run_all)."""
     effects: list[AfterCommit] = session.info.pop(_EFFECTS, [])
+    return effects
+
+
+async def run_effects(session: AsyncSession) -> None:
+    await run_all(take_effects(session))
+
+
+async def run_all(effects: list[AfterCommit]) -> None:
+    """In order. One that fails is logged and the others still run: the commit stands
+    whatever they do."""
     for effect in effects:
         try:
             await effect()
@@ -54,9 +63,12 @@ async def run_effects(session: AsyncSession) -> None:
 
 
 @asynccontextmanager
-async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    session: AsyncSession, *, then_effects: bool = True
+) -> AsyncIterator[AsyncSession]:
     """Commit if the block finishes, roll back if it raises (domain errors included); after
-    the commit, run the effects registered on the session."""
+    the commit, run the effects registered on the session (`then_effects=False`: the caller
+    takes them with take_effects, to run them later)."""
     try:
         yield session
     except BaseException:
@@ -64,7 +76,8 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
         await session.rollback()
         raise
     await session.commit()
-    await run_effects(session)
+    if then_effects:
+        await run_effects(session)
 
 
 @asynccontextmanager
