@@ -2,8 +2,10 @@
 it once it is durable (a flush scheduled, followers told, a revoked key forgotten everywhere).
 
 Those effects are registered on the unit of work (core/uow.after_commit): they run after its
-commit and never after a rollback. Resolvers, MCP tools and the CLI all call these methods
-inside their unit of work, so none of them schedules or notifies anything itself.
+commit and never after a rollback. Resolvers and MCP tools call these methods inside their
+unit of work, so none of them schedules or notifies anything itself. (The CLI's
+`revoke-api-key`, which has no server resources, announces its revocation after its own
+commit: cli.py.)
 """
 
 from __future__ import annotations
