@@ -210,6 +210,8 @@ async def main() -> None:
         redis_url=args.redis,
         database_pool_size=args.pool_size,
         ws_connection_init_timeout=60,
+        # All sockets use one API key: the default cap of 100 per key would refuse the rest.
+        ws_max_connections_per_key=args.subscribers + 10,
     ) as server:
         project = await common.create_project(server)
         async with httpx.AsyncClient(timeout=60) as client:

@@ -34,6 +34,7 @@ from powermemo_gql.graphql.http_body import (
     graphql_requests,
     response_media_type,
 )
+from powermemo_gql.graphql.shared_streams import SharedStreams
 from powermemo_gql.graphql.websockets import (
     CLOSE_THROTTLED,
     ConnectionRegistry,
@@ -129,6 +130,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.connections = ConnectionRegistry(
             settings.ws_max_connections, settings.ws_max_connections_per_key
         )
+        self.streams = SharedStreams(resources.metrics)
         self.revocations = RevocationWatch(
             resources.pubsub, resources.sessions, self.connections, caches=[resources.key_cache]
         )
@@ -138,6 +140,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.revocations.start()
 
     async def stop(self) -> None:
+        self.streams.close()
         await self.revocations.stop()
         await self.authenticator.close()
 

@@ -8,10 +8,14 @@ the broker, see projects/revocation.py) closes the sockets of that key at once.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping
+from contextlib import suppress
+from dataclasses import replace
 from json import JSONDecodeError
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -25,6 +29,7 @@ from strawberry.http.exceptions import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -32,11 +37,21 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     NextMessage,
     SubscribeMessage,
 )
+from strawberry.types.execution import PreExecutionError
 
+from powermemo_gql.graphql.shared_streams import (
+    BEHIND,
+    Follower,
+    SharedStreams,
+    behind_payload,
+    stream_key,
+)
 from powermemo_gql.projects.auth import Principal
 from powermemo_gql.projects.revocation import Revocation
 
 if TYPE_CHECKING:
+    from strawberry.schema.schema import StreamResult
+
     from powermemo_gql.graphql.context import Context
     from powermemo_gql.resources import Resources
 
@@ -124,6 +139,15 @@ class GuardedWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected  # closed from elsewhere (a revocation)
         await super().send_json(message)
 
+    async def send_text(self, text: str) -> None:
+        """A message encoded already (a shared subscription's result)."""
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
     async def close(self, code: int, reason: str) -> None:
         if self.ws.application_state == WebSocketState.DISCONNECTED:
             return
@@ -198,6 +222,7 @@ class ConnectionRegistry:
 class _HardenedView(Protocol):
     resources: Resources
     connections: ConnectionRegistry
+    streams: SharedStreams
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler["Context", None]):
@@ -249,6 +274,62 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler["Context", None]):
                 await self.send_message({"id": operation_id, "type": "complete"})
                 return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """A live subscription follows the execution other sockets of the same key run for
+        the same document and variables (graphql/shared_streams.py); the rest run alone."""
+        key = stream_key(
+            self.context.principal, operation.query, operation.variables, operation.operation_name
+        )
+        if key is None:
+            await super().run_operation(operation)
+            return
+        view = cast(_HardenedView, self.view)
+        follower = view.streams.follow(
+            key, functools.partial(self._execute_shared, operation), self._encode
+        )
+        try:
+            await self._relay(operation, follower)
+        except Exception as error:  # as strawberry's run_operation does
+            await self.handle_task_exception(error)
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+        finally:
+            follower.leave()
+
+    async def _execute_shared(self, operation: Operation[Context, None]) -> StreamResult:
+        # A context of its own: the execution outlives this socket when others follow it.
+        return await self.schema.stream(
+            operation.query,
+            variable_values=operation.variables,
+            context_value=replace(self.context, _loaders=None),
+            root_value=self.root_value,
+            operation_name=operation.operation_name,
+        )
+
+    async def _relay(self, operation: Operation[Context, None], follower: Follower) -> None:
+        prefix = '{"id":' + json.dumps(operation.id) + ',"type":"next","payload":'
+        async for item in follower.items():
+            if operation.completed:
+                return
+            if isinstance(item, str):
+                await self.websocket.send_text(prefix + item + "}")
+            elif item is BEHIND:
+                await self.websocket.send_text(prefix + behind_payload(self._encode) + "}")
+            elif isinstance(item, PreExecutionError):
+                assert item.errors  # strawberry's pre-execution errors always carry them
+                await operation.send_initial_errors(item.errors)
+                return
+            else:  # @defer / @stream results: no graphql-transport-ws form
+                await self._reject_incremental_delivery(operation)
+                return
+        await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    def _encode(self, data: object) -> str:
+        encoded = self.view.encode_json(data)
+        return encoded if isinstance(encoded, str) else encoded.decode()
 
     async def close_revoked(self) -> None:
         """Stop every operation of the socket, then close it (4403)."""

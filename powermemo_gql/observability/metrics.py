@@ -55,6 +55,22 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.subscription_streams = Gauge(
+            "powermemo_subscription_streams",
+            "Shared subscription executions running on this instance.",
+            registry=self.registry,
+        )
+        self.subscription_followers = Gauge(
+            "powermemo_subscription_followers",
+            "Subscriptions following a shared execution on this instance.",
+            registry=self.registry,
+        )
+        self.subscription_results = Counter(
+            "powermemo_subscription_results",
+            "Results shared subscriptions executed and encoded, once for all their followers.",
+            registry=self.registry,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
