@@ -238,3 +238,17 @@ async def test_serve_caps_websocket_messages_like_request_bodies(
     code, _ = await closed_with(socket)
     # 1009 "message too big" comes from the websocket layer, before the app reads the frame.
     assert code == 1009
+
+
+async def test_serve_sends_websocket_messages_uncompressed(
+    tmp_path: Path, server_factory: ServerFactory
+) -> None:
+    # The client offers permessage-deflate (as browsers do); change messages are small, and
+    # compressing each one for each socket was a third of the fan-out's CPU.
+    server = server_factory(_env(POWERMEMO_ROOT_TOKEN=ROOT_TOKEN))
+    socket = await ready(server.url.replace("http://", "ws://") + "/graphql", ROOT_TOKEN)
+    try:
+        assert socket.request.headers.get("Sec-WebSocket-Extensions")  # offered
+        assert socket.response.headers.get("Sec-WebSocket-Extensions") is None  # declined
+    finally:
+        await socket.close()
