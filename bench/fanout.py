@@ -257,6 +257,7 @@ async def measure(
 
     delays: list[float] = []
     rows = []
+    gc_before = await gc_pauses(client, fanout.server)
     for n in range(args.rounds):
         await asyncio.sleep(0.5)
         marker = f"round-{n}"
@@ -307,9 +308,50 @@ async def measure(
         ],
         rows,
     )
+    gc_after = await gc_pauses(client, fanout.server)
+    print_gc_report("during the rounds", gc_before, gc_after)
+    print_gc_report("since the server started", {}, gc_after)
     ended = [s.ended for s in fanout.subscribers if s.ended]
     if ended:
         print(f"{len(ended)} subscriptions ended early; first: {ended[0]}")
+
+
+async def gc_pauses(client: httpx.AsyncClient, server: common.Server) -> dict[str, float]:
+    """The server's powermemo_gc_pause_seconds samples of full (generation 2) collections:
+    bucket bound ("+Inf" too) -> count at or under it, "sum" and "count"."""
+    text = (await client.get(f"{server.base_url}/metrics")).text
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith("powermemo_gc_pause_seconds") or 'generation="2"' not in line:
+            continue
+        name_and_labels, _, value = line.rpartition(" ")
+        if "_bucket" in name_and_labels:
+            bound = name_and_labels.split('le="')[1].split('"')[0]
+            samples[bound] = float(value)
+        elif name_and_labels.startswith("powermemo_gc_pause_seconds_sum"):
+            samples["sum"] = float(value)
+        elif name_and_labels.startswith("powermemo_gc_pause_seconds_count"):
+            samples["count"] = float(value)
+    return samples
+
+
+def print_gc_report(when: str, before: dict[str, float], after: dict[str, float]) -> None:
+    """Full collections between two readings: how many, how long, how many over 20 ms."""
+    count = after.get("count", 0) - before.get("count", 0)
+    if count == 0:
+        print(f"full GC collections {when}: 0")
+        return
+    total = after.get("sum", 0) - before.get("sum", 0)
+    under = {bound: after.get(bound, 0) - before.get(bound, 0) for bound in after}
+    over_20 = count - under.get("0.02", 0)
+    bounded = [
+        float(b) for b, n in under.items() if b not in ("sum", "count", "+Inf") and n == count
+    ]
+    longest = f"<= {min(bounded) * 1000:g} ms" if bounded else "> 1 s"
+    print(
+        f"full GC collections {when}: {count:g}, mean {total / count * 1000:.1f} ms, "
+        f"longest {longest}, over 20 ms: {over_20:g}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from powermemo_gql.graphql import graphiql
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
 from powermemo_gql.mcp.http import MCPEndpoint
+from powermemo_gql.observability.gc_pauses import GcPauses
 from powermemo_gql.observability.logs import RequestIdMiddleware, scrub_access_log
 from powermemo_gql.observability.metrics import MetricsMiddleware, metrics_authorized
 from powermemo_gql.recall import pgvector
@@ -88,6 +89,7 @@ def create_app(
     check_startable(settings)
     scrub_access_log()
     resources = Resources.create(settings, embedder, clock)
+    gc_pauses = GcPauses(resources.metrics.gc_pauses)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -106,6 +108,7 @@ def create_app(
         await graphql.start()
         # Embeds what after-commit pokes left behind (no-op without an embedder).
         indexing = asyncio.create_task(resources.indexer.run(settings.embedding_catchup_seconds))
+        gc_pauses.start()
         try:
             async with mcp.lifespan():  # the SDK's session manager serves /mcp
                 yield
@@ -119,6 +122,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await scheduler
             await resources.close()
+            gc_pauses.stop()
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})

@@ -8,6 +8,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from powermemo_gql.observability.gc_pauses import BUCKETS
 from powermemo_gql.projects.auth import bearer_token
 from powermemo_gql.settings import Settings
 
@@ -68,6 +69,14 @@ class Metrics:
         self.subscription_results = Counter(
             "powermemo_subscription_results",
             "Results shared subscriptions executed and encoded, once for all their followers.",
+            registry=self.registry,
+        )
+
+        self.gc_pauses = Histogram(
+            "powermemo_gc_pause_seconds",
+            "Garbage collections, by generation, and how long each stopped the process.",
+            ["generation"],
+            buckets=BUCKETS,
             registry=self.registry,
         )
 
