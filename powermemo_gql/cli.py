@@ -26,6 +26,7 @@ from powermemo_gql.cli_remote import (
     run_remote,
 )
 from powermemo_gql.core import migrations
+from powermemo_gql.core.clock import SystemClock
 from powermemo_gql.core.db import create_engine, create_migration_engine, create_session_factory
 from powermemo_gql.core.global_ids import global_id, split_global_id
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE, PageArgs
@@ -359,7 +360,10 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
                         revoked,
                     )
             else:
-                key = await service.revoke_api_key(_raw(args.key_id, "ApiKey"))
+                # No server resources here, so no injected clock: the system's.
+                key = await service.revoke_api_key(
+                    _raw(args.key_id, "ApiKey"), now=SystemClock().now()
+                )
         if args.command == "revoke-api-key":  # committed: servers close its websockets
             await _announce_revocation(settings, key.id)
             console.print(f"revoked {global_id('ApiKey', key.id)} ({key.name}, {key.prefix}...)")

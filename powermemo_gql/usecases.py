@@ -50,7 +50,13 @@ class UseCases:
     ) -> Inserted:
         """Store a blob; once committed, a buffer now over its limit starts a flush."""
         inserted = await BlobService(self.session).insert(
-            project_id, user_id, kind, content, fields, idempotency_key
+            project_id,
+            user_id,
+            kind,
+            content,
+            fields,
+            idempotency_key,
+            now=self.resources.clock.now(),
         )
         if not inserted.replayed:
             blob = inserted.blob
@@ -74,7 +80,9 @@ class UseCases:
     async def update_profile_entry(
         self, project_id: uuid.UUID, entry_id: str, content: str
     ) -> ProfileEntry:
-        entry = await ProfileService(self.session).update(project_id, entry_id, content)
+        entry = await ProfileService(self.session).update(
+            project_id, entry_id, content, now=self.resources.clock.now()
+        )
         self._notify(entry.user_id)
         return entry
 
@@ -108,7 +116,9 @@ class UseCases:
     async def revoke_api_key(self, key_id: str) -> ApiKey:
         """Once committed, this instance forgets the key, and every instance (told through
         the broker) forgets it too and closes the websockets it opened."""
-        key = await ProjectService(self.session).revoke_api_key(key_id)
+        key = await ProjectService(self.session).revoke_api_key(
+            key_id, now=self.resources.clock.now()
+        )
         revocation = Revocation.of_keys([key.id])
         resources = self.resources
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
 from powermemo_gql.core import migrations
+from powermemo_gql.core.clock import FakeClock
 from powermemo_gql.core.db import create_engine
 from powermemo_gql.core.ratelimit import WINDOW_SECONDS
 from powermemo_gql.settings import Settings
@@ -27,6 +29,9 @@ from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
 
 TEST_DATABASE_URL = os.environ.get("POWERMEMO_TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("POWERMEMO_TEST_REDIS_URL") or None
+# The time of the app of a test marked `fake_clock`: no wall clock shows it while tests run,
+# so a row stamped with it took its time from the app's clock.
+FAKE_NOW = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
@@ -114,8 +119,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    application = create_app(settings)
+async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Starlette]:
+    fake = request.node.get_closest_marker("fake_clock") is not None
+    application = create_app(settings, clock=FakeClock(FAKE_NOW) if fake else None)
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 

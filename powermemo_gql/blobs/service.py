@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from powermemo_gql.buffers.repository import BufferRepository
 from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.core.tokens import count_tokens
-from powermemo_gql.core.types import new_id, utcnow
+from powermemo_gql.core.types import new_id
 from powermemo_gql.core.uow import as_one_statement
 from powermemo_gql.core.validation import check_storable, checked_json_object
 from powermemo_gql.errors import InvalidInput, NotFound
@@ -61,8 +62,11 @@ class BlobService:
         content: dict[str, Any],
         fields: Any = None,
         idempotency_key: str | None = None,
+        *,
+        now: datetime,
     ) -> Inserted:
-        """Store a blob; a processable one also joins the user's buffer with its token count.
+        """Store a blob created at `now` (the caller's clock); a processable one also joins
+        the user's buffer with its token count.
 
         With an idempotency key the user already used, nothing is stored: the blob first
         inserted with it is returned (replayed), whatever this request's blob is."""
@@ -73,7 +77,7 @@ class BlobService:
         key = checked_idempotency_key(idempotency_key)
         if key is None:
             return await self._insert(
-                project_id, user_external_id, blob_type, payload, checked_fields
+                project_id, user_external_id, blob_type, payload, checked_fields, now
             )
         user = await self.users.get(project_id, user_external_id)
         blob = Blob(
@@ -83,6 +87,7 @@ class BlobService:
             payload=payload,
             fields=checked_fields,
             idempotency_key=key,
+            created_at=now,
         )
         if (first := await self._first_with_key(blob, key)) is not None:
             return Inserted(first, replayed=True)
@@ -105,6 +110,7 @@ class BlobService:
         blob_type: BlobType,
         payload: dict[str, Any],
         fields: dict[str, Any],
+        now: datetime,
     ) -> Inserted:
         """Without an idempotency key: the hot path, in Core statements."""
         if not USER_ID_PATTERN.fullmatch(user_external_id):
@@ -115,7 +121,7 @@ class BlobService:
             "type": blob_type.value,
             "payload": payload,
             "fields": fields,
-            "created_at": utcnow(),
+            "created_at": now,
             "idempotency_key": None,
         }
         item: dict[str, Any] | None = None

@@ -377,7 +377,9 @@ class UserMutation:
     ) -> UpdateUserResult:
         ctx = info.context
         async with ctx.uow() as session:
-            row = await UserService(session).update(ctx.project_id, input.user_id, input.data)
+            row = await UserService(session).update(
+                ctx.project_id, input.user_id, input.data, now=ctx.resources.clock.now()
+            )
         return UpdateUserPayload(user=User(row=row))
 
     @strawberry.mutation(

@@ -84,7 +84,8 @@ class ProfileImporter:
             raise failure from exc
         async with unit_of_work(self._sessions) as session:
             await UserRepository(session).lock(user_id)  # first: one lock order per user
-            finish_flush(import_flush, FlushStatus.DONE, usage, self._clock.now())
+            now = self._clock.now()
+            finish_flush(import_flush, FlushStatus.DONE, usage, now)
             session.add(import_flush)
             await session.flush()  # the step usage below refers to it
             await record_steps(session, import_flush, usage)
@@ -97,6 +98,7 @@ class ProfileImporter:
                 blob_ids=[],
                 event_id=None,
                 flush_id=import_flush.id,
+                now=now,
             )
             keys = {
                 (c.topic, c.sub_topic) for c in written if c.kind != ChangeKind.ENTRY_DELETED.value

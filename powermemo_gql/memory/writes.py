@@ -41,11 +41,13 @@ async def apply_change(
     blob_ids: list[str],
     event_id: uuid.UUID | None,
     flush_id: uuid.UUID | None,
+    now: datetime,
     mentioned_at: datetime | None = None,
 ) -> Change | None:
     """Write one profile change, unless the entry changed since the pipeline read it (an edit
     made meanwhile wins). The feed record of what was written (not yet added), or None.
     `flush_id`: the flush writing it, also charged for embedding what it wrote.
+    `now`: the time an updated entry is stamped with (the app's clock).
     `mentioned_at`: when the user spoke of it (none for text imports)."""
     if change.action == "add":
         if await profiles.find(user_id, change.topic, change.sub_topic) is not None:
@@ -74,7 +76,9 @@ async def apply_change(
         if change.action == "delete":
             await profiles.delete_keeping_history(entry, source.value, event_id)
         else:
-            await profiles.update_content(entry, change.content, source.value, event_id, flush_id)
+            await profiles.update_content(
+                entry, change.content, source.value, event_id, flush_id, at=now
+            )
             entry.source_blob_ids = sorted({*entry.source_blob_ids, *blob_ids})
             if mentioned_at is not None and (
                 entry.last_mentioned_at is None or entry.last_mentioned_at < mentioned_at
@@ -113,6 +117,7 @@ async def apply_changes(
     blob_ids: list[str],
     event_id: uuid.UUID | None,
     flush_id: uuid.UUID | None,
+    now: datetime,
     mentioned_at: datetime | None = None,
 ) -> list[Change]:
     """Write the changes (see apply_change); the feed records of what was written, appended."""
@@ -130,6 +135,7 @@ async def apply_changes(
                 blob_ids=blob_ids,
                 event_id=event_id,
                 flush_id=flush_id,
+                now=now,
                 mentioned_at=mentioned_at,
             )
         )
@@ -147,8 +153,8 @@ async def write_flush_result(
     now: datetime,
 ) -> Event:
     """The event of a flush and its profile changes, with their feed records (the flush
-    row itself is finished by the caller, which checks its lease). `now`: when the event
-    happened if the material did not say."""
+    row itself is finished by the caller, which checks its lease). `now` (the app's clock):
+    when the event happened if the material did not say, and when updated entries changed."""
     happened_from, happened_to = result.happened or (now, now)
     event = Event(
         project_id=flush.project_id,
@@ -171,6 +177,7 @@ async def write_flush_result(
         blob_ids=sorted(str(b) for b in blob_ids),
         event_id=event.id,
         flush_id=flush.id,
+        now=now,
         mentioned_at=happened_to,
     )
     await ProfileRepository(session).mark_mentioned(result.profile.mentioned, happened_to)

@@ -8,7 +8,6 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import col
 
 from powermemo_gql.core.repository import Repository
-from powermemo_gql.core.types import utcnow
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision, RevisionAction
 
 # The profile read, built once (building a statement costs more CPU than running it): the
@@ -49,16 +48,19 @@ class ProfileRepository(Repository[ProfileEntry]):
         source: str,
         event_id: uuid.UUID | None,
         flush_id: uuid.UUID | None = None,
+        *,
+        at: datetime,
     ) -> None:
-        """Replace an entry's content, keeping the previous value as a revision. `flush_id`:
-        the flush writing it, charged for embedding the new content (None: an edit)."""
+        """Replace an entry's content at `at`, keeping the previous value as a revision.
+        `flush_id`: the flush writing it, charged for embedding the new content (None: an
+        edit)."""
         self._keep_revision(entry, RevisionAction.UPDATE, source, event_id)
         entry.content = content
         entry.embedded_model = None  # re-embedded by the recall indexer
         entry.embedding_flush_id = flush_id
         entry.source = source
         entry.source_event_id = event_id
-        entry.updated_at = utcnow()
+        entry.updated_at = at
         await self.session.flush()
 
     async def mark_mentioned(self, entry_ids: Sequence[uuid.UUID], at: datetime) -> None:

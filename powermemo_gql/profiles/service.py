@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,12 +122,17 @@ class ProfileService:
             raise NotFound("ProfileEntry", entry_id)
         return entry
 
-    async def update(self, project_id: uuid.UUID, entry_id: str, content: str) -> ProfileEntry:
+    async def update(
+        self, project_id: uuid.UUID, entry_id: str, content: str, *, now: datetime
+    ) -> ProfileEntry:
+        """Replace the entry's content (updated at `now`, the caller's clock), if it differs."""
         content = checked_text(content, "content", MAX_CONTENT_CHARS)
         entry = await self._get_locked(project_id, entry_id)
         if content != entry.content:
             previous = entry.content
-            await self.entries.update_content(entry, content, ProfileSource.MANUAL.value, None)
+            await self.entries.update_content(
+                entry, content, ProfileSource.MANUAL.value, None, at=now
+            )
             await self._record(entry, ChangeKind.ENTRY_UPDATED, previous, content)
         return entry
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.repository import parse_uuid
-from powermemo_gql.core.types import utcnow
 from powermemo_gql.core.validation import check_storable, invalid_input_from
 from powermemo_gql.errors import Conflict, InvalidInput, NotFound
 from powermemo_gql.profiles.config import ProfileConfig
@@ -107,13 +107,14 @@ class ProjectService:
         await self.session.flush()
         return config
 
-    async def revoke_api_key(self, key_id: str) -> ApiKey:
+    async def revoke_api_key(self, key_id: str, *, now: datetime) -> ApiKey:
+        """Revoked at `now` (the caller's clock), unless it already was."""
         parsed = parse_uuid(key_id)
         key = await self.keys.get(parsed) if parsed else None
         if key is None:
             raise NotFound("ApiKey", key_id)
         if key.revoked_at is None:
-            key.revoked_at = utcnow()
+            key.revoked_at = now
             await self.session.flush()
         return key
 

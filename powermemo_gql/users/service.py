@@ -3,13 +3,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.pagination import Page, PageArgs
-from powermemo_gql.core.types import utcnow
 from powermemo_gql.core.validation import checked_json_object
 from powermemo_gql.errors import Conflict, InvalidInput, NotFound
 from powermemo_gql.users.models import User
@@ -74,11 +74,14 @@ class UserService:
         except IntegrityError as exc:  # created concurrently
             raise Conflict("User", external_id) from exc
 
-    async def update(self, project_id: uuid.UUID, external_id: str, data: Any) -> User:
+    async def update(
+        self, project_id: uuid.UUID, external_id: str, data: Any, *, now: datetime
+    ) -> User:
+        """Replace the user's data; updated at `now` (the caller's clock)."""
         data = checked_json_object(data, "data", MAX_DATA_BYTES)
         user = await self.get(project_id, external_id)
         user.data = data
-        user.updated_at = utcnow()
+        user.updated_at = now
         await self.session.flush()
         return user
 

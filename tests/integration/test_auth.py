@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from powermemo_gql.core.global_ids import global_id
-from tests.conftest import ProjectFactory
+from tests.conftest import FAKE_NOW, ProjectFactory
 from tests.support import ROOT_TOKEN, Api, GraphQLResponse, ProjectHandle
 
 VIEWER = "{ viewer { isRoot } }"
@@ -112,6 +113,11 @@ query($id: ID!) {
 }
 """
 VIEWER_API_KEYS = "{ viewer { project { apiKeys { id } } } }"
+PROJECT_API_KEYS = """
+query($id: ID!) {
+  project(id: $id) { apiKeys { id revokedAt } }
+}
+"""
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
@@ -207,6 +213,18 @@ async def test_revoked_key_is_401_on_the_next_request(
     assert revoked["revokeApiKey"]["__typename"] == "RevokeApiKeyPayload"
     assert revoked["revokeApiKey"]["apiKey"]["revokedAt"] is not None
     assert_unauthenticated(await api.post({"query": VIEWER}))
+
+
+@pytest.mark.fake_clock
+async def test_a_key_is_revoked_at_the_apps_clock(root: Api, project: ProjectHandle) -> None:
+    key_id, _ = await issue_key(root, project)
+
+    revoked = await root.ok(REVOKE_API_KEY, id=key_id)
+
+    assert datetime.fromisoformat(revoked["revokeApiKey"]["apiKey"]["revokedAt"]) == FAKE_NOW
+    keys = (await root.ok(PROJECT_API_KEYS, id=project.id))["project"]["apiKeys"]
+    [stored] = [key for key in keys if key["id"] == key_id]
+    assert datetime.fromisoformat(stored["revokedAt"]) == FAKE_NOW
 
 
 async def test_revoking_one_key_leaves_the_projects_other_keys_working(

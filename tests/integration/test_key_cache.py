@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from powermemo_gql.core.clock import SystemClock
 from powermemo_gql.core.db import SessionFactory, create_engine, create_session_factory
 from powermemo_gql.core.pubsub import InMemoryPubSub
 from powermemo_gql.core.ratelimit import create_failure_throttle
@@ -146,7 +147,7 @@ async def test_a_revocation_announced_elsewhere_drops_the_key_on_this_instance(
             assert isinstance(await authenticate(f"Bearer {secret}", None), Principal)
             # Another instance revokes and announces; this one never saw the mutation.
             async with unit_of_work(sessions) as session:
-                await ProjectService(session).revoke_api_key(str(key_id))
+                await ProjectService(session).revoke_api_key(str(key_id), now=SystemClock().now())
             await announce(pubsub, Revocation.of_keys([key_id]))
             for _ in range(200):
                 if len(cache) == 0:
@@ -188,7 +189,7 @@ async def test_a_revocation_nobody_announced_is_found_within_the_recheck(
             await asyncio.wait_for(watch.listening.wait(), timeout=10)
             assert isinstance(await authenticate(f"Bearer {secret}", None), Principal)
             async with unit_of_work(sessions) as session:
-                await ProjectService(session).revoke_api_key(str(key_id))
+                await ProjectService(session).revoke_api_key(str(key_id), now=SystemClock().now())
             for _ in range(200):
                 if len(cache) == 0:
                     break

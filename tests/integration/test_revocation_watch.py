@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from starlette.websockets import WebSocket
 
+from powermemo_gql.core.clock import SystemClock
 from powermemo_gql.core.db import create_engine, create_session_factory
 from powermemo_gql.core.pubsub import InMemoryPubSub
 from powermemo_gql.core.uow import unit_of_work
@@ -61,7 +62,7 @@ async def test_keys_revoked_unannounced_are_found_at_the_recheck(database_url: s
         revoked = (await service.create_api_key(str(project.id), "revoked")).key.id
         kept = (await service.create_api_key(str(project.id), "kept")).key.id
     async with unit_of_work(sessions) as session:
-        await ProjectService(session).revoke_api_key(str(revoked))
+        await ProjectService(session).revoke_api_key(str(revoked), now=SystemClock().now())
     listener = Listener({revoked, kept})
     watch = RevocationWatch(InMemoryPubSub(), sessions, listener, recheck_seconds=0.05)
     watch.start()

@@ -18,7 +18,7 @@ from powermemo_gql.buffers.models import BufferItem
 from powermemo_gql.core.global_ids import global_id
 from powermemo_gql.core.tokens import count_tokens
 from powermemo_gql.resources import Resources
-from tests.conftest import ProjectFactory
+from tests.conftest import FAKE_NOW, ProjectFactory
 from tests.support import Api, ProjectHandle, raw_uuid
 
 BLOB_FIELDS = """
@@ -297,6 +297,19 @@ async def test_transcript_blob_round_trips_segments(project: ProjectHandle, alic
         {"speaker": None, "text": "(laughter)", "startSeconds": 1.5, "endSeconds": None},
     ]
     assert await get_blob(project.api, blob["id"]) == blob
+
+
+@pytest.mark.fake_clock
+async def test_inserted_blob_is_created_at_the_apps_clock(
+    app: Starlette, project: ProjectHandle, alice: str
+) -> None:
+    blob = await inserted_blob(project.api, DOCUMENT)
+
+    assert datetime.fromisoformat(blob["createdAt"]) == FAKE_NOW
+    assert (await stored_blob(app, blob["id"])).created_at == FAKE_NOW
+    fetched = await get_blob(project.api, blob["id"])
+    assert fetched is not None
+    assert datetime.fromisoformat(fetched["createdAt"]) == FAKE_NOW
 
 
 @pytest.mark.parametrize(("blob_input", "typename", "blob_type"), ALL_KINDS)

@@ -16,7 +16,8 @@ from starlette.applications import Starlette
 from powermemo_gql.blobs.models import Blob
 from powermemo_gql.buffers.models import BufferItem
 from powermemo_gql.resources import Resources
-from tests.support import SCHEMA_SDL, Api, ProjectHandle
+from tests.conftest import FAKE_NOW
+from tests.support import SCHEMA_SDL, Api, ProjectHandle, raw_uuid
 
 INSERT = """
 mutation($userId: ID!, $text: String!, $key: String) {
@@ -104,6 +105,19 @@ async def test_a_different_blob_with_a_used_key_gets_the_first_blob(
     assert other["blob"] == first["blob"]
     assert other["blob"]["content"] == "first words"
     assert await _stored(app) == (1, 1)
+
+
+@pytest.mark.fake_clock
+async def test_a_blob_with_a_key_is_created_at_the_apps_clock(
+    api: Api, app: Starlette, insert: Inserter
+) -> None:
+    first = await insert("I moved to Lyon.", "chat-42")
+
+    resources: Resources = app.state.resources
+    async with resources.sessions() as session:
+        stored = await session.get(Blob, raw_uuid(first["blob"]["id"]))
+    assert stored is not None
+    assert stored.created_at == FAKE_NOW
 
 
 async def test_keys_are_per_user(api: Api, app: Starlette, insert: Inserter) -> None:

@@ -22,7 +22,7 @@ from powermemo_gql.memory.job import Claim
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.resources import Resources
-from tests.conftest import ProjectFactory, make_settings
+from tests.conftest import FAKE_NOW, ProjectFactory, make_settings
 from tests.integration.memory.conftest import memory_responder, scheduler_asleep
 from tests.llm_server import Reply, ScriptedLLM
 from tests.support import ROOT_TOKEN, Api, ProjectHandle, create_project
@@ -290,6 +290,33 @@ async def test_rate_limit_is_retried_within_a_flush(
     flush = await _flush(project.api)
     assert flush is not None
     assert flush["status"] == "DONE"
+
+
+@pytest.mark.fake_clock
+async def test_an_entry_a_flush_updates_is_stamped_with_the_apps_clock(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    llm.responder = memory_responder()
+    await _user_with_chat(project.api)
+    await _flush(project.api)
+    llm.responder = memory_responder(
+        facts=[{"topic": "contact_info", "sub_topic": "city", "content": "Paris"}],
+        decisions=[{"index": 0, "action": "update", "content": "Paris"}],
+    )
+    await project.api.ok(INSERT_CHAT, userId="alice", text="I moved to Paris.")
+
+    flush = await _flush(project.api)
+
+    assert flush is not None
+    assert flush["status"] == "DONE"
+    resources: Resources = app.state.resources
+    async with resources.sessions() as session:
+        entry = await session.scalar(
+            select(ProfileEntry).where(col(ProfileEntry.sub_topic) == "city")
+        )
+    assert entry is not None
+    assert entry.content == "Paris"
+    assert entry.updated_at == FAKE_NOW
 
 
 async def test_profile_writes_of_a_flush_are_one_transaction(

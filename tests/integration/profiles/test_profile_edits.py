@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from tests.conftest import ProjectFactory
+from tests.conftest import FAKE_NOW, ProjectFactory
 from tests.support import Api, ProjectHandle
 
 ADD = """
@@ -44,6 +45,8 @@ query($topics: [String!]) {
   user(userId: "alice") { profile(topics: $topics) { topic subTopic content } }
 }
 """
+
+UPDATED_AT = '{ user(userId: "alice") { profile { content updatedAt } } }'
 
 
 async def _add(
@@ -85,6 +88,17 @@ async def test_add_update_delete_keep_history(alice: Api) -> None:
         "__typename": "NotFound",
         "code": "NOT_FOUND",
     }
+
+
+@pytest.mark.fake_clock
+async def test_an_edit_stamps_updated_at_with_the_apps_clock(alice: Api) -> None:
+    entry = (await _add(alice))["entry"]
+
+    await alice.ok(UPDATE, id=entry["id"], content="chemistry teacher")
+
+    [stored] = (await alice.ok(UPDATED_AT))["user"]["profile"]
+    assert stored["content"] == "chemistry teacher"
+    assert datetime.fromisoformat(stored["updatedAt"]) == FAKE_NOW
 
 
 async def test_duplicate_slot_is_already_exists(alice: Api) -> None:

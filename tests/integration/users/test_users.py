@@ -18,6 +18,7 @@ from powermemo_gql.events.models import Event
 from powermemo_gql.profiles.models import ProfileEntry
 from powermemo_gql.resources import Resources
 from powermemo_gql.users.models import User
+from tests.conftest import FAKE_NOW
 from tests.support import Api, ProjectHandle, raw_uuid
 
 CREATE_USER = """
@@ -292,6 +293,18 @@ async def test_update_user_replaces_data_and_bumps_updated_at(project: ProjectHa
     assert user["createdAt"] == before["createdAt"]
     assert datetime.fromisoformat(user["updatedAt"]) > datetime.fromisoformat(before["updatedAt"])
     assert await get_user(project.api, "alice") == user
+
+
+@pytest.mark.fake_clock
+async def test_update_user_stamps_updated_at_with_the_apps_clock(project: ProjectHandle) -> None:
+    await created_user(project.api, "alice")
+
+    result = await project.api.ok(UPDATE_USER, input={"userId": "alice", "data": {"z": [1]}})
+
+    assert datetime.fromisoformat(result["updateUser"]["user"]["updatedAt"]) == FAKE_NOW
+    stored = await get_user(project.api, "alice")
+    assert stored is not None
+    assert datetime.fromisoformat(stored["updatedAt"]) == FAKE_NOW
 
 
 async def test_update_user_with_non_object_data_is_invalid_input(project: ProjectHandle) -> None:
