@@ -169,22 +169,27 @@ async def test_usage_is_per_project(
     assert usage["llmUsage"] == {"flushes": 0, "llmCalls": 0, "inputTokens": 0, "outputTokens": 0}
 
 
-async def test_existing_entries_are_merged_with_history(
-    project: ProjectHandle, llm: ScriptedLLM
-) -> None:
+async def _flush_a_move(project: ProjectHandle, llm: ScriptedLLM, merged: str) -> None:
+    """Alice lives in Lyon (one flush), then moves to Paris: a second flush, whose merge
+    updates the city entry to `merged`."""
     llm.responder = memory_responder()
     await _user_with_chat(project.api)
     await _flush(project.api)
-
     llm.responder = memory_responder(
         facts=[{"topic": "contact_info", "sub_topic": "city", "content": "Paris"}],
-        decisions=[{"index": 0, "action": "update", "content": "Paris (moved from Lyon)"}],
+        decisions=[{"index": 0, "action": "update", "content": merged}],
     )
     await project.api.ok(INSERT_CHAT, userId="alice", text="I moved to Paris.")
     flush = await _flush(project.api)
-
     assert flush is not None
     assert flush["status"] == "DONE"
+
+
+async def test_existing_entries_are_merged_with_history(
+    project: ProjectHandle, llm: ScriptedLLM
+) -> None:
+    await _flush_a_move(project, llm, merged="Paris (moved from Lyon)")
+
     assert llm.purposes()[-3:] == ["summarize", "extract", "merge"]
     merge_input = llm.requests[-1]["body"]["messages"][1]["content"]
     assert '"current": "Lyon"' in merge_input
@@ -296,19 +301,8 @@ async def test_rate_limit_is_retried_within_a_flush(
 async def test_an_entry_a_flush_updates_is_stamped_with_the_apps_clock(
     project: ProjectHandle, llm: ScriptedLLM, app: Starlette
 ) -> None:
-    llm.responder = memory_responder()
-    await _user_with_chat(project.api)
-    await _flush(project.api)
-    llm.responder = memory_responder(
-        facts=[{"topic": "contact_info", "sub_topic": "city", "content": "Paris"}],
-        decisions=[{"index": 0, "action": "update", "content": "Paris"}],
-    )
-    await project.api.ok(INSERT_CHAT, userId="alice", text="I moved to Paris.")
+    await _flush_a_move(project, llm, merged="Paris")
 
-    flush = await _flush(project.api)
-
-    assert flush is not None
-    assert flush["status"] == "DONE"
     resources: Resources = app.state.resources
     async with resources.sessions() as session:
         entry = await session.scalar(
