@@ -20,6 +20,7 @@ from powermemo_gql import __version__
 from powermemo_gql.core import migrations, tokens
 from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import create_migration_engine
+from powermemo_gql.core.gc_tuning import FreezeSurvivors
 from powermemo_gql.graphql import graphiql
 from powermemo_gql.graphql.schema import build_schema
 from powermemo_gql.graphql.view import GraphQLView
@@ -82,10 +83,15 @@ def _up(answered: bool) -> str:
 
 
 def create_app(
-    settings: Settings, *, embedder: Embedder | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    clock: Clock | None = None,
+    tune_gc: bool = False,
 ) -> Starlette:
     """`embedder`, `clock`: a test's own, instead of the configured provider and the system
-    clock."""
+    clock. `tune_gc`: the process is this server's alone (`serve`), so it may freeze what
+    survives full collections (core/gc_tuning.py)."""
     check_startable(settings)
     scrub_access_log()
     resources = Resources.create(settings, embedder, clock)
@@ -108,6 +114,9 @@ def create_app(
         await graphql.start()
         # Embeds what after-commit pokes left behind (no-op without an embedder).
         indexing = asyncio.create_task(resources.indexer.run(settings.embedding_catchup_seconds))
+        survivors = FreezeSurvivors(asyncio.get_running_loop()) if tune_gc else None
+        if survivors is not None:
+            survivors.start()  # its one start-up collection is not a pause anyone waits on
         gc_pauses.start()
         try:
             async with mcp.lifespan():  # the SDK's session manager serves /mcp
@@ -123,6 +132,8 @@ def create_app(
                     await scheduler
             await resources.close()
             gc_pauses.stop()
+            if survivors is not None:
+                survivors.stop()
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import secrets
 import signal
@@ -52,7 +51,7 @@ def serve(settings: Settings) -> int:
             print(f"powermemo-gql: refusing to start: {exc}", file=sys.stderr)
             return 2
     try:
-        app = create_app(settings)
+        app = create_app(settings, tune_gc=True)
     except RootTokenRequired as exc:
         print(f"powermemo-gql: refusing to start: {exc}", file=sys.stderr)
         return 2
@@ -65,10 +64,6 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
             flush=True,
         )
-    # What start-up built (modules, the schema, the engine) lives as long as the process:
-    # keeping it out of the collector's full passes shortens their pauses (docs/benchmarks.md).
-    gc.collect()
-    gc.freeze()
     uvicorn.run(
         app,
         host=settings.host,

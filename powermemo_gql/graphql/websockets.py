@@ -252,6 +252,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler["Context", None]):
         await super().handle_connection_init(message)
         if self.connection_acknowledged:
             self.websocket.frame_limit = self._resources.settings.max_request_bytes
+            # Strawberry's timer would sleep out the whole timeout for nothing: a task, its
+            # coroutine and a timer per socket for the collector to walk.
+            if self.connection_init_timeout_task is not None:
+                self.connection_init_timeout_task.cancel()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         """Every subscribe message counts against the key's rate limit, as a request over
