@@ -33,7 +33,6 @@ from powermemo_gql.memory.leases import LeaseLost, renewing
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import (
     CurrentEntry,
-    Limits,
     MemoryPipeline,
     PipelineResult,
 )
@@ -48,10 +47,6 @@ from powermemo_gql.settings import Settings
 from powermemo_gql.users.repository import UserRepository
 
 logger = logging.getLogger(__name__)
-
-
-# An unparsable answer is asked again once; transport failures have their own retries.
-PARSE_ATTEMPTS = 2
 
 
 class ClaimRefused(Enum):
@@ -102,9 +97,7 @@ class FlushJob:
         self._sessions = sessions
         self._feed = feed
         self._settings = settings
-        self._pipeline = MemoryPipeline(
-            llm, attempts=PARSE_ATTEMPTS, limits=Limits.from_settings(settings)
-        )
+        self._pipeline = MemoryPipeline.from_settings(llm, settings)
         self._lease = timedelta(seconds=settings.flush_lease_seconds)
         # Flushes run at once by this process; more would only queue for LLM slots while
         # holding leases.
