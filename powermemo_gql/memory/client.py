@@ -12,13 +12,7 @@ from typing import Any, Protocol
 from openai import APIStatusError, omit
 from openai.types.chat import ChatCompletion
 
-from powermemo_gql.core.openai_endpoint import (
-    TRANSIENT_ERRORS,
-    attempts_made,
-    backoff_delay,
-    describe_failure,
-    openai_client,
-)
+from powermemo_gql.core import openai_endpoint as endpoint
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.observability.logs import StateChanges, reason_of
 from powermemo_gql.observability.metrics import Metrics
@@ -69,7 +63,7 @@ class OpenAILLMClient:
         self._metrics = metrics
         self._state = StateChanges(logger, "the LLM endpoint (readiness probe)")
         self._sleep = sleep  # waits between retries; a test records them instead
-        self._client = openai_client(
+        self._client = endpoint.openai_client(
             settings.llm_api_key, settings.llm_base_url, settings.llm_timeout_seconds
         )
         self._model = settings.llm_model
@@ -86,7 +80,7 @@ class OpenAILLMClient:
 
     async def backoff(self, attempt: int) -> None:
         """Wait before retry number `attempt` (1-based): exponential, with jitter."""
-        await self._sleep(backoff_delay(self._backoff, attempt))
+        await self._sleep(endpoint.backoff_delay(self._backoff, attempt))
 
     async def complete(self, purpose: str, system: str, user: str) -> Completion:
         failure = "no attempt made"
@@ -100,8 +94,8 @@ class OpenAILLMClient:
                 await self.backoff(attempt)
             try:
                 completion = await self._create(purpose, system, user, json_mode)
-            except TRANSIENT_ERRORS as exc:
-                failure = describe_failure(exc)
+            except endpoint.TRANSIENT_ERRORS as exc:
+                failure = endpoint.describe_failure(exc)
             except _Malformed as exc:
                 failure = f"malformed answer: {exc}"
             except APIStatusError as exc:  # 4xx other than 429: retrying will not help
@@ -109,13 +103,13 @@ class OpenAILLMClient:
                     logger.warning(
                         "LLM %s: JSON mode refused (%s); asking again without it",
                         purpose,
-                        describe_failure(exc),
+                        endpoint.describe_failure(exc),
                     )
                     json_mode, fell_back = False, True
                     continue  # the same attempt again, at once
                 self._count(purpose, "refused")
                 raise LLMUnavailable(
-                    f"LLM refused the {purpose} request: {describe_failure(exc)}"
+                    f"LLM refused the {purpose} request: {endpoint.describe_failure(exc)}"
                 ) from exc
             else:
                 self._note_answered(json_mode, fell_back)
@@ -127,7 +121,7 @@ class OpenAILLMClient:
             attempt += 1
             logger.warning("LLM %s attempt %d failed: %s", purpose, attempt, failure)
         self._count(purpose, "failed")
-        attempts = attempts_made(self.max_retries)
+        attempts = endpoint.attempts_made(self.max_retries)
         raise LLMUnavailable(f"LLM {purpose} failed after {attempts}: {failure}")
 
     async def _create(self, purpose: str, system: str, user: str, json_mode: bool) -> Completion:

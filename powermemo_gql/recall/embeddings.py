@@ -21,13 +21,7 @@ from typing import Any, Protocol, TypeVar
 from openai import APIStatusError, omit
 from openai.types import CreateEmbeddingResponse
 
-from powermemo_gql.core.openai_endpoint import (
-    TRANSIENT_ERRORS,
-    attempts_made,
-    backoff_delay,
-    describe_failure,
-    openai_client,
-)
+from powermemo_gql.core import openai_endpoint as endpoint
 from powermemo_gql.errors import EmbeddingUnavailable
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.settings import Settings, SettingsError
@@ -116,7 +110,7 @@ class OpenAIEmbedder:
             )
         self._metrics = metrics
         self._sleep = sleep  # waits between retries; a test records them instead
-        self._client = openai_client(
+        self._client = endpoint.openai_client(
             settings.embedding_api_key or settings.llm_api_key,
             settings.embedding_base_url or settings.llm_base_url,
             settings.embedding_timeout_seconds,
@@ -155,14 +149,15 @@ class OpenAIEmbedder:
                 await self._wait_before_retry(attempt)
             try:
                 vectors, tokens = await self._request(texts, purpose)
-            except TRANSIENT_ERRORS as exc:
-                failure = describe_failure(exc)
+            except endpoint.TRANSIENT_ERRORS as exc:
+                failure = endpoint.describe_failure(exc)
             except _Malformed as exc:
                 failure = f"malformed answer: {exc}"
             except APIStatusError as exc:  # 4xx other than 429: retrying will not help
                 self._count(purpose, "refused")
+                reason = endpoint.describe_failure(exc)
                 raise EmbeddingUnavailable(
-                    f"embedding endpoint refused the {purpose} request: {describe_failure(exc)}"
+                    f"embedding endpoint refused the {purpose} request: {reason}"
                 ) from exc
             else:
                 self._count(purpose, "ok", tokens)
@@ -170,12 +165,12 @@ class OpenAIEmbedder:
             self._count(purpose, "retry")
             logger.warning("embedding %s attempt %d failed: %s", purpose, attempt + 1, failure)
         self._count(purpose, "failed")
-        attempts = attempts_made(self.max_retries)
+        attempts = endpoint.attempts_made(self.max_retries)
         raise EmbeddingUnavailable(f"embedding {purpose} failed after {attempts}: {failure}")
 
     async def _wait_before_retry(self, attempt: int) -> None:
         """Exponential backoff from llm_retry_backoff_seconds, with jitter."""
-        await self._sleep(backoff_delay(self._backoff, attempt))
+        await self._sleep(endpoint.backoff_delay(self._backoff, attempt))
 
     async def _request(self, texts: list[str], purpose: str) -> tuple[list[list[float]], int]:
         """One request. Raises _Malformed for a 200 that is not one vector per text."""
