@@ -16,8 +16,9 @@ class PowermemoError(Exception):
 
     `code` is the GraphQL error code (`NOT_FOUND`, `UNAUTHENTICATED`, `DATABASE_BUSY`,
     `INTERNAL_SERVER_ERROR`, ...), `field` the offending input when the server names one,
-    `typename` the union member that carried it (e.g. `NotFound`) and `status` the
-    HTTP status when the request was refused before GraphQL ran.
+    `typename` the union member that carried it (e.g. `NotFound`), `status` the
+    HTTP status when the request was refused before GraphQL ran, and `retry_after` the
+    server's `Retry-After` in seconds when it sent one (see RateLimitedError).
     """
 
     def __init__(
@@ -28,6 +29,7 @@ class PowermemoError(Exception):
         *,
         typename: str | None = None,
         status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -35,6 +37,7 @@ class PowermemoError(Exception):
         self.field = field
         self.typename = typename
         self.status = status
+        self.retry_after = retry_after
 
 
 class NotFoundError(PowermemoError):
@@ -67,19 +70,6 @@ class RateLimitedError(PowermemoError):
     `retry_after` is the server's `Retry-After`, in seconds, when it sent one.
     """
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        field: str | None = None,
-        *,
-        typename: str | None = None,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(code, message, field, typename=typename, status=status)
-        self.retry_after = retry_after
-
 
 class ConnectionFailedError(PowermemoError):
     """The server could not be reached or did not answer in time (code CONNECTION_FAILED or
@@ -110,11 +100,7 @@ def error_for(
 ) -> PowermemoError:
     """The exception for a code: its subclass, or PowermemoError for codes without one."""
     cls = _BY_CODE.get(code, PowermemoError)
-    if cls is RateLimitedError:
-        return RateLimitedError(
-            code, message, field, typename=typename, status=status, retry_after=retry_after
-        )
-    return cls(code, message, field, typename=typename, status=status)
+    return cls(code, message, field, typename=typename, status=status, retry_after=retry_after)
 
 
 def from_union_member(member: Mapping[str, Any]) -> PowermemoError:
