@@ -16,7 +16,7 @@ from powermemo_gql.memory.client import LLMClient
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import CurrentEntry, MemoryPipeline
 from powermemo_gql.memory.steps import instructions_for
-from powermemo_gql.memory.writes import apply_changes, finish_flush, record_steps
+from powermemo_gql.memory.writes import ChangeOrigin, apply_changes, finish_flush, record_steps
 from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
@@ -91,11 +91,13 @@ class ProfileImporter:
                 project_id,
                 user_id,
                 result.changes,
-                source=ProfileSource.IMPORT,
-                blob_ids=[],
-                event_id=None,
-                flush_id=import_flush.id,
-                now=now,
+                ChangeOrigin(
+                    source=ProfileSource.IMPORT,
+                    blob_ids=[],
+                    event_id=None,
+                    flush_id=import_flush.id,
+                    now=now,
+                ),
             )
             keys = {
                 (c.topic, c.sub_topic) for c in written if c.kind != ChangeKind.ENTRY_DELETED.value
