@@ -22,7 +22,7 @@ from powermemo_gql.blobs.repository import BlobRepository
 from powermemo_gql.buffers.models import BufferItem, BufferStatus, Flush, FlushStatus, FlushTrigger
 from powermemo_gql.buffers.repository import BufferRepository, FlushLockRepository, FlushRepository
 from powermemo_gql.changes.feed import Feed
-from powermemo_gql.changes.models import Change, ChangeKind
+from powermemo_gql.changes.models import ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
 from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import SessionFactory
@@ -38,7 +38,12 @@ from powermemo_gql.memory.pipeline import (
 )
 from powermemo_gql.memory.steps import instructions_for
 from powermemo_gql.memory.transcript import lines_of
-from powermemo_gql.memory.writes import record_steps, usage_values, write_flush_result
+from powermemo_gql.memory.writes import (
+    flush_change,
+    record_steps,
+    usage_values,
+    write_flush_result,
+)
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.profiles.repository import ProfileRepository
@@ -277,17 +282,8 @@ class FlushJob:
             if still_running:  # else it was abandoned: its items are already idle again
                 await record_steps(session, flush, usage)
                 await BufferRepository(session).finish(flush.id, BufferStatus.FAILED, now, reason)
-                await ChangeRepository(session).append(
-                    [
-                        Change(
-                            project_id=flush.project_id,
-                            user_id=flush.user_id,
-                            kind=ChangeKind.FLUSH_FAILED.value,
-                            flush_id=flush.id,
-                            error=reason,
-                        )
-                    ]
-                )
+                failed = flush_change(flush, ChangeKind.FLUSH_FAILED, error=reason)
+                await ChangeRepository(session).append([failed])
             await FlushLockRepository(session).release(flush.user_id, flush.id)
         if still_running:
             await self._feed.notify(flush.user_id)

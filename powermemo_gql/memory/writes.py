@@ -178,18 +178,28 @@ async def write_flush_result(
     # The delta records what was written: changes skipped for a concurrent edit are not.
     event.profile_delta = [as_delta(record) for record in written]
     await ChangeRepository(session).append(
-        [
-            Change(
-                project_id=flush.project_id,
-                user_id=flush.user_id,
-                kind=ChangeKind.BUFFER_FLUSHED.value,
-                flush_id=flush.id,
-                event_id=event.id,
-            )
-        ]
+        [flush_change(flush, ChangeKind.BUFFER_FLUSHED, event_id=event.id)]
     )
     await record_steps(session, flush, result.usage)
     return event
+
+
+def flush_change(
+    flush: Flush,
+    kind: ChangeKind,
+    *,
+    event_id: uuid.UUID | None = None,
+    error: str | None = None,
+) -> Change:
+    """The change-feed record of how a flush ended: the event it wrote, or why it failed."""
+    return Change(
+        project_id=flush.project_id,
+        user_id=flush.user_id,
+        kind=kind.value,
+        flush_id=flush.id,
+        event_id=event_id,
+        error=error,
+    )
 
 
 def usage_values(usage: Usage) -> dict[str, int]:
