@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from powermemo_gql import __version__
 from powermemo_gql.core import migrations, tokens
 from powermemo_gql.core.clock import Clock
-from powermemo_gql.core.db import create_migration_engine
 from powermemo_gql.core.gc_tuning import FreezeSurvivors
 from powermemo_gql.graphql import graphiql
 from powermemo_gql.graphql.schema import build_schema
@@ -70,14 +69,6 @@ async def _detect_pgvector(resources: Resources) -> None:
         logger.warning("could not check for pgvector at startup", exc_info=True)
 
 
-async def _migrate(settings: Settings) -> None:
-    engine = create_migration_engine(settings)
-    try:
-        await migrations.upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
 def _up(answered: bool) -> str:
     return "ok" if answered else "down"
 
@@ -100,7 +91,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if settings.migrate_on_startup:
-            await _migrate(settings)  # cannot start on an unmigrated schema
+            await migrations.upgrade_database(settings)  # cannot start on an unmigrated schema
         else:
             await _warn_if_schema_behind(resources)
         await _detect_pgvector(resources)

@@ -24,7 +24,7 @@ from powermemo_gql.cli_remote import (
 from powermemo_gql.cli_serve import run_worker, serve
 from powermemo_gql.core import migrations
 from powermemo_gql.core.clock import SystemClock
-from powermemo_gql.core.db import create_engine, create_migration_engine, create_session_factory
+from powermemo_gql.core.db import create_engine, create_session_factory
 from powermemo_gql.core.global_ids import global_id, split_global_id
 from powermemo_gql.core.pagination import MAX_PAGE_SIZE, PageArgs
 from powermemo_gql.core.uow import unit_of_work
@@ -152,7 +152,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def _on_database(settings: Settings, args: argparse.Namespace) -> int:
     """The operator commands that work on the database itself."""
     if args.command == "migrate":
-        run_on_database(_migrate(settings))
+        run_on_database(migrations.upgrade_database(settings))
         print("database is at the newest migration")
         return 0
     if args.command == "reindex":
@@ -177,14 +177,6 @@ def _export_schema(output: Path | None) -> int:
     else:
         output.write_text(sdl, encoding="utf-8")
     return 0
-
-
-async def _migrate(settings: Settings) -> None:
-    engine = create_migration_engine(settings)
-    try:
-        await migrations.upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _create_project(settings: Settings, name: str) -> int:

@@ -16,8 +16,9 @@ class PowermemoError(Exception):
 
     `code` is the GraphQL error code (`NOT_FOUND`, `UNAUTHENTICATED`, `DATABASE_BUSY`,
     `INTERNAL_SERVER_ERROR`, ...), `field` the offending input when the server names one,
-    `typename` the union member that carried it (e.g. `NotFound`) and `status` the
-    HTTP status when the request was refused before GraphQL ran.
+    `typename` the union member that carried it (e.g. `NotFound`), `status` the
+    HTTP status when the request was refused before GraphQL ran, and `retry_after` the
+    server's `Retry-After` in seconds when it sent one (see RateLimitedError).
     """
 
     def __init__(
@@ -28,6 +29,7 @@ class PowermemoError(Exception):
         *,
         typename: str | None = None,
         status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -35,6 +37,7 @@ class PowermemoError(Exception):
         self.field = field
         self.typename = typename
         self.status = status
+        self.retry_after = retry_after
 
 
 class NotFoundError(PowermemoError):
@@ -67,19 +70,6 @@ class RateLimitedError(PowermemoError):
     `retry_after` is the server's `Retry-After`, in seconds, when it sent one.
     """
 
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        field: str | None = None,
-        *,
-        typename: str | None = None,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(code, message, field, typename=typename, status=status)
-        self.retry_after = retry_after
-
 
 class ConnectionFailedError(PowermemoError):
     """The server could not be reached or did not answer in time (code CONNECTION_FAILED or
@@ -99,31 +89,16 @@ _BY_CODE: dict[str, type[PowermemoError]] = {
 _BY_STATUS = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}
 
 
-def error_for(
-    code: str,
-    message: str,
-    field: str | None = None,
-    *,
-    typename: str | None = None,
-    status: int | None = None,
-    retry_after: float | None = None,
-) -> PowermemoError:
+def error_class(code: str) -> type[PowermemoError]:
     """The exception for a code: its subclass, or PowermemoError for codes without one."""
-    cls = _BY_CODE.get(code, PowermemoError)
-    if cls is RateLimitedError:
-        return RateLimitedError(
-            code, message, field, typename=typename, status=status, retry_after=retry_after
-        )
-    return cls(code, message, field, typename=typename, status=status)
+    return _BY_CODE.get(code, PowermemoError)
 
 
 def from_union_member(member: Mapping[str, Any]) -> PowermemoError:
     """A result-union member implementing `Error`: `{__typename, code, message, field?}`."""
-    return error_for(
-        str(member["code"]),
-        str(member["message"]),
-        member.get("field"),
-        typename=member.get("__typename"),
+    code = str(member["code"])
+    return error_class(code)(
+        code, str(member["message"]), member.get("field"), typename=member.get("__typename")
     )
 
 
@@ -141,12 +116,8 @@ def from_graphql_errors(
         # Parse or validation errors carry no code (GraphQL reports them as they are).
         code = "GRAPHQL_ERROR" if status is None or status < 500 else f"HTTP_{status}"
     message = first.get("message") or (f"HTTP {status}" if status else "unknown error")
-    return error_for(
-        str(code),
-        str(message),
-        extensions.get("field"),
-        status=status,
-        retry_after=retry_after,
+    return error_class(str(code))(
+        str(code), str(message), extensions.get("field"), status=status, retry_after=retry_after
     )
 
 
@@ -155,4 +126,4 @@ def from_http_status(
 ) -> PowermemoError:
     """A refusal whose body is not GraphQL-shaped (e.g. a proxy in front of the server)."""
     code = _BY_STATUS.get(status, f"HTTP_{status}")
-    return error_for(code, message, status=status, retry_after=retry_after)
+    return error_class(code)(code, message, status=status, retry_after=retry_after)

@@ -11,6 +11,8 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
+from powermemo_gql.core.db import create_migration_engine
+from powermemo_gql.settings import Settings
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,6 +61,16 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(run)
+
+
+async def upgrade_database(settings: Settings) -> None:
+    """The configured database to head (`migrate`, migrate_on_startup), over an engine of
+    its own: migrations run without the statement timeout of requests."""
+    engine = create_migration_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:

@@ -5,22 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from openai import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AsyncOpenAI,
-    InternalServerError,
-    RateLimitError,
-    omit,
-)
+from openai import APIStatusError, omit
 from openai.types.chat import ChatCompletion
 
+from powermemo_gql.core import openai_endpoint as endpoint
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.observability.logs import StateChanges, reason_of
 from powermemo_gql.observability.metrics import Metrics
@@ -28,8 +20,6 @@ from powermemo_gql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Failures worth another try: the request may well succeed later.
-_TRANSIENT = (APITimeoutError, APIConnectionError, RateLimitError, InternalServerError)
 # Steps that use llm_summary_model when it is set.
 SUMMARY_PURPOSES = frozenset({"summarize", "tag_event"})
 # Refusals that may mean "no JSON mode here": a bad request, not authentication or routing.
@@ -73,13 +63,8 @@ class OpenAILLMClient:
         self._metrics = metrics
         self._state = StateChanges(logger, "the LLM endpoint (readiness probe)")
         self._sleep = sleep  # waits between retries; a test records them instead
-        key = settings.llm_api_key
-        self._client = AsyncOpenAI(
-            # A local OpenAI-compatible server usually wants no key, but the client needs one.
-            api_key=key.get_secret_value() if key else "unset",
-            base_url=settings.llm_base_url,
-            timeout=settings.llm_timeout_seconds,
-            max_retries=0,  # retried below, where the attempts are counted and logged
+        self._client = endpoint.openai_client(
+            settings.llm_api_key, settings.llm_base_url, settings.llm_timeout_seconds
         )
         self._model = settings.llm_model
         self._summary_model = settings.llm_summary_model or settings.llm_model
@@ -95,8 +80,7 @@ class OpenAILLMClient:
 
     async def backoff(self, attempt: int) -> None:
         """Wait before retry number `attempt` (1-based): exponential, with jitter."""
-        delay = self._backoff * 2 ** (attempt - 1)
-        await self._sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311  (jitter, not crypto)
+        await self._sleep(endpoint.backoff_delay(self._backoff, attempt))
 
     async def complete(self, purpose: str, system: str, user: str) -> Completion:
         failure = "no attempt made"
@@ -110,8 +94,8 @@ class OpenAILLMClient:
                 await self.backoff(attempt)
             try:
                 completion = await self._create(purpose, system, user, json_mode)
-            except _TRANSIENT as exc:
-                failure = _describe(exc)
+            except endpoint.TRANSIENT_ERRORS as exc:
+                failure = endpoint.describe_failure(exc)
             except _Malformed as exc:
                 failure = f"malformed answer: {exc}"
             except APIStatusError as exc:  # 4xx other than 429: retrying will not help
@@ -119,13 +103,13 @@ class OpenAILLMClient:
                     logger.warning(
                         "LLM %s: JSON mode refused (%s); asking again without it",
                         purpose,
-                        _describe(exc),
+                        endpoint.describe_failure(exc),
                     )
                     json_mode, fell_back = False, True
                     continue  # the same attempt again, at once
                 self._count(purpose, "refused")
                 raise LLMUnavailable(
-                    f"LLM refused the {purpose} request: {_describe(exc)}"
+                    f"LLM refused the {purpose} request: {endpoint.describe_failure(exc)}"
                 ) from exc
             else:
                 self._note_answered(json_mode, fell_back)
@@ -137,7 +121,7 @@ class OpenAILLMClient:
             attempt += 1
             logger.warning("LLM %s attempt %d failed: %s", purpose, attempt, failure)
         self._count(purpose, "failed")
-        attempts = f"{self.max_retries + 1} attempt" + ("s" if self.max_retries else "")
+        attempts = endpoint.attempts_made(self.max_retries)
         raise LLMUnavailable(f"LLM {purpose} failed after {attempts}: {failure}")
 
     async def _create(self, purpose: str, system: str, user: str, json_mode: bool) -> Completion:
@@ -222,11 +206,3 @@ def _completion_of(response: object) -> Completion:
         input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
         output_tokens=getattr(usage, "completion_tokens", 0) or 0,
     )
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, APIStatusError):
-        return f"HTTP {exc.status_code}"
-    if isinstance(exc, APITimeoutError):
-        return "timed out"
-    return type(exc).__name__

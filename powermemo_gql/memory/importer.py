@@ -13,11 +13,10 @@ from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
 from powermemo_gql.memory.client import LLMClient
-from powermemo_gql.memory.job import PARSE_ATTEMPTS
 from powermemo_gql.memory.parsing import Usage
-from powermemo_gql.memory.pipeline import CurrentEntry, Limits, MemoryPipeline
+from powermemo_gql.memory.pipeline import CurrentEntry, MemoryPipeline
 from powermemo_gql.memory.steps import instructions_for
-from powermemo_gql.memory.writes import apply_changes, finish_flush, record_steps
+from powermemo_gql.memory.writes import ChangeOrigin, apply_changes, finish_flush, record_steps
 from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
@@ -40,9 +39,7 @@ class ProfileImporter:
         self._clock = clock
         self._feed = feed
         self._settings = settings
-        self._pipeline = MemoryPipeline(
-            llm, attempts=PARSE_ATTEMPTS, limits=Limits.from_settings(settings)
-        )
+        self._pipeline = MemoryPipeline.from_settings(llm, settings)
 
     async def import_profile(
         self, project_id: uuid.UUID, user_id: uuid.UUID, text: str
@@ -94,11 +91,13 @@ class ProfileImporter:
                 project_id,
                 user_id,
                 result.changes,
-                source=ProfileSource.IMPORT,
-                blob_ids=[],
-                event_id=None,
-                flush_id=import_flush.id,
-                now=now,
+                ChangeOrigin(
+                    source=ProfileSource.IMPORT,
+                    blob_ids=[],
+                    event_id=None,
+                    flush_id=import_flush.id,
+                    now=now,
+                ),
             )
             keys = {
                 (c.topic, c.sub_topic) for c in written if c.kind != ChangeKind.ENTRY_DELETED.value

@@ -22,7 +22,7 @@ from powermemo_gql.blobs.repository import BlobRepository
 from powermemo_gql.buffers.models import BufferItem, BufferStatus, Flush, FlushStatus, FlushTrigger
 from powermemo_gql.buffers.repository import BufferRepository, FlushLockRepository, FlushRepository
 from powermemo_gql.changes.feed import Feed
-from powermemo_gql.changes.models import Change, ChangeKind
+from powermemo_gql.changes.models import ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
 from powermemo_gql.core.clock import Clock
 from powermemo_gql.core.db import SessionFactory
@@ -33,13 +33,17 @@ from powermemo_gql.memory.leases import LeaseLost, renewing
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import (
     CurrentEntry,
-    Limits,
     MemoryPipeline,
     PipelineResult,
 )
 from powermemo_gql.memory.steps import instructions_for
 from powermemo_gql.memory.transcript import lines_of
-from powermemo_gql.memory.writes import record_steps, usage_values, write_flush_result
+from powermemo_gql.memory.writes import (
+    flush_change,
+    record_steps,
+    usage_values,
+    write_flush_result,
+)
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.profiles.repository import ProfileRepository
@@ -48,10 +52,6 @@ from powermemo_gql.settings import Settings
 from powermemo_gql.users.repository import UserRepository
 
 logger = logging.getLogger(__name__)
-
-
-# An unparsable answer is asked again once; transport failures have their own retries.
-PARSE_ATTEMPTS = 2
 
 
 class ClaimRefused(Enum):
@@ -102,9 +102,7 @@ class FlushJob:
         self._sessions = sessions
         self._feed = feed
         self._settings = settings
-        self._pipeline = MemoryPipeline(
-            llm, attempts=PARSE_ATTEMPTS, limits=Limits.from_settings(settings)
-        )
+        self._pipeline = MemoryPipeline.from_settings(llm, settings)
         self._lease = timedelta(seconds=settings.flush_lease_seconds)
         # Flushes run at once by this process; more would only queue for LLM slots while
         # holding leases.
@@ -284,17 +282,8 @@ class FlushJob:
             if still_running:  # else it was abandoned: its items are already idle again
                 await record_steps(session, flush, usage)
                 await BufferRepository(session).finish(flush.id, BufferStatus.FAILED, now, reason)
-                await ChangeRepository(session).append(
-                    [
-                        Change(
-                            project_id=flush.project_id,
-                            user_id=flush.user_id,
-                            kind=ChangeKind.FLUSH_FAILED.value,
-                            flush_id=flush.id,
-                            error=reason,
-                        )
-                    ]
-                )
+                failed = flush_change(flush, ChangeKind.FLUSH_FAILED, error=reason)
+                await ChangeRepository(session).append([failed])
             await FlushLockRepository(session).release(flush.user_id, flush.id)
         if still_running:
             await self._feed.notify(flush.user_id)

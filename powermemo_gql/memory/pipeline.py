@@ -34,6 +34,8 @@ from powermemo_gql.settings import Settings
 
 # Summaries of summaries at most this deep; a model whose notes do not shrink stops there.
 MAX_SUMMARY_ROUNDS = 3
+# An unparsable answer is asked again once; transport failures have their own retries.
+PARSE_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,11 @@ class MemoryPipeline:
         self._llm = llm
         self._attempts = attempts  # tries per step before the flush fails
         self._limits = limits
+
+    @classmethod
+    def from_settings(cls, llm: LLMClient, settings: Settings) -> MemoryPipeline:
+        """The pipeline of flushes and imports alike."""
+        return cls(llm, attempts=PARSE_ATTEMPTS, limits=Limits.from_settings(settings))
 
     def asker(self, usage: Usage) -> Asker:
         return Asker(self._llm, self._attempts, self._limits.context_tokens, usage)

