@@ -44,7 +44,7 @@ class _Kind:
 _KINDS: dict[str, _Kind] = {
     "User": _Kind(UserRow, lambda row: User(row=row)),
     "Blob": _Kind(BlobRow, to_blob),
-    "ProfileEntry": _Kind(ProfileEntryRow, lambda row: ProfileEntry(row=row)),
+    "ProfileEntry": _Kind(ProfileEntryRow, ProfileEntry.of),
     "Event": _Kind(EventRow, lambda row: Event(row=row)),
     "Flush": _Kind(FlushRow, lambda row: Flush(row=row)),
     "Project": _Kind(ProjectRow, lambda row: Project(row=row), root_only=True),

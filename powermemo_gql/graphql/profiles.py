@@ -59,54 +59,64 @@ class ProfileRevision:
     created_at: datetime = strawberry.field(description="When it was replaced.")
 
 
+def _source_blob_ids(root: ProfileEntry) -> list[strawberry.ID]:
+    return [global_id("Blob", b) for b in root.row.source_blob_ids]
+
+
+def _source_event_id(root: ProfileEntry) -> strawberry.ID | None:
+    return optional_global_id("Event", root.row.source_event_id)
+
+
 @strawberry.type(description="One fact of a user's profile, with where it came from.")
 class ProfileEntry(Node):
+    # The plain values are fields of their own, copied from the row (`of`): strawberry reads
+    # such a field with a getattr, where a method field costs a resolver call, with its Info
+    # object, per entry and field (a third of a profile query's execution).
     row: strawberry.Private[ProfileEntryRow]
 
     @strawberry.field(description="The entry's global id; it stays the same through updates.")
     def id(self) -> strawberry.ID:
         return global_id("ProfileEntry", self.row.id)
 
-    @strawberry.field(description="The topic it is filed under, e.g. basic_info.")
-    def topic(self) -> str:
-        return self.row.topic
+    topic: str = strawberry.field(description="The topic it is filed under, e.g. basic_info.")
+    sub_topic: str = strawberry.field(
+        description="Its sub-topic; one entry per topic and sub-topic."
+    )
+    content: str = strawberry.field(description="The fact, in words.")
+    source: ProfileSource = strawberry.field(  # type: ignore[valid-type]
+        description="LLM, MANUAL or IMPORT."
+    )
 
-    @strawberry.field(description="Its sub-topic; one entry per topic and sub-topic.")
-    def sub_topic(self) -> str:
-        return self.row.sub_topic
-
-    @strawberry.field(description="The fact, in words.")
-    def content(self) -> str:
-        return self.row.content
-
-    @strawberry.field(description="LLM, MANUAL or IMPORT.")
-    def source(self) -> ProfileSource:  # type: ignore[valid-type]
-        return ProfileSourceEnum(self.row.source)
-
-    @strawberry.field(description="Blobs whose processing produced or changed this entry.")
-    def source_blob_ids(self) -> list[strawberry.ID]:
-        return [global_id("Blob", b) for b in self.row.source_blob_ids]
-
-    @strawberry.field(description="The event that last changed this entry.")
-    def source_event_id(self) -> strawberry.ID | None:
-        return optional_global_id("Event", self.row.source_event_id)
-
-    @strawberry.field(description="When it was added.")
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field(description="When its content last changed (its creation until then).")
-    def updated_at(self) -> datetime:
-        return self.row.updated_at
-
-    @strawberry.field(
+    source_blob_ids: list[strawberry.ID] = strawberry.field(
+        resolver=_source_blob_ids,
+        description="Blobs whose processing produced or changed this entry.",
+    )
+    source_event_id: strawberry.ID | None = strawberry.field(
+        resolver=_source_event_id, description="The event that last changed this entry."
+    )
+    created_at: datetime = strawberry.field(description="When it was added.")
+    updated_at: datetime = strawberry.field(
+        description="When its content last changed (its creation until then)."
+    )
+    last_mentioned_at: datetime | None = strawberry.field(
         description=(
             "When the user last spoke of it: the latest message time of the flush that wrote "
             "or confirmed it (null for entries written by hand or imported from text)."
         )
     )
-    def last_mentioned_at(self) -> datetime | None:
-        return self.row.last_mentioned_at
+
+    @classmethod
+    def of(cls, row: ProfileEntryRow) -> ProfileEntry:
+        return cls(
+            row=row,
+            topic=row.topic,
+            sub_topic=row.sub_topic,
+            content=row.content,
+            source=ProfileSourceEnum(row.source),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            last_mentioned_at=row.last_mentioned_at,
+        )
 
     @strawberry.field(description="Previous values, oldest first.")
     async def history(self, info: Info) -> list[ProfileRevision]:
@@ -216,7 +226,7 @@ class ProfileMutation:
             row = await UseCases(session, ctx.resources).add_profile_entry(
                 ctx.project_id, input.user_id, input.topic, input.sub_topic, input.content
             )
-        return AddProfileEntryPayload(entry=ProfileEntry(row=row))
+        return AddProfileEntryPayload(entry=ProfileEntry.of(row))
 
     @strawberry.mutation(
         description=(
@@ -239,7 +249,7 @@ class ProfileMutation:
             user.project_id, user.id, input.text
         )
         return ImportProfilePayload(
-            entries=[ProfileEntry(row=r) for r in rows],
+            entries=[ProfileEntry.of(r) for r in rows],
             llm_calls=usage.calls,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -261,7 +271,7 @@ class ProfileMutation:
                 row = await UseCases(session, ctx.resources).update_profile_entry(
                     ctx.project_id, raw, input.content
                 )
-        return UpdateProfileEntryPayload(entry=ProfileEntry(row=row))
+        return UpdateProfileEntryPayload(entry=ProfileEntry.of(row))
 
     @strawberry.mutation(description="Delete an entry; its last value is kept in its history.")
     @domain_errors_as_results(invalid_input="top_level")

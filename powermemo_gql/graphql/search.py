@@ -105,7 +105,7 @@ class SearchHit:
 
     @strawberry.field(description="The profile entry, for a PROFILE hit.")
     def entry(self) -> ProfileEntry | None:
-        return ProfileEntry(row=self.hit.row) if self.hit.kind is RecallKind.PROFILE else None
+        return ProfileEntry.of(self.hit.row) if self.hit.kind is RecallKind.PROFILE else None
 
     @strawberry.field(description="The event, for an EVENT hit.")
     def event(self) -> Event | None:

@@ -125,7 +125,7 @@ class User(Node):
         key = ProfileKey(self.row.id, tuple(topics) if topics else None, topk, max_tokens)
         with query_input_errors():
             rows = await info.context.loaders.profiles.load(key)
-        return [ProfileEntry(row=r) for r in rows]
+        return [ProfileEntry.of(r) for r in rows]
 
     @strawberry.field(description="The user's events, newest first.")
     async def events(
