@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from graphql import GraphQLError
@@ -29,7 +29,6 @@ class Context:
     response: Response | None
     resources: Resources
     principal: Principal
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # graphql-transport-ws: the connection_init payload (strawberry sets it).
     connection_params: dict[str, object] | None = None
     # An HTTP request's one session (core/request_unit.py). A websocket serves operations for

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, SchemaExtension
+from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -27,7 +27,7 @@ from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
 from powermemo_gql.graphql.storable import StorableText
 from powermemo_gql.graphql.users import UserMutation, UserQuery
-from powermemo_gql.graphql.validation import BoundedValidation, HideSuggestions
+from powermemo_gql.graphql.validation import BoundedValidation, HideSuggestions, ResultErrorsMask
 from powermemo_gql.observability.logs import reason_of
 from powermemo_gql.settings import Settings
 
@@ -76,7 +76,7 @@ def _database_trouble(error: GraphQLError) -> tuple[str, str] | None:
     return database_trouble(error.original_error)
 
 
-class MaskUnexpectedErrors(MaskErrors):
+class MaskUnexpectedErrors(ResultErrorsMask):
     """Hide the text of unexpected errors (it may hold SQL or secrets), keep a code."""
 
     def __init__(self) -> None:
