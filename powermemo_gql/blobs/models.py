@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -46,3 +47,23 @@ class Blob(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Chosen by the client so that a retry of a lost answer stores nothing twice.
     idempotency_key: str | None = Field(default=None, max_length=MAX_IDEMPOTENCY_KEY_CHARS)
+
+
+@dataclass(frozen=True, slots=True)
+class InsertedBlob:
+    """A blob just written by a Core insert, as the caller needs it back: building an ORM
+    instance for it (instrumented attributes, instance state) cost a tenth of insertBlob's
+    CPU. Same attributes as Blob; nothing reads it back from the database."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    type: str
+    payload: dict[str, Any]
+    fields: dict[str, Any]
+    created_at: datetime
+    idempotency_key: str | None = None
+
+
+# What the API layer shows as a blob: a row read back, or one just inserted.
+BlobView = Blob | InsertedBlob

@@ -14,6 +14,8 @@ from powermemo_gql.blobs.models import (
     PROCESSABLE_TYPES,
     Blob,
     BlobType,
+    BlobView,
+    InsertedBlob,
 )
 from powermemo_gql.blobs.repository import BlobRepository
 from powermemo_gql.buffers.models import BufferItem, BufferStatus
@@ -41,7 +43,7 @@ def checked_idempotency_key(value: str | None, field: str = "idempotencyKey") ->
 
 @dataclass(frozen=True)
 class Inserted:
-    blob: Blob
+    blob: BlobView
     # True when an earlier insert with the same idempotency key is returned instead.
     replayed: bool = False
     # The user's idle buffer tokens after the insert, where the insert learnt them.
@@ -140,7 +142,7 @@ class BlobService:
         if found is None:
             raise NotFound("User", user_external_id)
         user_id, idle_tokens = found
-        return Inserted(Blob(**values, user_id=user_id), idle_tokens=idle_tokens)
+        return Inserted(InsertedBlob(**values, user_id=user_id), idle_tokens=idle_tokens)
 
     async def _first_with_key(self, blob: Blob, key: str) -> Blob | None:
         """Insert the blob unless its key is taken; None if inserted, else the key's blob."""

@@ -11,8 +11,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from powermemo_gql import errors as domain
-from powermemo_gql.blobs.models import Blob as BlobRow
 from powermemo_gql.blobs.models import BlobType as BlobKind
+from powermemo_gql.blobs.models import BlobView as BlobRow
 from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.graphql.blob_inputs import BlobInput, ChatRole
 from powermemo_gql.graphql.context import Context
