@@ -1,4 +1,6 @@
-"""Tells the request's unit of work (core/request_unit.py) what operation runs next."""
+"""What every operation sets up and checks around itself, in one schema extension (each
+extension strawberry enters costs per operation, so they are few): fresh DataLoaders, the
+request unit's mode (core/request_unit.py), and errors from unstorable text (storable.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from strawberry.types.graphql import OperationType
 
 from powermemo_gql.core.request_unit import Mode
 from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.storable import storable_errors
 
 # The fields whose value is only right if everything else the operation reads is read in
 # the same snapshot.
@@ -34,10 +37,17 @@ def mode_of(document: DocumentNode, operation: OperationType) -> Mode:
     return Mode.READ
 
 
-class OperationUnit(SchemaExtension):
-    """Sets the unit's mode once the operation is parsed; the view ends the operation
+class OperationScope(SchemaExtension):
+    """The unit's mode is set once the operation is parsed; the view ends the operation
     (graphql/view.py), since ending it awaits the database and this hook runs in
     synchronous executions too (introspection)."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            # Over websockets one context serves a whole connection: fresh loaders each time.
+            context.start_operation()
+        yield
 
     def on_execute(self) -> Iterator[None]:
         execution = self.execution_context
@@ -47,3 +57,6 @@ class OperationUnit(SchemaExtension):
         if unit is not None and document is not None:  # None: a websocket, own units
             unit.begin_operation(mode_of(document, execution.operation_type))
         yield
+        result = execution.result
+        if result is not None and result.errors:
+            result.errors = storable_errors(result.errors, document, execution.variables or {})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
@@ -14,18 +14,16 @@ from strawberry.types import ExecutionContext
 from powermemo_gql.core.db import database_trouble
 from powermemo_gql.graphql.blobs import ALL_BLOB_TYPES, BlobMutation, BlobQuery
 from powermemo_gql.graphql.changes import ChangeSubscription
-from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import is_unexpected
 from powermemo_gql.graphql.events import EventMutation
 from powermemo_gql.graphql.health import HealthQuery
 from powermemo_gql.graphql.limits import QueryLimits
 from powermemo_gql.graphql.memory import MemoryMutation, MemoryQuery
 from powermemo_gql.graphql.node_query import NodeQuery
-from powermemo_gql.graphql.operation_unit import OperationUnit
+from powermemo_gql.graphql.operation_unit import OperationScope
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
 from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
-from powermemo_gql.graphql.storable import StorableText
 from powermemo_gql.graphql.users import UserMutation, UserQuery
 from powermemo_gql.graphql.validation import BoundedValidation, HideSuggestions, ResultErrorsMask
 from powermemo_gql.observability.logs import reason_of
@@ -126,16 +124,6 @@ def log_error(error: GraphQLError) -> None:
     logger.error("unexpected error at %s", path, exc_info=error.original_error)
 
 
-class PerOperationLoaders(SchemaExtension):
-    """Fresh DataLoaders for every operation, HTTP or websocket alike."""
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
-        if isinstance(context, Context):
-            context.start_operation()
-        yield
-
-
 def _guard_rails(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """The limits of a running server (the exported SDL does not depend on them).
 
@@ -165,9 +153,7 @@ def _guard_rails(settings: Settings) -> list[Callable[[], SchemaExtension]]:
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         MaskUnexpectedErrors,
-        PerOperationLoaders,
-        OperationUnit,
-        StorableText,
+        OperationScope,
         # The limits come first: the query's length is checked before ParserCache parses.
         # Validation, cached too, comes with them (without settings: graphql-core's own).
         *(_guard_rails(settings) if settings is not None else []),

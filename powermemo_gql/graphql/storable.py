@@ -7,12 +7,10 @@ check) is reported as BAD_USER_INPUT naming where the text came from, not masked
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, StringValueNode, visit
 from graphql.language import Visitor
-from strawberry.extensions import SchemaExtension
 
 from powermemo_gql.core.validation import find_unstorable_text, text_problem
 from powermemo_gql.graphql.errors import is_unexpected
@@ -44,25 +42,24 @@ def _unstorable_in(
     return literals.found
 
 
-class StorableText(SchemaExtension):
-    def on_execute(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors or not any(map(is_unexpected, result.errors)):
-            return
-        found = _unstorable_in(
-            self.execution_context.graphql_document, self.execution_context.variables or {}
+def storable_errors(
+    errors: list[GraphQLError], document: DocumentNode | None, variables: dict[str, Any]
+) -> list[GraphQLError]:
+    """The errors of an execution, with unexpected ones that unstorable text of the request
+    caused reported as BAD_USER_INPUT naming where the text came from."""
+    if not any(map(is_unexpected, errors)):
+        return errors
+    found = _unstorable_in(document, variables)
+    if found is None:
+        return errors
+    field, problem = found
+    return [
+        GraphQLError(
+            f"{field} {problem}.",
+            path=error.path,
+            extensions={"code": "BAD_USER_INPUT", "field": field},
         )
-        if found is None:
-            return
-        field, problem = found
-        result.errors = [
-            GraphQLError(
-                f"{field} {problem}.",
-                path=error.path,
-                extensions={"code": "BAD_USER_INPUT", "field": field},
-            )
-            if is_unexpected(error)
-            else error
-            for error in result.errors
-        ]
+        if is_unexpected(error)
+        else error
+        for error in errors
+    ]
