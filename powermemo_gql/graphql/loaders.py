@@ -24,7 +24,7 @@ from powermemo_gql.core.pagination import (
 )
 from powermemo_gql.errors import InvalidInput
 from powermemo_gql.graphql import nested_loaders as nested
-from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
+from powermemo_gql.profiles.models import ProfileEntryRecord as ProfileEntryRow
 from powermemo_gql.profiles.service import ProfileService
 from powermemo_gql.users.models import User as UserRow
 from powermemo_gql.users.service import UserService

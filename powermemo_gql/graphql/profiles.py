@@ -17,7 +17,7 @@ from powermemo_gql.graphql.errors import (
     domain_errors_as_results,
 )
 from powermemo_gql.graphql.node import Node, decoded_id, global_id, optional_global_id
-from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
+from powermemo_gql.profiles.models import ProfileEntryView as ProfileEntryRow
 from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
 from powermemo_gql.profiles.models import RevisionAction as RevisionActionEnum
 from powermemo_gql.profiles.service import MAX_CONTENT_CHARS, MAX_LABEL_CHARS

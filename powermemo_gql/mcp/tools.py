@@ -21,7 +21,7 @@ from powermemo_gql.core.global_ids import decoded_id, global_id
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import Conflict, DomainError, InvalidInput, NotFound
 from powermemo_gql.memory.context import ContextRequest
-from powermemo_gql.profiles.models import ProfileEntry
+from powermemo_gql.profiles.models import ProfileEntryView
 from powermemo_gql.profiles.service import ProfileService
 from powermemo_gql.recall.context import TurnContextService
 from powermemo_gql.recall.models import RecallKind
@@ -67,7 +67,7 @@ def tool_error(error: DomainError) -> ToolError:
     return ToolError(f"{error.code}: {error.message}")
 
 
-def _entry(row: ProfileEntry) -> dict[str, Any]:
+def _entry(row: ProfileEntryView) -> dict[str, Any]:
     return {
         "entry_id": global_id("ProfileEntry", row.id),
         "topic": row.topic,

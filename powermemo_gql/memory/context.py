@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,10 +23,16 @@ from powermemo_gql.core.tokens import count_tokens
 from powermemo_gql.errors import InvalidInput
 from powermemo_gql.events.models import Event
 from powermemo_gql.events.repository import EventRepository
-from powermemo_gql.profiles.models import ProfileEntry
+from powermemo_gql.profiles.models import ProfileEntryView
 from powermemo_gql.profiles.repository import ProfileRepository
 
-R = TypeVar("R", ProfileEntry, Event)
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+R = TypeVar("R", bound=_Identified)
 
 UTC_ZONE = ZoneInfo("UTC")
 MAX_CONTEXT_TOKENS = 100_000
@@ -114,7 +120,7 @@ def _first(rows: list[R], ids: Sequence[uuid.UUID]) -> list[R]:
 
 def pack_context(
     request: ContextRequest,
-    profile: list[ProfileEntry],
+    profile: Sequence[ProfileEntryView],
     events: list[Event],
     buffer_texts: list[str],
     zone: ZoneInfo = UTC_ZONE,
@@ -172,7 +178,7 @@ class ContextService:
 
     async def build(self, user_id: uuid.UUID, request: ContextRequest) -> PackedContext:
         request = request.checked()
-        profile = await ProfileRepository(self.session).list_for_user(user_id)
+        profile = await ProfileRepository(self.session).records_for_users([user_id])
         events_repository = EventRepository(self.session)
         page = await events_repository.list_for_user(user_id, PageArgs(first=RECENT_EVENTS))
         events = list(page.items)

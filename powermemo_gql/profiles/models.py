@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -54,6 +55,32 @@ class ProfileEntry(SQLModel, table=True):
     # once charged, and by an edit. Not a foreign key: charging a flush that is gone updates
     # nothing.
     embedding_flush_id: uuid.UUID | None = Field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileEntryRecord:
+    """A profile entry as the reads return it: from a Core row, no ORM instance (loading 10
+    entries as ORM instances cost ~0.1 ms more CPU than the rows). The same attributes as
+    ProfileEntry, in its table's column order; only writes need the ORM entry."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    topic: str
+    sub_topic: str
+    content: str
+    source: str
+    source_blob_ids: list[str]
+    source_event_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    last_mentioned_at: datetime | None
+    embedded_model: str | None
+    embedding_flush_id: uuid.UUID | None
+
+
+# What the reads of a profile may hold: entries read as records, or ORM entries just written.
+ProfileEntryView = ProfileEntry | ProfileEntryRecord
 
 
 class ProfileRevision(SQLModel, table=True):

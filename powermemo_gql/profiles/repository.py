@@ -2,13 +2,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import col
 
 from powermemo_gql.core.repository import Repository
-from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision, RevisionAction
+from powermemo_gql.profiles.models import (
+    ProfileEntry,
+    ProfileEntryRecord,
+    ProfileRevision,
+    RevisionAction,
+)
 
 # The profile read, built once (building a statement costs more CPU than running it): the
 # users' entries, optionally of some topics only, in slot order.
@@ -20,6 +26,10 @@ _OF_USERS = (
 _OF_USERS_IN_TOPICS = _OF_USERS.where(
     col(ProfileEntry.topic).in_(bindparam("topics", expanding=True))
 )
+# The same reads as rows for ProfileEntryRecord, whose fields are the table's columns.
+_RECORD_COLUMNS = [ProfileEntry.__table__.c[f.name] for f in fields(ProfileEntryRecord)]  # type: ignore[attr-defined]
+_RECORDS_OF_USERS = _OF_USERS.with_only_columns(*_RECORD_COLUMNS)
+_RECORDS_OF_USERS_IN_TOPICS = _OF_USERS_IN_TOPICS.with_only_columns(*_RECORD_COLUMNS)
 
 
 class ProfileRepository(Repository[ProfileEntry]):
@@ -40,6 +50,18 @@ class ProfileRepository(Repository[ProfileEntry]):
         else:
             rows = await self.session.scalars(_OF_USERS, {"user_ids": list(user_ids)})
         return list(rows.all())
+
+    async def records_for_users(
+        self, user_ids: Sequence[uuid.UUID], topics: Sequence[str] | None = None
+    ) -> list[ProfileEntryRecord]:
+        """list_for_users for reading only: Core rows, in the same order."""
+        if topics:
+            result = await self.session.execute(
+                _RECORDS_OF_USERS_IN_TOPICS, {"user_ids": list(user_ids), "topics": list(topics)}
+            )
+        else:
+            result = await self.session.execute(_RECORDS_OF_USERS, {"user_ids": list(user_ids)})
+        return [ProfileEntryRecord(*row) for row in result]
 
     async def update_content(
         self,

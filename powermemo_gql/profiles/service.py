@@ -15,6 +15,7 @@ from powermemo_gql.core.validation import check_storable
 from powermemo_gql.errors import Conflict, InvalidInput, NotFound
 from powermemo_gql.profiles.models import (
     ProfileEntry,
+    ProfileEntryRecord,
     ProfileRevision,
     ProfileSource,
     entry_change,
@@ -39,8 +40,8 @@ def checked_text(value: str, field: str, limit: int) -> str:
 
 
 def _most_recent(
-    entries: list[ProfileEntry], topk: int | None, max_tokens: int | None
-) -> list[ProfileEntry]:
+    entries: list[ProfileEntryRecord], topk: int | None, max_tokens: int | None
+) -> list[ProfileEntryRecord]:
     kept: set[uuid.UUID] = set()
     spent = 0
     for entry in sorted(entries, key=lambda e: e.updated_at, reverse=True):
@@ -65,7 +66,7 @@ class ProfileService:
         topics: Sequence[str] | None = None,
         topk: int | None = None,
         max_tokens: int | None = None,
-    ) -> list[ProfileEntry]:
+    ) -> list[ProfileEntryRecord]:
         """Entries by topic and sub-topic; `topk` / `max_tokens` keep the most recently updated
         ones that fit (tokens of "topic::sub_topic: content")."""
         return (await self.for_users([user_id], topics, topk, max_tokens))[user_id]
@@ -76,14 +77,14 @@ class ProfileService:
         topics: Sequence[str] | None = None,
         topk: int | None = None,
         max_tokens: int | None = None,
-    ) -> dict[uuid.UUID, list[ProfileEntry]]:
+    ) -> dict[uuid.UUID, list[ProfileEntryRecord]]:
         """for_user for many users in one query."""
         if topk is not None and topk < 0:
             raise InvalidInput("topk", "must not be negative")
         if max_tokens is not None and max_tokens < 0:
             raise InvalidInput("maxTokens", "must not be negative")
-        profiles: dict[uuid.UUID, list[ProfileEntry]] = {user_id: [] for user_id in user_ids}
-        for entry in await self.entries.list_for_users(user_ids, topics):
+        profiles: dict[uuid.UUID, list[ProfileEntryRecord]] = {user_id: [] for user_id in user_ids}
+        for entry in await self.entries.records_for_users(user_ids, topics):
             profiles[entry.user_id].append(entry)
         if topk is None and max_tokens is None:
             return profiles
