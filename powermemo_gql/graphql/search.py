@@ -16,7 +16,7 @@ from powermemo_gql.graphql.profiles import ProfileEntry
 from powermemo_gql.recall.models import EventFact as EventFactRow
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.search import Fallback, Hit, SearchMode, SearchRequest, SearchService
-from powermemo_gql.users.models import User as UserRow
+from powermemo_gql.users.models import UserView as UserRow
 
 Info = strawberry.Info[Context, None]
 

@@ -44,7 +44,7 @@ from powermemo_gql.graphql.user_arguments import CreateUserInput, DeleteUserInpu
 from powermemo_gql.memory.context import ContextRequest
 from powermemo_gql.recall.context import TurnContextService
 from powermemo_gql.recall.search import SearchMode
-from powermemo_gql.users.models import User as UserRow
+from powermemo_gql.users.models import UserView as UserRow
 from powermemo_gql.users.repository import UserOrderField as OrderField
 from powermemo_gql.users.service import UserService
 

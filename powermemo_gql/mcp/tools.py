@@ -28,7 +28,7 @@ from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.search import Hit, SearchRequest, SearchService
 from powermemo_gql.resources import Resources
 from powermemo_gql.usecases import UseCases
-from powermemo_gql.users.models import User
+from powermemo_gql.users.models import UserView
 from powermemo_gql.users.service import UserService
 
 
@@ -99,11 +99,11 @@ class MemoryTools:
     resources: Resources
     project_id: uuid.UUID
 
-    async def _user(self, user_id: str) -> User:
+    async def _user(self, user_id: str) -> UserView:
         async with unit_of_work(self.resources.sessions) as session:
             return await UserService(session).get(self.project_id, user_id)
 
-    async def _user_or_new(self, user_id: str) -> User:
+    async def _user_or_new(self, user_id: str) -> UserView:
         try:
             return await self._user(user_id)
         except NotFound:

@@ -21,7 +21,7 @@ from powermemo_gql.profiles.models import (
     entry_change,
 )
 from powermemo_gql.profiles.repository import ProfileRepository
-from powermemo_gql.users.models import User
+from powermemo_gql.users.models import UserView
 from powermemo_gql.users.repository import UserRepository
 
 MAX_LABEL_CHARS = 100
@@ -93,7 +93,7 @@ class ProfileService:
             for user_id, entries in profiles.items()
         }
 
-    async def add(self, user: User, topic: str, sub_topic: str, content: str) -> ProfileEntry:
+    async def add(self, user: UserView, topic: str, sub_topic: str, content: str) -> ProfileEntry:
         topic = checked_text(topic, "topic", MAX_LABEL_CHARS)
         sub_topic = checked_text(sub_topic, "subTopic", MAX_LABEL_CHARS)
         content = checked_text(content, "content", MAX_CONTENT_CHARS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,3 +30,22 @@ class User(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # The seq of the user's latest change (changes/repository.py advances it).
     change_seq: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user as the reads return it: from a Core row, no ORM instance (the lookup every
+    user-scoped request makes). The same attributes as User, in its table's column order;
+    only writes to the user's own row need the ORM User."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    external_id: str
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    change_seq: int
+
+
+# A user read as a record, or the ORM User of a write.
+UserView = User | UserRecord

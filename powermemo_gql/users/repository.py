@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import fields
 from enum import StrEnum
 
 from sqlalchemy import bindparam, delete, func, select
@@ -16,7 +17,7 @@ from powermemo_gql.core.pagination import (
     text_key,
 )
 from powermemo_gql.core.repository import Repository, like_pattern
-from powermemo_gql.users.models import User
+from powermemo_gql.users.models import User, UserRecord, UserView
 
 
 class UserOrderField(StrEnum):
@@ -58,6 +59,9 @@ _BY_EXTERNAL_ID = select(User).where(
     col(User.project_id) == bindparam("project_id"),
     col(User.external_id) == bindparam("external_id"),
 )
+_RECORD_BY_EXTERNAL_ID = _BY_EXTERNAL_ID.with_only_columns(
+    *(User.__table__.c[f.name] for f in fields(UserRecord))  # type: ignore[attr-defined]
+)
 
 
 class UserRepository(Repository[User]):
@@ -73,6 +77,16 @@ class UserRepository(Repository[User]):
         await self.session.execute(
             select(col(User.id)).where(col(User.id) == user_id).with_for_update(key_share=True)
         )
+
+    async def record_by_external_id(
+        self, project_id: uuid.UUID, external_id: str
+    ) -> UserRecord | None:
+        """get_by_external_id for reading only: a Core row."""
+        result = await self.session.execute(
+            _RECORD_BY_EXTERNAL_ID, {"project_id": project_id, "external_id": external_id}
+        )
+        row = result.first()
+        return None if row is None else UserRecord(*tuple(row))
 
     async def get_by_external_id(self, project_id: uuid.UUID, external_id: str) -> User | None:
         return await self.session.scalar(
@@ -101,6 +115,6 @@ class UserRepository(Repository[User]):
             )
         return await paginate(self.session, stmt, _order(order_by, descending), args)
 
-    async def delete(self, user: User) -> None:
+    async def delete(self, user: UserView) -> None:
         # Blobs, buffer items, profile entries and events go with it: ON DELETE CASCADE.
         await self.session.execute(delete(User).where(col(User.id) == user.id))

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.validation import checked_json_object
 from powermemo_gql.errors import Conflict, InvalidInput, NotFound
-from powermemo_gql.users.models import User
+from powermemo_gql.users.models import User, UserRecord
 from powermemo_gql.users.repository import UserOrderField, UserRepository
 
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
@@ -34,12 +34,23 @@ class UserService:
         self.users = UserRepository(session)
         self.session = session
 
-    async def get(self, project_id: uuid.UUID, external_id: str) -> User:
+    async def get(self, project_id: uuid.UUID, external_id: str) -> UserRecord:
         # An id no user could have (e.g. with a NUL, which PostgreSQL cannot even compare)
         # is simply not found.
         if not USER_ID_PATTERN.fullmatch(external_id):
             raise NotFound("User", external_id)
-        user = await self.users.get_by_external_id(project_id, external_id)
+        user = await self.users.record_by_external_id(project_id, external_id)
+        if user is None:
+            raise NotFound("User", external_id)
+        return user
+
+    async def _get_entity(self, project_id: uuid.UUID, external_id: str) -> User:
+        """The ORM User, for a write to its own row."""
+        user = (
+            await self.users.get_by_external_id(project_id, external_id)
+            if USER_ID_PATTERN.fullmatch(external_id)
+            else None
+        )
         if user is None:
             raise NotFound("User", external_id)
         return user
@@ -79,13 +90,13 @@ class UserService:
     ) -> User:
         """Replace the user's data; updated at `now` (the caller's clock)."""
         data = checked_json_object(data, "data", MAX_DATA_BYTES)
-        user = await self.get(project_id, external_id)
+        user = await self._get_entity(project_id, external_id)
         user.data = data
         user.updated_at = now
         await self.session.flush()
         return user
 
-    async def delete(self, project_id: uuid.UUID, external_id: str) -> User:
+    async def delete(self, project_id: uuid.UUID, external_id: str) -> UserRecord:
         user = await self.get(project_id, external_id)
         await self.users.delete(user)
         return user
