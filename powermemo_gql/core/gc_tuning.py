@@ -13,7 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 from typing import Any
+
+GcCallback = Callable[[str, dict[str, Any]], None]
+
+
+def add_gc_callback(callback: GcCallback) -> None:
+    """Once: gc.callbacks is process-wide, and apps (tests) start and stop in one process."""
+    if callback not in gc.callbacks:
+        gc.callbacks.append(callback)
+
+
+def remove_gc_callback(callback: GcCallback) -> None:
+    if callback in gc.callbacks:
+        gc.callbacks.remove(callback)
+
 
 # Unfreeze and collect once the frozen objects are this many times what they were after
 # the last such collection (reconnecting sockets can leave cyclic garbage in them).
@@ -36,12 +51,10 @@ class FreezeSurvivors:
         gc.collect()
         gc.freeze()
         self._limit = max(1, int(gc.get_freeze_count() * self._regrowth))
-        if self._after_collection not in gc.callbacks:
-            gc.callbacks.append(self._after_collection)
+        add_gc_callback(self._after_collection)
 
     def stop(self) -> None:
-        if self._after_collection in gc.callbacks:
-            gc.callbacks.remove(self._after_collection)
+        remove_gc_callback(self._after_collection)
 
     def _after_collection(self, phase: str, info: dict[str, Any]) -> None:
         # Called in the middle of whatever allocated: only schedule here.

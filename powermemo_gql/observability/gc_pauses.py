@@ -4,11 +4,12 @@ every socket at once, so its pauses set the tail of fan-out delays (docs/benchma
 
 from __future__ import annotations
 
-import gc
 import time
 from typing import Any
 
 from prometheus_client import Histogram
+
+from powermemo_gql.core.gc_tuning import add_gc_callback, remove_gc_callback
 
 # Full collections should stay under 20 ms: the buckets tell 5, 10 and 20 ms apart.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -23,12 +24,10 @@ class GcPauses:
         self._began = 0.0
 
     def start(self) -> None:
-        if self._callback not in gc.callbacks:
-            gc.callbacks.append(self._callback)
+        add_gc_callback(self._callback)
 
     def stop(self) -> None:
-        if self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
+        remove_gc_callback(self._callback)
 
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":

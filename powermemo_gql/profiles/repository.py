@@ -4,8 +4,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlmodel import col
 
 from powermemo_gql.core.repository import Repository
@@ -32,6 +33,18 @@ _RECORDS_OF_USERS = _OF_USERS.with_only_columns(*_RECORD_COLUMNS)
 _RECORDS_OF_USERS_IN_TOPICS = _OF_USERS_IN_TOPICS.with_only_columns(*_RECORD_COLUMNS)
 
 
+def _profile_read(
+    user_ids: Sequence[uuid.UUID],
+    topics: Sequence[str] | None,
+    every_topic: Select[Any],
+    some_topics: Select[Any],
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement and parameters of a profile read, of some topics or of all."""
+    if topics:
+        return some_topics, {"user_ids": list(user_ids), "topics": list(topics)}
+    return every_topic, {"user_ids": list(user_ids)}
+
+
 class ProfileRepository(Repository[ProfileEntry]):
     model = ProfileEntry
 
@@ -43,25 +56,17 @@ class ProfileRepository(Repository[ProfileEntry]):
     async def list_for_users(
         self, user_ids: Sequence[uuid.UUID], topics: Sequence[str] | None = None
     ) -> list[ProfileEntry]:
-        if topics:
-            rows = await self.session.scalars(
-                _OF_USERS_IN_TOPICS, {"user_ids": list(user_ids), "topics": list(topics)}
-            )
-        else:
-            rows = await self.session.scalars(_OF_USERS, {"user_ids": list(user_ids)})
-        return list(rows.all())
+        statement, params = _profile_read(user_ids, topics, _OF_USERS, _OF_USERS_IN_TOPICS)
+        return list((await self.session.scalars(statement, params)).all())
 
     async def records_for_users(
         self, user_ids: Sequence[uuid.UUID], topics: Sequence[str] | None = None
     ) -> list[ProfileEntryRecord]:
         """list_for_users for reading only: Core rows, in the same order."""
-        if topics:
-            result = await self.session.execute(
-                _RECORDS_OF_USERS_IN_TOPICS, {"user_ids": list(user_ids), "topics": list(topics)}
-            )
-        else:
-            result = await self.session.execute(_RECORDS_OF_USERS, {"user_ids": list(user_ids)})
-        return [ProfileEntryRecord(*row) for row in result]
+        statement, params = _profile_read(
+            user_ids, topics, _RECORDS_OF_USERS, _RECORDS_OF_USERS_IN_TOPICS
+        )
+        return [ProfileEntryRecord(*row) for row in await self.session.execute(statement, params)]
 
     async def update_content(
         self,
