@@ -55,7 +55,7 @@ async def authenticate(
         return Principal.root()
     if not token.startswith(API_KEY_PREFIX):
         return None
-    key = await ApiKeyRepository(session).find_active_by_hash(hash_api_key(token))
+    key = await ApiKeyRepository(session).active_by_hash(hash_api_key(token))
     if key is None:
         return None
     return Principal(is_root=False, project_id=key.project_id, api_key_id=key.id)
