@@ -60,15 +60,30 @@ class StreamKey:
     variables: str  # canonical JSON
 
 
+@dataclass(frozen=True)
+class DocumentLimits:
+    """The server's own limits on a document (max_query_length, max_query_tokens): this
+    module reads a document before strawberry does, so it must not read more than it would."""
+
+    max_length: int
+    max_tokens: int
+
+
 def stream_key(
     principal: Principal,
     query: str,
     variables: Mapping[str, object] | None,
     operation_name: str | None,
+    limits: DocumentLimits,
 ) -> StreamKey | None:
     """The key under which this operation may share an execution; None when it must run on
     its own (not a subscription, a `since:` given, or a document strawberry will reject)."""
-    since_variables = _since_variables(query, operation_name)
+    if len(query) > limits.max_length:
+        return None
+    try:
+        since_variables = _since_variables(query, operation_name, limits.max_tokens)
+    except GraphQLSyntaxError:  # over the token limit, or no GraphQL: strawberry answers it
+        return None
     if since_variables is None:
         return None
     given = variables or {}
@@ -82,13 +97,13 @@ def stream_key(
 
 
 @functools.lru_cache(maxsize=_SHAPES_REMEMBERED)
-def _since_variables(query: str, operation_name: str | None) -> frozenset[str] | None:
+def _since_variables(
+    query: str, operation_name: str | None, max_tokens: int
+) -> frozenset[str] | None:
     """The variables that feed a `since:` argument of a subscription's root fields; None
-    when the operation is no subscription, gives `since:` a literal, or does not parse."""
-    try:
-        document = parse(query, no_location=True)
-    except GraphQLSyntaxError:
-        return None
+    when the operation is no subscription or gives `since:` a literal. Raises what parsing
+    raises (not cached, so documents refused take no room here)."""
+    document = parse(query, no_location=True, max_tokens=max_tokens)
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]

@@ -41,6 +41,7 @@ from strawberry.types.execution import PreExecutionError
 
 from powermemo_gql.graphql.shared_streams import (
     BEHIND,
+    DocumentLimits,
     Follower,
     SharedStreams,
     behind_payload,
@@ -282,8 +283,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler["Context", None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """A live subscription follows the execution other sockets of the same key run for
         the same document and variables (graphql/shared_streams.py); the rest run alone."""
+        settings = self._resources.settings
         key = stream_key(
-            self.context.principal, operation.query, operation.variables, operation.operation_name
+            self.context.principal,
+            operation.query,
+            operation.variables,
+            operation.operation_name,
+            DocumentLimits(settings.max_query_length, settings.max_query_tokens),
         )
         if key is None:
             await super().run_operation(operation)

@@ -11,12 +11,33 @@ import pytest
 from strawberry.types.execution import ExecutionResult
 
 from powermemo_gql.graphql import shared_streams
-from powermemo_gql.graphql.shared_streams import BEHIND, SharedStreams, stream_key
+from powermemo_gql.graphql.shared_streams import BEHIND, DocumentLimits, SharedStreams, StreamKey
+from powermemo_gql.graphql.shared_streams import stream_key as limited_stream_key
 from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.projects.auth import Principal
 
 KEY = Principal(is_root=False, project_id=uuid.uuid4(), api_key_id=uuid.uuid4())
 FOLLOW = "subscription F($u: ID!, $s: String) { profileUpdated(userId: $u, since: $s) { kind } }"
+LIMITS = DocumentLimits(max_length=10_000, max_tokens=2000)
+
+
+def stream_key(
+    principal: Principal, query: str, variables: dict[str, object] | None, name: str | None
+) -> StreamKey | None:
+    return limited_stream_key(principal, query, variables, name, LIMITS)
+
+
+def test_documents_over_the_limits_are_not_read_here() -> None:
+    # Reading them would cost what strawberry's limits refuse to spend (seconds of CPU for a
+    # document of 100,000 aliased fields): strawberry refuses them itself.
+    wide = " ".join(f'a{i}: profileUpdated(userId: "a") {{ kind }}' for i in range(2000))
+    many_tokens = f"subscription {{ {wide} }}"
+    tight = DocumentLimits(max_length=len(many_tokens), max_tokens=2000)
+    assert limited_stream_key(KEY, many_tokens, None, None, tight) is None
+    roomy = DocumentLimits(max_length=len(many_tokens), max_tokens=100_000)
+    assert limited_stream_key(KEY, many_tokens, None, None, roomy) is not None
+    too_long = DocumentLimits(max_length=len(FOLLOW) - 1, max_tokens=2000)
+    assert limited_stream_key(KEY, FOLLOW, {"u": "alice"}, None, too_long) is None
 
 
 def test_live_subscriptions_share_and_the_rest_run_alone() -> None:
