@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,3 +55,10 @@ def like_pattern(text: str) -> str:
     """A LIKE pattern (escape character: backslash) matching `text` anywhere, lower-cased."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def record_columns(model: type[SQLModel], record: type[Any]) -> list[Any]:
+    """The table columns of `model` named like the fields of the dataclass `record`, in its
+    field order: a Core select of them gives rows to build `record(*row)` from."""
+    table = model.__table__  # type: ignore[attr-defined]
+    return [table.c[field.name] for field in fields(record)]

@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, or_, select, update
 from sqlmodel import col
 
-from powermemo_gql.core.repository import Repository
+from powermemo_gql.core.repository import Repository, record_columns
 from powermemo_gql.profiles.models import (
     ProfileEntry,
     ProfileEntryRecord,
@@ -28,7 +27,7 @@ _OF_USERS_IN_TOPICS = _OF_USERS.where(
     col(ProfileEntry.topic).in_(bindparam("topics", expanding=True))
 )
 # The same reads as rows for ProfileEntryRecord, whose fields are the table's columns.
-_RECORD_COLUMNS = [ProfileEntry.__table__.c[f.name] for f in fields(ProfileEntryRecord)]  # type: ignore[attr-defined]
+_RECORD_COLUMNS = record_columns(ProfileEntry, ProfileEntryRecord)
 _RECORDS_OF_USERS = _OF_USERS.with_only_columns(*_RECORD_COLUMNS)
 _RECORDS_OF_USERS_IN_TOPICS = _OF_USERS_IN_TOPICS.with_only_columns(*_RECORD_COLUMNS)
 

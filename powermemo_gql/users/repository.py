@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import fields
 from enum import StrEnum
 
 from sqlalchemy import bindparam, delete, func, select
@@ -16,7 +15,7 @@ from powermemo_gql.core.pagination import (
     paginate,
     text_key,
 )
-from powermemo_gql.core.repository import Repository, like_pattern
+from powermemo_gql.core.repository import Repository, like_pattern, record_columns
 from powermemo_gql.users.models import User, UserRecord, UserView
 
 
@@ -59,9 +58,7 @@ _BY_EXTERNAL_ID = select(User).where(
     col(User.project_id) == bindparam("project_id"),
     col(User.external_id) == bindparam("external_id"),
 )
-_RECORD_BY_EXTERNAL_ID = _BY_EXTERNAL_ID.with_only_columns(
-    *(User.__table__.c[f.name] for f in fields(UserRecord))  # type: ignore[attr-defined]
-)
+_RECORD_BY_EXTERNAL_ID = _BY_EXTERNAL_ID.with_only_columns(*record_columns(User, UserRecord))
 
 
 class UserRepository(Repository[User]):

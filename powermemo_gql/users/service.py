@@ -4,7 +4,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,31 +29,42 @@ def checked_user_id(value: str, field: str = "id") -> str:
     return value
 
 
+def _possible(external_id: str) -> bool:
+    # An id no user could have (e.g. with a NUL, which PostgreSQL cannot even compare) is
+    # simply not found, without asking the database.
+    return USER_ID_PATTERN.fullmatch(external_id) is not None
+
+
+FoundT = TypeVar("FoundT")
+
+
+def _found(external_id: str, user: FoundT | None) -> FoundT:
+    if user is None:
+        raise NotFound("User", external_id)
+    return user
+
+
 class UserService:
     def __init__(self, session: AsyncSession) -> None:
         self.users = UserRepository(session)
         self.session = session
 
     async def get(self, project_id: uuid.UUID, external_id: str) -> UserRecord:
-        # An id no user could have (e.g. with a NUL, which PostgreSQL cannot even compare)
-        # is simply not found.
-        if not USER_ID_PATTERN.fullmatch(external_id):
-            raise NotFound("User", external_id)
-        user = await self.users.record_by_external_id(project_id, external_id)
-        if user is None:
-            raise NotFound("User", external_id)
-        return user
+        return _found(
+            external_id,
+            await self.users.record_by_external_id(project_id, external_id)
+            if _possible(external_id)
+            else None,
+        )
 
     async def _get_entity(self, project_id: uuid.UUID, external_id: str) -> User:
         """The ORM User, for a write to its own row."""
-        user = (
+        return _found(
+            external_id,
             await self.users.get_by_external_id(project_id, external_id)
-            if USER_ID_PATTERN.fullmatch(external_id)
-            else None
+            if _possible(external_id)
+            else None,
         )
-        if user is None:
-            raise NotFound("User", external_id)
-        return user
 
     async def get_many(self, project_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[User]:
         return await self.users.get_many(project_id, ids)
