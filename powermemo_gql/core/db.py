@@ -120,11 +120,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def database_trouble(error: BaseException | None) -> tuple[str, str] | None:
     """(code, message) for failures of the database itself, which a retry may cure:
     no free connection in the pool, or the server unreachable or restarting."""
-    if isinstance(error, PoolTimeout) or (
-        # The server cancelled a statement that ran past database_statement_timeout: it
-        # answers, but too slowly (load or locks).
-        isinstance(error, DBAPIError) and _sqlstate(error.orig) == STATEMENT_CANCELLED
-    ):
+    # The server cancelled a statement that ran past database_statement_timeout: it
+    # answers, but too slowly (load or locks).
+    if isinstance(error, PoolTimeout) or statement_cancelled(error):
         return "DATABASE_BUSY", "The database is busy; try again shortly."
     if isinstance(error, DBAPIError) and (
         error.connection_invalidated
@@ -149,6 +147,13 @@ def _server_unavailable(driver_error: BaseException | None) -> bool:
         if state is not None and (state.startswith("08") or state.startswith("57P")):
             return True
     return False
+
+
+def statement_cancelled(error: BaseException | None) -> bool:
+    """The server cancelled the statement (statement_timeout): through SQLAlchemy, or
+    straight from the driver (core/driver_reads.py)."""
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    return _sqlstate(driver_error) == STATEMENT_CANCELLED
 
 
 def _sqlstate(driver_error: BaseException | None) -> str | None:

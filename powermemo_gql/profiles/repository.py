@@ -3,11 +3,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import String, any_, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlmodel import col
 
+from powermemo_gql.core.driver_reads import DriverRead
 from powermemo_gql.core.repository import Repository, record_columns
 from powermemo_gql.profiles.models import (
     ProfileEntry,
@@ -18,27 +21,46 @@ from powermemo_gql.profiles.models import (
 
 # The profile read, built once (building a statement costs more CPU than running it): the
 # users' entries, optionally of some topics only, in slot order.
+_ENTRIES = ProfileEntry.__table__.c  # type: ignore[attr-defined]
+_SLOT_ORDER = (_ENTRIES.topic, _ENTRIES.sub_topic, _ENTRIES.id)
 _OF_USERS = (
     select(ProfileEntry)
     .where(col(ProfileEntry.user_id).in_(bindparam("user_ids", expanding=True)))
-    .order_by(col(ProfileEntry.topic), col(ProfileEntry.sub_topic), col(ProfileEntry.id))
+    .order_by(*_SLOT_ORDER)
 )
 _OF_USERS_IN_TOPICS = _OF_USERS.where(
     col(ProfileEntry.topic).in_(bindparam("topics", expanding=True))
 )
-# The same reads as rows for ProfileEntryRecord, whose fields are the table's columns.
+# The same reads as rows for ProfileEntryRecord, whose fields are the table's columns; for
+# the driver (core/driver_reads.py) with arrays instead of expanding IN lists.
 _RECORD_COLUMNS = record_columns(ProfileEntry, ProfileEntryRecord)
-_RECORDS_OF_USERS = _OF_USERS.with_only_columns(*_RECORD_COLUMNS)
-_RECORDS_OF_USERS_IN_TOPICS = _OF_USERS_IN_TOPICS.with_only_columns(*_RECORD_COLUMNS)
+_RECORDS_BY_ARRAYS = select(*_RECORD_COLUMNS).where(
+    _ENTRIES.user_id == any_(bindparam("user_ids", type_=ARRAY(PgUUID(as_uuid=True))))
+)
+_RECORDS_OF_USERS = DriverRead(
+    _OF_USERS.with_only_columns(*_RECORD_COLUMNS),
+    ProfileEntryRecord,
+    postgresql=_RECORDS_BY_ARRAYS.order_by(*_SLOT_ORDER),
+)
+_RECORDS_OF_USERS_IN_TOPICS = DriverRead(
+    _OF_USERS_IN_TOPICS.with_only_columns(*_RECORD_COLUMNS),
+    ProfileEntryRecord,
+    postgresql=_RECORDS_BY_ARRAYS.where(
+        _ENTRIES.topic == any_(bindparam("topics", type_=ARRAY(String)))
+    ).order_by(*_SLOT_ORDER),
+)
+
+
+Read = TypeVar("Read")
 
 
 def _profile_read(
     user_ids: Sequence[uuid.UUID],
     topics: Sequence[str] | None,
-    every_topic: Select[Any],
-    some_topics: Select[Any],
-) -> tuple[Select[Any], dict[str, Any]]:
-    """The statement and parameters of a profile read, of some topics or of all."""
+    every_topic: Read,
+    some_topics: Read,
+) -> tuple[Read, dict[str, Any]]:
+    """The read and parameters of a profile read, of some topics or of all."""
     if topics:
         return some_topics, {"user_ids": list(user_ids), "topics": list(topics)}
     return every_topic, {"user_ids": list(user_ids)}
@@ -62,10 +84,10 @@ class ProfileRepository(Repository[ProfileEntry]):
         self, user_ids: Sequence[uuid.UUID], topics: Sequence[str] | None = None
     ) -> list[ProfileEntryRecord]:
         """list_for_users for reading only: Core rows, in the same order."""
-        statement, params = _profile_read(
+        read, params = _profile_read(
             user_ids, topics, _RECORDS_OF_USERS, _RECORDS_OF_USERS_IN_TOPICS
         )
-        return [ProfileEntryRecord(*row) for row in await self.session.execute(statement, params)]
+        return await read.all(self.session, params)
 
     async def update_content(
         self,

@@ -7,6 +7,7 @@ from enum import StrEnum
 from sqlalchemy import bindparam, delete, func, select
 from sqlmodel import col
 
+from powermemo_gql.core.driver_reads import DriverRead
 from powermemo_gql.core.pagination import (
     KeysetOrder,
     Page,
@@ -58,7 +59,9 @@ _BY_EXTERNAL_ID = select(User).where(
     col(User.project_id) == bindparam("project_id"),
     col(User.external_id) == bindparam("external_id"),
 )
-_RECORD_BY_EXTERNAL_ID = _BY_EXTERNAL_ID.with_only_columns(*record_columns(User, UserRecord))
+_RECORD_BY_EXTERNAL_ID = DriverRead(
+    _BY_EXTERNAL_ID.with_only_columns(*record_columns(User, UserRecord)), UserRecord
+)
 
 
 class UserRepository(Repository[User]):
@@ -79,11 +82,9 @@ class UserRepository(Repository[User]):
         self, project_id: uuid.UUID, external_id: str
     ) -> UserRecord | None:
         """get_by_external_id for reading only: a Core row."""
-        result = await self.session.execute(
-            _RECORD_BY_EXTERNAL_ID, {"project_id": project_id, "external_id": external_id}
+        return await _RECORD_BY_EXTERNAL_ID.first(
+            self.session, {"project_id": project_id, "external_id": external_id}
         )
-        row = result.first()
-        return None if row is None else UserRecord(*tuple(row))
 
     async def get_by_external_id(self, project_id: uuid.UUID, external_id: str) -> User | None:
         return await self.session.scalar(
