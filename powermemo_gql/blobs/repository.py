@@ -13,6 +13,7 @@ from sqlmodel import col
 from powermemo_gql.blobs.models import Blob
 from powermemo_gql.buffers.models import BufferItem, BufferStatus
 from powermemo_gql.core.clock import db_now
+from powermemo_gql.core.driver_path import DriverStatement
 from powermemo_gql.core.pagination import Page, PageArgs, by_creation, paginate
 from powermemo_gql.core.repository import Repository
 from powermemo_gql.users.models import User
@@ -36,10 +37,14 @@ def _user_of(project_id: Any, external_id: Any) -> Select[Any]:
     )
 
 
+def _found_user(user_id: uuid.UUID, idle_tokens: int) -> tuple[uuid.UUID, int]:
+    return user_id, int(idle_tokens)
+
+
 @functools.cache
-def _insert_for_user_statement(
+def _insert_for_user(
     blob_columns: tuple[str, ...], item_columns: tuple[str, ...] | None
-) -> Select[Any]:
+) -> DriverStatement[tuple[uuid.UUID, int]]:
     """insert_for_user's one PostgreSQL statement, built once per set of columns: building
     and keying a statement of this size costs more CPU than the round trip it saves."""
     user = _user_of(bindparam("user_project_id"), bindparam("user_external_id"))
@@ -70,7 +75,7 @@ def _insert_for_user_statement(
         )
         # The statement reads the table as it was before its own inserts: add the new item.
         buffered = buffered + select(item_row.c.token_count).scalar_subquery()
-    return select(blob_row.c.user_id, buffered)
+    return DriverStatement(select(blob_row.c.user_id, buffered), _found_user)
 
 
 class BlobRepository(Repository[Blob]):
@@ -157,13 +162,10 @@ class BlobRepository(Repository[Blob]):
         buffer now, or None if the project has no such user (nothing is written then)."""
         if self.session.get_bind().dialect.name != "postgresql":
             return await self._step_by_step(_user_of(project_id, external_id), blob, item)
-        statement = _insert_for_user_statement(
-            tuple(blob), tuple(item) if item is not None else None
-        )
+        statement = _insert_for_user(tuple(blob), tuple(item) if item is not None else None)
         params = {"user_project_id": project_id, "user_external_id": external_id}
         params |= _bound(_BLOB, blob) | (_bound(_ITEM, item) if item is not None else {})
-        found = (await self.session.execute(statement, params)).first()
-        return None if found is None else (found[0], int(found[1]))
+        return await statement.first(self.session, params)
 
     async def _step_by_step(
         self,

@@ -151,7 +151,7 @@ def _server_unavailable(driver_error: BaseException | None) -> bool:
 
 def statement_cancelled(error: BaseException | None) -> bool:
     """The server cancelled the statement (statement_timeout): through SQLAlchemy, or
-    straight from the driver (core/driver_reads.py)."""
+    straight from the driver (core/driver_path.py)."""
     driver_error = error.orig if isinstance(error, DBAPIError) else error
     return _sqlstate(driver_error) == STATEMENT_CANCELLED
 

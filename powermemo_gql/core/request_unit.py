@@ -11,7 +11,7 @@ the operation being run (set by graphql/operation_unit.py before it executes):
   holds none meanwhile.
 - READ (a query): blocks share one connection that autocommits, so on PostgreSQL a read
   costs its statements' round trips and no BEGIN / COMMIT; it is released at the end. The
-  hottest reads run on its driver connection itself (core/driver_reads.py).
+  hottest reads run on its driver connection itself (core/driver_path.py).
 - SNAPSHOT (a query that reads `changesCursor`): the reads share one transaction that sees
   a single snapshot (REPEATABLE READ on PostgreSQL, a deferred BEGIN on SQLite), so the cursor
   and the data read with it agree: a commit racing the read falls wholly after both.
@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.db import SessionFactory
-from powermemo_gql.core.driver_reads import allow_driver_reads, end_driver_reads
+from powermemo_gql.core.driver_path import allow_driver, end_driver
 from powermemo_gql.core.uow import AfterCommit, run_all, run_effects, take_effects, transaction
 from powermemo_gql.errors import DomainError
 
@@ -73,7 +73,7 @@ class RequestUnit:
         if self._session is None or not self._reading:
             return
         self._reading = False
-        end_driver_reads(self._session)
+        end_driver(self._session)
         broken, self._read_broken = self._read_broken, False
         if broken or self.read_lost:  # nothing to commit: drop the session, start afresh
             session, self._session = self._session, None
@@ -145,7 +145,7 @@ class RequestUnit:
             level = "REPEATABLE READ" if self._mode is Mode.SNAPSHOT else "AUTOCOMMIT"
             connection = await session.connection(execution_options={"isolation_level": level})
             if self._mode is Mode.READ:  # no transaction: the hot reads may skip SQLAlchemy
-                await allow_driver_reads(session, connection)
+                await allow_driver(session, connection)
         elif self._mode is Mode.SNAPSHOT:
             # SQLite's driver begins no transaction for a SELECT: each would see the latest
             # commit. An explicit BEGIN makes the reads share the snapshot of the first one.

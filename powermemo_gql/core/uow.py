@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from powermemo_gql.core.db import SessionFactory
+from powermemo_gql.core.driver_path import allow_driver, end_driver
 
 AfterCommit = Callable[[], Awaitable[None]]
 _EFFECTS = "powermemo.after_commit"
@@ -35,7 +36,8 @@ async def as_one_statement(session: AsyncSession) -> None:
     statement after it."""
     if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
         return
-    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    await allow_driver(session, connection)  # it may skip SQLAlchemy (core/driver_path.py)
 
 
 def discard_effects(session: AsyncSession) -> None:
@@ -72,9 +74,11 @@ async def transaction(
     try:
         yield session
     except BaseException:
+        end_driver(session)
         discard_effects(session)
         await session.rollback()
         raise
+    end_driver(session)
     await session.commit()
     if then_effects:
         await run_effects(session)

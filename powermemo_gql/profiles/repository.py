@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlmodel import col
 
-from powermemo_gql.core.driver_reads import DriverRead
+from powermemo_gql.core.driver_path import DriverStatement
 from powermemo_gql.core.repository import Repository, record_columns
 from powermemo_gql.profiles.models import (
     ProfileEntry,
@@ -32,17 +32,17 @@ _OF_USERS_IN_TOPICS = _OF_USERS.where(
     col(ProfileEntry.topic).in_(bindparam("topics", expanding=True))
 )
 # The same reads as rows for ProfileEntryRecord, whose fields are the table's columns; for
-# the driver (core/driver_reads.py) with arrays instead of expanding IN lists.
+# the driver (core/driver_path.py) with arrays instead of expanding IN lists.
 _RECORD_COLUMNS = record_columns(ProfileEntry, ProfileEntryRecord)
 _RECORDS_BY_ARRAYS = select(*_RECORD_COLUMNS).where(
     _ENTRIES.user_id == any_(bindparam("user_ids", type_=ARRAY(PgUUID(as_uuid=True))))
 )
-_RECORDS_OF_USERS = DriverRead(
+_RECORDS_OF_USERS = DriverStatement(
     _OF_USERS.with_only_columns(*_RECORD_COLUMNS),
     ProfileEntryRecord,
     postgresql=_RECORDS_BY_ARRAYS.order_by(*_SLOT_ORDER),
 )
-_RECORDS_OF_USERS_IN_TOPICS = DriverRead(
+_RECORDS_OF_USERS_IN_TOPICS = DriverStatement(
     _OF_USERS_IN_TOPICS.with_only_columns(*_RECORD_COLUMNS),
     ProfileEntryRecord,
     postgresql=_RECORDS_BY_ARRAYS.where(

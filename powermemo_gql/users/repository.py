@@ -7,7 +7,7 @@ from enum import StrEnum
 from sqlalchemy import bindparam, delete, func, select
 from sqlmodel import col
 
-from powermemo_gql.core.driver_reads import DriverRead
+from powermemo_gql.core.driver_path import DriverStatement
 from powermemo_gql.core.pagination import (
     KeysetOrder,
     Page,
@@ -59,7 +59,7 @@ _BY_EXTERNAL_ID = select(User).where(
     col(User.project_id) == bindparam("project_id"),
     col(User.external_id) == bindparam("external_id"),
 )
-_RECORD_BY_EXTERNAL_ID = DriverRead(
+_RECORD_BY_EXTERNAL_ID = DriverStatement(
     _BY_EXTERNAL_ID.with_only_columns(*record_columns(User, UserRecord)), UserRecord
 )
 

@@ -1,6 +1,7 @@
-"""The hot reads on the asyncpg connection itself (core/driver_reads.py): the same records as
-through SQLAlchemy, only in a READ block, never hidden from a statement listener, and a
-failure on the driver reported as SQLAlchemy would (a dead connection: lost, run again)."""
+"""The hot statements on the asyncpg connection itself (core/driver_path.py): the same records
+as through SQLAlchemy, only on an autocommitting connection (a READ block, insertBlob's one
+statement), never hidden from a statement listener, and a failure on the driver reported as
+SQLAlchemy would (a dead connection: lost, run again)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from powermemo_gql.blobs.models import Blob
+from powermemo_gql.blobs.repository import BlobRepository
 from powermemo_gql.core.db import create_engine, create_session_factory, database_trouble
-from powermemo_gql.core.driver_reads import DRIVER_CONNECTION, DriverRead
+from powermemo_gql.core.driver_path import DRIVER_CONNECTION, DriverStatement
 from powermemo_gql.core.request_unit import Mode, RequestUnit
+from powermemo_gql.core.uow import as_one_statement, unit_of_work
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.users.repository import UserRepository
-from tests.conftest import TEST_DATABASE_URL, make_settings
+from tests.conftest import FAKE_NOW, TEST_DATABASE_URL, make_settings
 from tests.support import ProjectHandle, raw_uuid
 
 pytestmark = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs PostgreSQL")
@@ -52,7 +56,7 @@ async def _reads(session: AsyncSession, project_id: uuid.UUID) -> tuple[Any, ...
     )
 
 
-async def test_the_driver_reads_what_sqlalchemy_reads(
+async def test_the_driver_path_what_sqlalchemy_reads(
     app: Any, project: ProjectHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _alice(project)
@@ -161,7 +165,7 @@ async def slow_sessions(database_url: str) -> AsyncIterator[Any]:
 async def test_a_driver_read_past_the_statement_timeout_is_busy_and_not_run_twice(
     slow_sessions: Any,
 ) -> None:
-    slow = DriverRead(select(func.pg_sleep(5).label("slept")), lambda slept: slept)
+    slow = DriverStatement(select(func.pg_sleep(5).label("slept")), lambda slept: slept)
     unit = RequestUnit(slow_sessions)
     unit.begin_operation(Mode.READ)
     with pytest.raises(asyncpg.QueryCanceledError) as raised:  # the driver's, not a rerun's
@@ -172,3 +176,48 @@ async def test_a_driver_read_past_the_statement_timeout_is_busy_and_not_run_twic
         "DATABASE_BUSY",
         "The database is busy; try again shortly.",
     )
+
+
+async def test_insert_blob_is_one_statement_on_the_driver(
+    app: Any, project: ProjectHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _alice(project)
+    sessions = app.state.resources.sessions
+    blob = {
+        "id": uuid.uuid4(),
+        "project_id": raw_uuid(project.id),
+        "type": "doc",
+        "payload": {"content": "ünïcode \u2603", "nested": [1, {"a": None}]},
+        "fields": {"source": "test"},
+        "created_at": FAKE_NOW,
+        "idempotency_key": None,
+    }
+    item = {
+        "id": uuid.uuid4(),
+        "project_id": raw_uuid(project.id),
+        "blob_type": "doc",
+        "token_count": 7,
+        "status": "idle",
+        "updated_at": FAKE_NOW,
+    }
+    async with unit_of_work(sessions) as session:
+        await as_one_statement(session)
+        assert session.info.get(DRIVER_CONNECTION) is not None
+
+        async def no_sqlalchemy(*_args: Any, **_kwargs: Any) -> Any:
+            raise AssertionError("the insert went through SQLAlchemy")
+
+        monkeypatch.setattr(session, "execute", no_sqlalchemy)
+        found = await BlobRepository(session).insert_for_user(
+            raw_uuid(project.id), "alice", blob, item
+        )
+        monkeypatch.undo()
+    assert DRIVER_CONNECTION not in session.info
+    assert found is not None
+    async with sessions() as session:
+        stored = await session.get(Blob, blob["id"])
+        assert stored is not None
+        assert found == (stored.user_id, 7)
+        assert stored.payload == blob["payload"]
+        assert stored.fields == blob["fields"]
+        assert stored.created_at == FAKE_NOW

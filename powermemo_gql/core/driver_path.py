@@ -1,20 +1,23 @@
-"""Hot reads that run on the asyncpg connection itself, when that is safe.
+"""Hot statements that run on the asyncpg connection itself, when that is safe.
 
 A statement through SQLAlchemy's execution (greenlet hop, execution context, result object)
 costs about 0.4 ms of CPU on top of asyncpg's own ~0.1 ms; the profile query runs two. So the
-hottest reads are `DriverRead`s: a Core select of table columns, compiled once, whose rows
-become records. It runs on the driver only where that changes nothing:
+hottest statements are `DriverStatement`s: a Core select (or a write returning rows) of table
+columns, compiled once, whose rows become records. It runs on the driver only where that
+changes nothing:
 
-- PostgreSQL, in a request unit's READ block (core/request_unit.py), whose connection
-  autocommits: no transaction for the driver to bypass. A SNAPSHOT or WRITE block, SQLite,
-  or a session outside a request unit runs it through SQLAlchemy, as before.
+- PostgreSQL, on a connection that autocommits, so there is no transaction for the driver
+  to bypass: a request unit's READ block (core/request_unit.py), or a unit of work whose one
+  statement it is (core/uow.py: as_one_statement, insertBlob). A SNAPSHOT or WRITE block,
+  SQLite, or any other session runs it through SQLAlchemy, as before.
 - Nothing listens for statements on the engine (instrumentation, the tests that count
   statements): they would not see a statement the driver runs.
 
 A statement that fails on the driver runs once more through SQLAlchemy, which reports the
-failure in its usual terms and invalidates a dead connection (the query is then run again on
-a fresh one, graphql/view.py), except a statement the server cancelled for running too
-long: that is reported as it is (core/db.py: DATABASE_BUSY), not waited for twice.
+failure in its usual terms and invalidates a dead connection (a query is then run again on a
+fresh one, graphql/view.py); a write fails there the same way, as nothing of it was written.
+A statement the server cancelled for running too long is reported as it is (core/db.py:
+DATABASE_BUSY), not waited for twice.
 """
 
 from __future__ import annotations
@@ -31,15 +34,16 @@ from powermemo_gql.core.db import statement_cancelled
 
 R = TypeVar("R")
 
-# session.info key of the driver connection a READ block may use (set by the request unit).
+# session.info key of the driver connection the session's statements may use, while set.
 DRIVER_CONNECTION = "powermemo.driver_connection"
 
 Processor = Callable[[Any], Any] | None
 
 
-async def allow_driver_reads(session: AsyncSession, connection: AsyncConnection) -> None:
-    """Let DriverReads of this session run on `connection`'s driver (an autocommitting
-    PostgreSQL connection), unless something listens for the engine's statements."""
+async def allow_driver(session: AsyncSession, connection: AsyncConnection) -> None:
+    """Let DriverStatements of this session run on `connection`'s driver (an autocommitting
+    PostgreSQL connection), unless something listens for the engine's statements; until
+    end_driver."""
     if connection.dialect.name != "postgresql":
         return
     if connection.sync_engine.dispatch.before_cursor_execute:
@@ -48,7 +52,7 @@ async def allow_driver_reads(session: AsyncSession, connection: AsyncConnection)
     session.info[DRIVER_CONNECTION] = raw.driver_connection
 
 
-def end_driver_reads(session: AsyncSession) -> None:
+def end_driver(session: AsyncSession) -> None:
     session.info.pop(DRIVER_CONNECTION, None)
 
 
@@ -82,7 +86,7 @@ class _Compiled:
         return [v if p is None else p(v) for v, p in zip(record, self.results, strict=True)]
 
 
-class DriverRead(Generic[R]):
+class DriverStatement(Generic[R]):
     """`statement` (its columns in the order `make` takes them); `postgresql`: the same read
     written for the driver where the two differ (`= ANY(:ids)` for an expanding IN)."""
 
