@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from powermemo_gql.core.uow import as_one_statement, unit_of_work
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.users.repository import UserRepository
 from tests.conftest import FAKE_NOW, TEST_DATABASE_URL, make_settings
+from tests.integration.blobs.test_dataloaders import recorded_statements, touching
 from tests.support import ProjectHandle, raw_uuid
 
 pytestmark = pytest.mark.skipif(not TEST_DATABASE_URL, reason="needs PostgreSQL")
@@ -102,24 +103,15 @@ async def test_only_an_autocommitting_read_block_uses_the_driver(app: Any, mode:
 
 async def test_a_statement_listener_sees_every_read(app: Any, project: ProjectHandle) -> None:
     await _alice(project)
-    engine = app.state.resources.engine.sync_engine
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app) as seen:
         unit = RequestUnit(app.state.resources.sessions)
         unit.begin_operation(Mode.READ)
         async with unit.work() as session:
             await _reads(session, raw_uuid(project.id))
             assert DRIVER_CONNECTION not in session.info
         await unit.close()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert len([s for s in seen if "FROM users" in s]) == 2
-    assert len([s for s in seen if "FROM profile_entries" in s]) == 2
+    assert len(touching(seen, "users")) == 2
+    assert len(touching(seen, "profile_entries")) == 2
 
 
 async def _read_after_the_backend_died(unit: RequestUnit, project_id: uuid.UUID) -> None:
