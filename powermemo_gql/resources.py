@@ -23,6 +23,7 @@ from powermemo_gql.core.db import (
 from powermemo_gql.core.pubsub import PubSub, RedisTimeouts, create_pubsub
 from powermemo_gql.core.ratelimit import RateLimiter, create_rate_limiter
 from powermemo_gql.memory.client import OpenAILLMClient
+from powermemo_gql.memory.deps import MemoryDeps
 from powermemo_gql.memory.flush import Flusher
 from powermemo_gql.memory.importer import ProfileImporter
 from powermemo_gql.observability.logs import StateChanges, reason_of
@@ -94,6 +95,7 @@ class Resources:
         feed = Feed(sessions, pubsub, settings.feed_catch_up_seconds)
         indexer = Indexer(sessions, embedder)
         feed.listeners.append(indexer.poke)  # every committed memory write gets indexed
+        memory = MemoryDeps(sessions, llm, feed, settings, clock, metrics)
         return cls(
             settings=settings,
             engine=engine,
@@ -102,8 +104,8 @@ class Resources:
             llm=llm,
             embedder=embedder,
             feed=feed,
-            flusher=Flusher(sessions, llm, feed, settings, clock, metrics),
-            importer=ProfileImporter(sessions, llm, feed, settings, clock),
+            flusher=Flusher(memory),
+            importer=ProfileImporter(memory),
             rate_limiter=create_rate_limiter(
                 settings.rate_limit_per_minute, settings.redis_url, settings.redis_timeout
             ),

@@ -12,14 +12,9 @@ import uuid
 
 from powermemo_gql.buffers.models import FlushTrigger
 from powermemo_gql.buffers.repository import BufferRepository
-from powermemo_gql.changes.feed import Feed
-from powermemo_gql.core.clock import Clock
-from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
-from powermemo_gql.memory.client import LLMClient
+from powermemo_gql.memory.deps import MemoryDeps
 from powermemo_gql.memory.job import Claim, ClaimRefused, FlushAttempt, FlushJob, FlushOutcome
-from powermemo_gql.observability.metrics import Metrics
-from powermemo_gql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -30,20 +25,12 @@ DUE_PER_PASS = 100
 class Flusher:
     """The flushes of this process: started on request, in the background, or by the timer."""
 
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        llm: LLMClient,
-        feed: Feed,
-        settings: Settings,
-        clock: Clock,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self._metrics = metrics
-        self._clock = clock
-        self._sessions = sessions
-        self._settings = settings
-        self._job = FlushJob(sessions, llm, feed, settings, clock, metrics)
+    def __init__(self, deps: MemoryDeps) -> None:
+        self._metrics = deps.metrics
+        self._clock = deps.clock
+        self._sessions = deps.sessions
+        self._settings = deps.settings
+        self._job = FlushJob(deps)
         self._background: dict[uuid.UUID, asyncio.Task[FlushAttempt | None]] = {}
 
     # The job's own entry points

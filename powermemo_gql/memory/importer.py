@@ -6,13 +6,10 @@ import asyncio
 import uuid
 
 from powermemo_gql.buffers.models import Flush, FlushStatus, FlushTrigger
-from powermemo_gql.changes.feed import Feed
 from powermemo_gql.changes.models import ChangeKind
-from powermemo_gql.core.clock import Clock
-from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
-from powermemo_gql.memory.client import LLMClient
+from powermemo_gql.memory.deps import MemoryDeps
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import CurrentEntry, MemoryPipeline
 from powermemo_gql.memory.steps import instructions_for
@@ -22,24 +19,16 @@ from powermemo_gql.profiles.models import ProfileEntry, ProfileSource
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.profiles.service import MAX_IMPORT_CHARS, checked_text
 from powermemo_gql.projects.repository import ProjectRepository
-from powermemo_gql.settings import Settings
 from powermemo_gql.users.repository import UserRepository
 
 
 class ProfileImporter:
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        llm: LLMClient,
-        feed: Feed,
-        settings: Settings,
-        clock: Clock,
-    ) -> None:
-        self._sessions = sessions
-        self._clock = clock
-        self._feed = feed
-        self._settings = settings
-        self._pipeline = MemoryPipeline.from_settings(llm, settings)
+    def __init__(self, deps: MemoryDeps) -> None:
+        self._sessions = deps.sessions
+        self._clock = deps.clock
+        self._feed = deps.feed
+        self._settings = deps.settings
+        self._pipeline = MemoryPipeline.from_settings(deps.llm, deps.settings)
 
     async def import_profile(
         self, project_id: uuid.UUID, user_id: uuid.UUID, text: str

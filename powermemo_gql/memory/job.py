@@ -21,14 +21,11 @@ from powermemo_gql.blobs.models import BlobType
 from powermemo_gql.blobs.repository import BlobRepository
 from powermemo_gql.buffers.models import BufferItem, BufferStatus, Flush, FlushStatus, FlushTrigger
 from powermemo_gql.buffers.repository import BufferRepository, FlushLockRepository, FlushRepository
-from powermemo_gql.changes.feed import Feed
 from powermemo_gql.changes.models import ChangeKind
 from powermemo_gql.changes.repository import ChangeRepository
-from powermemo_gql.core.clock import Clock
-from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.errors import LLMUnavailable
-from powermemo_gql.memory.client import LLMClient
+from powermemo_gql.memory.deps import MemoryDeps
 from powermemo_gql.memory.leases import LeaseLost, renewing
 from powermemo_gql.memory.parsing import Usage
 from powermemo_gql.memory.pipeline import (
@@ -44,11 +41,9 @@ from powermemo_gql.memory.writes import (
     usage_values,
     write_flush_result,
 )
-from powermemo_gql.observability.metrics import Metrics
 from powermemo_gql.profiles.config import ProfileConfig
 from powermemo_gql.profiles.repository import ProfileRepository
 from powermemo_gql.projects.repository import ProjectRepository
-from powermemo_gql.settings import Settings
 from powermemo_gql.users.repository import UserRepository
 
 logger = logging.getLogger(__name__)
@@ -88,21 +83,14 @@ class FlushAttempt:
 class FlushJob:
     """One flush at a time per user, across instances: claim, pipeline, commit or fail."""
 
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        llm: LLMClient,
-        feed: Feed,
-        settings: Settings,
-        clock: Clock,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self._metrics = metrics
-        self._clock = clock
-        self._sessions = sessions
-        self._feed = feed
+    def __init__(self, deps: MemoryDeps) -> None:
+        settings = deps.settings
+        self._metrics = deps.metrics
+        self._clock = deps.clock
+        self._sessions = deps.sessions
+        self._feed = deps.feed
         self._settings = settings
-        self._pipeline = MemoryPipeline.from_settings(llm, settings)
+        self._pipeline = MemoryPipeline.from_settings(deps.llm, settings)
         self._lease = timedelta(seconds=settings.flush_lease_seconds)
         # Flushes run at once by this process; more would only queue for LLM slots while
         # holding leases.
