@@ -173,6 +173,7 @@ async def test_event_edits_are_stamped_with_the_apps_clock(
             await session.scalars(select(EventFact).where(col(EventFact.event_id) == event_id))
         ).all()
     assert fact.created_at == FAKE_NOW  # rebuilt by the edit
+    await alice.indexed()  # as the tests above: the delete does not race the re-indexing
     await alice.api.ok(DELETE, id=global_id("Event", event_id))
 
     changes = (await alice.api.ok(CHANGE_TIMES))["user"]["changes"]["nodes"]
