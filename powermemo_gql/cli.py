@@ -183,7 +183,8 @@ async def _create_project(settings: Settings, name: str) -> int:
     engine = create_engine(settings)
     try:
         async with unit_of_work(create_session_factory(engine)) as session:
-            project = await ProjectService(session).create_project(name)
+            # No server resources here, so no injected clock: the system's.
+            project = await ProjectService(session).create_project(name, now=SystemClock().now())
     except DomainError as exc:
         print(f"powermemo-gql: {exc.message}", file=sys.stderr)
         return 1
@@ -199,7 +200,7 @@ async def _create_api_key(settings: Settings, project: str, name: str) -> int:
         async with unit_of_work(create_session_factory(engine)) as session:
             service = ProjectService(session)
             found = await service.find_project(_raw(project, "Project"))
-            issued = await service.create_api_key(str(found.id), name)
+            issued = await service.create_api_key(str(found.id), name, now=SystemClock().now())
     except DomainError as exc:
         print(f"powermemo-gql: {exc.message}", file=sys.stderr)
         return 1

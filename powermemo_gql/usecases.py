@@ -73,7 +73,9 @@ class UseCases:
         self, project_id: uuid.UUID, user_id: str, topic: str, sub_topic: str, content: str
     ) -> ProfileEntry:
         user = await UserService(self.session).get(project_id, user_id)
-        entry = await ProfileService(self.session).add(user, topic, sub_topic, content)
+        entry = await ProfileService(self.session).add(
+            user, topic, sub_topic, content, now=self.resources.clock.now()
+        )
         self._notify(entry.user_id)
         return entry
 
@@ -93,7 +95,7 @@ class UseCases:
         profiles = ProfileService(self.session)
         if of_user is not None and (await profiles.get(project_id, entry_id)).user_id != of_user:
             raise NotFound("ProfileEntry", entry_id)
-        entry = await profiles.delete(project_id, entry_id)
+        entry = await profiles.delete(project_id, entry_id, now=self.resources.clock.now())
         self._notify(entry.user_id)
         return entry
 
@@ -104,12 +106,16 @@ class UseCases:
         summary: str | None,
         tags: Sequence[tuple[str, str]] | None,
     ) -> Event:
-        event = await EventService(self.session).update(project_id, event_id, summary, tags)
+        event = await EventService(self.session).update(
+            project_id, event_id, summary, tags, now=self.resources.clock.now()
+        )
         self._notify(event.user_id)
         return event
 
     async def delete_event(self, project_id: uuid.UUID, event_id: str) -> Event:
-        event = await EventService(self.session).delete(project_id, event_id)
+        event = await EventService(self.session).delete(
+            project_id, event_id, now=self.resources.clock.now()
+        )
         self._notify(event.user_id)
         return event
 

@@ -101,6 +101,7 @@ class BlobService:
                     blob_id=blob.id,
                     blob_type=blob_type.value,
                     token_count=count_tokens(text_of(blob_type, payload)),
+                    updated_at=now,  # created_at: the database's clock (add_item)
                 )
             )
         return Inserted(blob)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,8 +91,11 @@ class EventService:
         event_id: str,
         summary: str | None,
         tags: Sequence[tuple[str, str]] | None,
+        *,
+        now: datetime,
     ) -> Event:
-        """A new summary (its facts rebuilt, all re-embedded) and/or new tags."""
+        """A new summary (its facts rebuilt, all re-embedded) and/or new tags, edited at `now`
+        (the caller's clock)."""
         if summary is not None:
             summary = summary.strip()
             if not summary:
@@ -112,17 +116,18 @@ class EventService:
             event.embedded_model = None  # re-embedded by the recall indexer
             event.embedding_flush_id = None  # an edit: no flush is charged for it (or its facts)
             await self.session.execute(delete(EventFact).where(col(EventFact.event_id) == event.id))
-            self.session.add_all(facts_of(event, blob_ids))
+            self.session.add_all(facts_of(event, blob_ids, now=now))
             changed = True
         if changed:
             await self.session.flush()
-            await self._record(event, ChangeKind.EVENT_UPDATED, previous, event.summary)
+            await self._record(event, ChangeKind.EVENT_UPDATED, previous, event.summary, now)
         return event
 
-    async def delete(self, project_id: uuid.UUID, event_id: str) -> Event:
-        """The event, its facts and their vectors (profile entries it wrote stay)."""
+    async def delete(self, project_id: uuid.UUID, event_id: str, *, now: datetime) -> Event:
+        """The event, its facts and their vectors (profile entries it wrote stay); deleted
+        at `now` (the caller's clock)."""
         event = await self.get(project_id, event_id)
-        await self._record(event, ChangeKind.EVENT_DELETED, event.summary, None)
+        await self._record(event, ChangeKind.EVENT_DELETED, event.summary, None, now)
         fact_ids = select(col(EventFact.id)).where(col(EventFact.event_id) == event.id)
         await self.session.execute(
             delete(MemoryVector).where(
@@ -150,7 +155,7 @@ class EventService:
         return sorted({blob for ids in stored for blob in ids})
 
     async def _record(
-        self, event: Event, kind: ChangeKind, old: str | None, new: str | None
+        self, event: Event, kind: ChangeKind, old: str | None, new: str | None, now: datetime
     ) -> None:
         await ChangeRepository(self.session).append(
             [
@@ -162,6 +167,7 @@ class EventService:
                     old_value=old,
                     new_value=new,
                     source=ProfileSource.MANUAL.value,
+                    created_at=now,
                 )
             ]
         )

@@ -202,7 +202,8 @@ class ProjectMutation:
     ) -> CreateProjectResult:
         info.context.require_root()
         async with info.context.uow() as session:
-            row = await ProjectService(session).create_project(input.name)
+            now = info.context.resources.clock.now()
+            row = await ProjectService(session).create_project(input.name, now=now)
         return CreateProjectPayload(project=Project(row=row))
 
     @strawberry.mutation(description="Root only. The secret is in the payload, and nowhere else.")
@@ -217,7 +218,8 @@ class ProjectMutation:
         info.context.require_root()
         with decoded_id(input.project_id, "Project", "input.projectId") as raw:
             async with info.context.uow() as session:
-                issued = await ProjectService(session).create_api_key(raw, input.name)
+                now = info.context.resources.clock.now()
+                issued = await ProjectService(session).create_api_key(raw, input.name, now=now)
         return CreateApiKeyPayload(api_key=ApiKey(row=issued.key), secret=issued.secret)
 
     @strawberry.mutation(description="Root only. The key stops working at once.")

@@ -363,7 +363,9 @@ class UserMutation:
     ) -> CreateUserResult:
         ctx = info.context
         async with ctx.uow() as session:
-            row = await UserService(session).create(ctx.project_id, input.user_id, input.data)
+            row = await UserService(session).create(
+                ctx.project_id, input.user_id, input.data, now=ctx.resources.clock.now()
+            )
         return CreateUserPayload(user=User(row=row))
 
     @strawberry.mutation(description="Replace a user's data.")

@@ -110,7 +110,9 @@ class MemoryTools:
             pass
         try:
             async with unit_of_work(self.resources.sessions) as session:
-                return await UserService(session).create(self.project_id, user_id, None)
+                return await UserService(session).create(
+                    self.project_id, user_id, None, now=self.resources.clock.now()
+                )
         except Conflict:  # created meanwhile by another call
             return await self._user(user_id)
 

@@ -270,7 +270,7 @@ class FlushJob:
             if still_running:  # else it was abandoned: its items are already idle again
                 await record_steps(session, flush, usage)
                 await BufferRepository(session).finish(flush.id, BufferStatus.FAILED, now, reason)
-                failed = flush_change(flush, ChangeKind.FLUSH_FAILED, error=reason)
+                failed = flush_change(flush, ChangeKind.FLUSH_FAILED, now=now, error=reason)
                 await ChangeRepository(session).append([failed])
             await FlushLockRepository(session).release(flush.user_id, flush.id)
         if still_running:

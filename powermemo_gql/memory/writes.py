@@ -36,7 +36,7 @@ _ACTION = {kind.value: action for action, kind in _KIND.items()}
 class ChangeOrigin:
     """Where the profile changes of one write come from, stamped on what they write.
     `flush_id`: the flush writing them, also charged for embedding what they wrote.
-    `now`: the time an updated entry is stamped with (the app's clock).
+    `now`: the time what they write is stamped with (the app's clock).
     `mentioned_at`: when the user spoke of it (none for text imports)."""
 
     source: ProfileSource
@@ -72,6 +72,8 @@ async def apply_change(
                 source_event_id=origin.event_id,
                 last_mentioned_at=origin.mentioned_at,
                 embedding_flush_id=origin.flush_id,
+                created_at=origin.now,
+                updated_at=origin.now,
             )
         )
     else:
@@ -81,7 +83,9 @@ async def apply_change(
             return None
         entry = found
         if change.action == "delete":
-            await profiles.delete_keeping_history(entry, origin.source.value, origin.event_id)
+            await profiles.delete_keeping_history(
+                entry, origin.source.value, origin.event_id, at=origin.now
+            )
         else:
             await profiles.update_content(
                 entry,
@@ -103,6 +107,7 @@ async def apply_change(
         change.previous,
         new,
         origin.source,
+        now=origin.now,
         flush_id=origin.flush_id,
         event_id=origin.event_id,
     )
@@ -146,7 +151,8 @@ async def write_flush_result(
 ) -> Event:
     """The event of a flush and its profile changes, with their feed records (the flush
     row itself is finished by the caller, which checks its lease). `now` (the app's clock):
-    when the event happened if the material did not say, and when updated entries changed."""
+    when the event happened if the material did not say, and when it and what it changed were
+    written."""
     happened_from, happened_to = result.happened or (now, now)
     event = Event(
         project_id=flush.project_id,
@@ -155,11 +161,12 @@ async def write_flush_result(
         tags=result.tags,
         happened_from=happened_from,
         happened_to=happened_to,
+        created_at=now,
         embedding_flush_id=flush.id,  # its facts too (facts_of)
     )
     session.add(event)
     await session.flush()  # the entries below refer to it
-    session.add_all(facts_of(event, sorted(str(b) for b in blob_ids)))  # indexed for recall
+    session.add_all(facts_of(event, sorted(str(b) for b in blob_ids), now=now))  # for recall
     written = await apply_changes(
         session,
         flush.project_id,
@@ -178,7 +185,7 @@ async def write_flush_result(
     # The delta records what was written: changes skipped for a concurrent edit are not.
     event.profile_delta = [as_delta(record) for record in written]
     await ChangeRepository(session).append(
-        [flush_change(flush, ChangeKind.BUFFER_FLUSHED, event_id=event.id)]
+        [flush_change(flush, ChangeKind.BUFFER_FLUSHED, now=now, event_id=event.id)]
     )
     await record_steps(session, flush, result.usage)
     return event
@@ -188,10 +195,12 @@ def flush_change(
     flush: Flush,
     kind: ChangeKind,
     *,
+    now: datetime,
     event_id: uuid.UUID | None = None,
     error: str | None = None,
 ) -> Change:
-    """The change-feed record of how a flush ended: the event it wrote, or why it failed."""
+    """The change-feed record of how a flush ended (at `now`, the app's clock): the event it
+    wrote, or why it failed."""
     return Change(
         project_id=flush.project_id,
         user_id=flush.user_id,
@@ -199,6 +208,7 @@ def flush_change(
         flush_id=flush.id,
         event_id=event_id,
         error=error,
+        created_at=now,
     )
 
 

@@ -110,11 +110,13 @@ def entry_change(
     new: str | None,
     source: ProfileSource,
     *,
+    now: datetime,
     flush_id: uuid.UUID | None = None,
     event_id: uuid.UUID | None = None,
 ) -> Change:
     """The change-feed record of a write to a profile entry, whoever made it (a flush, an
-    import, an edit by hand): one vocabulary for a profile change."""
+    import, an edit by hand): one vocabulary for a profile change. `now`: when it was made
+    (the writer's clock)."""
     return Change(
         project_id=entry.project_id,
         user_id=entry.user_id,
@@ -127,4 +129,5 @@ def entry_change(
         source=source.value,
         flush_id=flush_id,
         event_id=event_id,
+        created_at=now,
     )

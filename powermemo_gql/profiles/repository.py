@@ -102,7 +102,7 @@ class ProfileRepository(Repository[ProfileEntry]):
         """Replace an entry's content at `at`, keeping the previous value as a revision.
         `flush_id`: the flush writing it, charged for embedding the new content (None: an
         edit)."""
-        self._keep_revision(entry, RevisionAction.UPDATE, source, event_id)
+        self._keep_revision(entry, RevisionAction.UPDATE, source, event_id, at)
         entry.content = content
         entry.embedded_model = None  # re-embedded by the recall indexer
         entry.embedding_flush_id = flush_id
@@ -155,9 +155,15 @@ class ProfileRepository(Repository[ProfileEntry]):
         )
 
     async def delete_keeping_history(
-        self, entry: ProfileEntry, source: str, event_id: uuid.UUID | None = None
+        self,
+        entry: ProfileEntry,
+        source: str,
+        event_id: uuid.UUID | None = None,
+        *,
+        at: datetime,
     ) -> None:
-        self._keep_revision(entry, RevisionAction.DELETE, source, event_id)
+        """Delete the entry at `at`, keeping its last value as a revision."""
+        self._keep_revision(entry, RevisionAction.DELETE, source, event_id, at)
         await self.session.delete(entry)
         await self.session.flush()
 
@@ -167,6 +173,7 @@ class ProfileRepository(Repository[ProfileEntry]):
         action: RevisionAction,
         source: str,
         event_id: uuid.UUID | None,
+        at: datetime,
     ) -> None:
         self.session.add(
             ProfileRevision(
@@ -179,6 +186,7 @@ class ProfileRepository(Repository[ProfileEntry]):
                 action=action,
                 source=source,
                 source_event_id=event_id,
+                created_at=at,
             )
         )
 

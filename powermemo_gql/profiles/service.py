@@ -93,7 +93,10 @@ class ProfileService:
             for user_id, entries in profiles.items()
         }
 
-    async def add(self, user: UserView, topic: str, sub_topic: str, content: str) -> ProfileEntry:
+    async def add(
+        self, user: UserView, topic: str, sub_topic: str, content: str, *, now: datetime
+    ) -> ProfileEntry:
+        """A new entry written by hand, created at `now` (the caller's clock)."""
         topic = checked_text(topic, "topic", MAX_LABEL_CHARS)
         sub_topic = checked_text(sub_topic, "subTopic", MAX_LABEL_CHARS)
         content = checked_text(content, "content", MAX_CONTENT_CHARS)
@@ -109,11 +112,13 @@ class ProfileService:
                     sub_topic=sub_topic,
                     content=content,
                     source=ProfileSource.MANUAL.value,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
         except IntegrityError as exc:  # added concurrently (by hand or by a flush)
             raise Conflict("ProfileEntry", f"{topic}/{sub_topic}") from exc
-        await self._record(entry, ChangeKind.ENTRY_ADDED, None, content)
+        await self._record(entry, ChangeKind.ENTRY_ADDED, None, content, now)
         return entry
 
     async def get(self, project_id: uuid.UUID, entry_id: str) -> ProfileEntry:
@@ -134,13 +139,14 @@ class ProfileService:
             await self.entries.update_content(
                 entry, content, ProfileSource.MANUAL.value, None, at=now
             )
-            await self._record(entry, ChangeKind.ENTRY_UPDATED, previous, content)
+            await self._record(entry, ChangeKind.ENTRY_UPDATED, previous, content, now)
         return entry
 
-    async def delete(self, project_id: uuid.UUID, entry_id: str) -> ProfileEntry:
+    async def delete(self, project_id: uuid.UUID, entry_id: str, *, now: datetime) -> ProfileEntry:
+        """Delete the entry at `now` (the caller's clock), keeping its last value."""
         entry = await self._get_locked(project_id, entry_id)
-        await self._record(entry, ChangeKind.ENTRY_DELETED, entry.content, None)
-        await self.entries.delete_keeping_history(entry, ProfileSource.MANUAL.value)
+        await self._record(entry, ChangeKind.ENTRY_DELETED, entry.content, None, now)
+        await self.entries.delete_keeping_history(entry, ProfileSource.MANUAL.value, at=now)
         return entry
 
     async def _get_locked(self, project_id: uuid.UUID, entry_id: str) -> ProfileEntry:
@@ -154,10 +160,15 @@ class ProfileService:
         return current
 
     async def _record(
-        self, entry: ProfileEntry, kind: ChangeKind, old: str | None, new: str | None
+        self,
+        entry: ProfileEntry,
+        kind: ChangeKind,
+        old: str | None,
+        new: str | None,
+        now: datetime,
     ) -> None:
         await ChangeRepository(self.entries.session).append(
-            [entry_change(entry, kind, old, new, ProfileSource.MANUAL)]
+            [entry_change(entry, kind, old, new, ProfileSource.MANUAL, now=now)]
         )
 
     async def history(self, entry_id: uuid.UUID) -> list[ProfileRevision]:

@@ -44,12 +44,13 @@ class ProjectService:
         self.projects = ProjectRepository(session)
         self.keys = ApiKeyRepository(session)
 
-    async def create_project(self, name: str) -> Project:
+    async def create_project(self, name: str, *, now: datetime) -> Project:
+        """A project created at `now` (the caller's clock)."""
         name = _checked_name(name, "name")
         if await self.projects.get_by_name(name) is not None:
             raise Conflict("Project", name)
         try:
-            return await self.projects.add(Project(name=name))
+            return await self.projects.add(Project(name=name, created_at=now))
         except IntegrityError as exc:  # created concurrently
             raise Conflict("Project", name) from exc
 
@@ -81,7 +82,8 @@ class ProjectService:
     ) -> dict[uuid.UUID, list[ApiKey]]:
         return await self.keys.list_for_projects(project_ids)
 
-    async def create_api_key(self, project_id: str, name: str) -> IssuedApiKey:
+    async def create_api_key(self, project_id: str, name: str, *, now: datetime) -> IssuedApiKey:
+        """A key of the project, created at `now` (the caller's clock)."""
         project = await self.get_project(project_id)
         secret, prefix, key_hash = generate_api_key()
         key = ApiKey(
@@ -89,6 +91,7 @@ class ProjectService:
             name=_checked_name(name, "name"),
             prefix=prefix,
             key_hash=key_hash,
+            created_at=now,
         )
         return IssuedApiKey(key=await self.keys.add(key), secret=secret)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from powermemo_gql.events.models import Event
 from powermemo_gql.recall.models import EventFact
@@ -15,8 +16,9 @@ def fact_lines(summary: str) -> list[str]:
     return [line for raw in summary.splitlines() if (line := raw.strip().lstrip(_BULLETS).strip())]
 
 
-def facts_of(event: Event, blob_ids: Sequence[str]) -> list[EventFact]:
-    """Fact rows for an event (its id must be set), dated and sourced like the event."""
+def facts_of(event: Event, blob_ids: Sequence[str], *, now: datetime) -> list[EventFact]:
+    """Fact rows for an event (its id must be set), dated and sourced like the event, written
+    at `now` (the writer's clock)."""
     return [
         EventFact(
             project_id=event.project_id,
@@ -28,6 +30,7 @@ def facts_of(event: Event, blob_ids: Sequence[str]) -> list[EventFact]:
             happened_to=event.happened_to,
             source_blob_ids=list(blob_ids),
             embedding_flush_id=event.embedding_flush_id,  # what wrote the event wrote them
+            created_at=now,
         )
         for position, line in enumerate(fact_lines(event.summary))
     ]

@@ -84,14 +84,23 @@ class UserService:
             project_id, args, search=search, order_by=order_by, descending=descending
         )
 
-    async def create(self, project_id: uuid.UUID, external_id: str | None, data: Any) -> User:
+    async def create(
+        self, project_id: uuid.UUID, external_id: str | None, data: Any, *, now: datetime
+    ) -> User:
+        """A user created (and so last updated) at `now` (the caller's clock)."""
         external_id = checked_user_id(external_id) if external_id is not None else str(uuid.uuid4())
         data = checked_json_object({} if data is None else data, "data", MAX_DATA_BYTES)
         if await self.users.get_by_external_id(project_id, external_id) is not None:
             raise Conflict("User", external_id)
         try:
             return await self.users.add(
-                User(project_id=project_id, external_id=external_id, data=data)
+                User(
+                    project_id=project_id,
+                    external_id=external_id,
+                    data=data,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
         except IntegrityError as exc:  # created concurrently
             raise Conflict("User", external_id) from exc

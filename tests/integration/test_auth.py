@@ -118,6 +118,11 @@ query($id: ID!) {
   project(id: $id) { apiKeys { id revokedAt } }
 }
 """
+PROJECT_CREATED_AT = """
+query($id: ID!) {
+  project(id: $id) { createdAt apiKeys { id createdAt } }
+}
+"""
 
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
 
@@ -225,6 +230,23 @@ async def test_a_key_is_revoked_at_the_apps_clock(root: Api, project: ProjectHan
     keys = (await root.ok(PROJECT_API_KEYS, id=project.id))["project"]["apiKeys"]
     [stored] = [key for key in keys if key["id"] == key_id]
     assert datetime.fromisoformat(stored["revokedAt"]) == FAKE_NOW
+
+
+@pytest.mark.fake_clock
+async def test_a_project_and_its_keys_are_created_at_the_apps_clock(
+    root: Api, project: ProjectHandle
+) -> None:
+    key_id, _ = await issue_key(root, project)
+
+    stored = (await root.ok(PROJECT_CREATED_AT, id=project.id))["project"]
+    assert datetime.fromisoformat(stored["createdAt"]) == FAKE_NOW
+    # The key the project fixture issued with it, and the one issued here.
+    assert len(stored["apiKeys"]) == 2
+    assert key_id in [key["id"] for key in stored["apiKeys"]]
+    assert [datetime.fromisoformat(key["createdAt"]) for key in stored["apiKeys"]] == [
+        FAKE_NOW,
+        FAKE_NOW,
+    ]
 
 
 async def test_revoking_one_key_leaves_the_projects_other_keys_working(

@@ -105,8 +105,9 @@ async def project_key(database_url: str) -> AsyncIterator[tuple[SessionFactory, 
     try:
         async with unit_of_work(sessions) as session:
             service = ProjectService(session)
-            project = await service.create_project(f"cache-{uuid.uuid4().hex[:8]}")
-            issued = await service.create_api_key(str(project.id), "cached")
+            now = SystemClock().now()
+            project = await service.create_project(f"cache-{uuid.uuid4().hex[:8]}", now=now)
+            issued = await service.create_api_key(str(project.id), "cached", now=now)
         yield sessions, issued.key.id, issued.secret
     finally:
         await engine.dispose()

@@ -58,9 +58,10 @@ async def test_keys_revoked_unannounced_are_found_at_the_recheck(database_url: s
     sessions = create_session_factory(engine)
     async with unit_of_work(sessions) as session:
         service = ProjectService(session)
-        project = await service.create_project("recheck")
-        revoked = (await service.create_api_key(str(project.id), "revoked")).key.id
-        kept = (await service.create_api_key(str(project.id), "kept")).key.id
+        now = SystemClock().now()
+        project = await service.create_project("recheck", now=now)
+        revoked = (await service.create_api_key(str(project.id), "revoked", now=now)).key.id
+        kept = (await service.create_api_key(str(project.id), "kept", now=now)).key.id
     async with unit_of_work(sessions) as session:
         await ProjectService(session).revoke_api_key(str(revoked), now=SystemClock().now())
     listener = Listener({revoked, kept})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from powermemo_gql.events.models import Event
 from powermemo_gql.memory.job import Claim
 from powermemo_gql.profiles.models import ProfileEntry, ProfileRevision
 from powermemo_gql.profiles.repository import ProfileRepository
+from powermemo_gql.recall.models import EventFact
 from powermemo_gql.resources import Resources
 from tests.conftest import FAKE_NOW, ProjectFactory, make_settings
 from tests.integration.memory.conftest import memory_responder, scheduler_asleep
@@ -311,6 +312,43 @@ async def test_an_entry_a_flush_updates_is_stamped_with_the_apps_clock(
     assert entry is not None
     assert entry.content == "Paris"
     assert entry.updated_at == FAKE_NOW
+
+
+STAMPS = """
+{
+  user(userId: "alice") {
+    profile { subTopic createdAt updatedAt history { createdAt } }
+    events(first: 10) { nodes { createdAt } }
+    changes(first: 50) { nodes { kind createdAt } }
+  }
+}
+"""
+
+
+@pytest.mark.fake_clock
+async def test_what_a_flush_writes_is_stamped_with_the_apps_clock(
+    project: ProjectHandle, llm: ScriptedLLM, app: Starlette
+) -> None:
+    await _flush_a_move(project, llm, merged="Paris")
+
+    user = (await project.api.ok(STAMPS))["user"]
+    assert len(user["events"]["nodes"]) == 2
+    assert {datetime.fromisoformat(e["createdAt"]) for e in user["events"]["nodes"]} == {FAKE_NOW}
+    assert len(user["profile"]) == 2
+    for entry in user["profile"]:
+        assert datetime.fromisoformat(entry["createdAt"]) == FAKE_NOW
+        assert datetime.fromisoformat(entry["updatedAt"]) == FAKE_NOW
+    [city] = [entry for entry in user["profile"] if entry["subTopic"] == "city"]
+    [revision] = city["history"]  # Lyon, kept when the second flush merged in Paris
+    assert datetime.fromisoformat(revision["createdAt"]) == FAKE_NOW
+    changes = user["changes"]["nodes"]
+    assert {change["kind"] for change in changes} >= {"ENTRY_ADDED", "BUFFER_FLUSHED"}
+    assert {datetime.fromisoformat(change["createdAt"]) for change in changes} == {FAKE_NOW}
+    resources: Resources = app.state.resources
+    async with resources.sessions() as session:
+        facts = (await session.scalars(select(EventFact))).all()
+    assert facts
+    assert {fact.created_at for fact in facts} == {FAKE_NOW}
 
 
 async def test_profile_writes_of_a_flush_are_one_transaction(

@@ -47,6 +47,14 @@ query($topics: [String!]) {
 """
 
 UPDATED_AT = '{ user(userId: "alice") { profile { content updatedAt } } }'
+STAMPS = """
+{
+  user(userId: "alice") {
+    profile { createdAt updatedAt history { createdAt } }
+    changes(first: 10) { nodes { kind createdAt } }
+  }
+}
+"""
 
 
 async def _add(
@@ -99,6 +107,37 @@ async def test_an_edit_stamps_updated_at_with_the_apps_clock(alice: Api) -> None
     [stored] = (await alice.ok(UPDATED_AT))["user"]["profile"]
     assert stored["content"] == "chemistry teacher"
     assert datetime.fromisoformat(stored["updatedAt"]) == FAKE_NOW
+
+
+@pytest.mark.fake_clock
+async def test_an_added_entry_and_its_change_are_stamped_with_the_apps_clock(alice: Api) -> None:
+    added = await _add(alice)
+    assert added["__typename"] == "AddProfileEntryPayload"
+
+    [stored] = (await alice.ok(STAMPS))["user"]["profile"]
+    assert datetime.fromisoformat(stored["createdAt"]) == FAKE_NOW
+    assert datetime.fromisoformat(stored["updatedAt"]) == FAKE_NOW
+    [change] = (await alice.ok(STAMPS))["user"]["changes"]["nodes"]
+    assert change["kind"] == "ENTRY_ADDED"
+    assert datetime.fromisoformat(change["createdAt"]) == FAKE_NOW
+
+
+@pytest.mark.fake_clock
+async def test_edits_keep_revisions_and_changes_stamped_with_the_apps_clock(alice: Api) -> None:
+    entry = (await _add(alice))["entry"]
+    await alice.ok(UPDATE, id=entry["id"], content="chemistry teacher")
+
+    [stored] = (await alice.ok(STAMPS))["user"]["profile"]
+    [revision] = stored["history"]
+    assert datetime.fromisoformat(revision["createdAt"]) == FAKE_NOW
+    await alice.ok(DELETE, id=entry["id"])
+    changes = (await alice.ok(STAMPS))["user"]["changes"]["nodes"]
+    assert [change["kind"] for change in changes] == [
+        "ENTRY_ADDED",
+        "ENTRY_UPDATED",
+        "ENTRY_DELETED",
+    ]
+    assert {datetime.fromisoformat(change["createdAt"]) for change in changes} == {FAKE_NOW}
 
 
 async def test_duplicate_slot_is_already_exists(alice: Api) -> None:

@@ -16,12 +16,14 @@ from sqlmodel import col
 from starlette.applications import Starlette
 
 from powermemo_gql.app import create_app
+from powermemo_gql.core.clock import FakeClock
 from powermemo_gql.core.types import utcnow
 from powermemo_gql.events.models import Event
 from powermemo_gql.recall.facts import facts_of
 from powermemo_gql.resources import Resources
 from powermemo_gql.settings import Settings
 from powermemo_gql.users.models import User
+from tests.conftest import FAKE_NOW
 from tests.recall_support import WordEmbedder
 from tests.support import Api
 
@@ -63,9 +65,15 @@ def embedder() -> WordEmbedder:
 
 
 @pytest.fixture
-async def app(settings: Settings, embedder: WordEmbedder) -> AsyncIterator[Starlette]:
-    # Overrides the suite's app: this one embeds with the word embedder.
-    application = create_app(settings, embedder=embedder)
+async def app(
+    settings: Settings, embedder: WordEmbedder, request: pytest.FixtureRequest
+) -> AsyncIterator[Starlette]:
+    # Overrides the suite's app: this one embeds with the word embedder (and runs on the fake
+    # clock as the suite's does, for a test marked fake_clock).
+    fake = request.node.get_closest_marker("fake_clock") is not None
+    application = create_app(
+        settings, embedder=embedder, clock=FakeClock(FAKE_NOW) if fake else None
+    )
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 
@@ -117,7 +125,7 @@ class Memory:
             )
             session.add(event)
             await session.flush()
-            session.add_all(facts_of(event, ["blob-1"]))
+            session.add_all(facts_of(event, ["blob-1"], now=event.created_at))
         await self.resources.feed.notify(user.id)
         return event.id
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import col
 from starlette.applications import Starlette
 
 from powermemo_gql.core.global_ids import global_id
 from powermemo_gql.recall.models import EventFact, MemoryVector
-from tests.conftest import ProjectFactory
+from tests.conftest import FAKE_NOW, ProjectFactory
 from tests.integration.recall.conftest import Memory, texts
 from tests.support import ProjectHandle
 
@@ -37,6 +39,7 @@ mutation($id: ID!) {
 CHANGES = """
 query { user(userId: "alice") { changes(first: 50) { nodes { kind eventId oldValue newValue } } } }
 """
+CHANGE_TIMES = '{ user(userId: "alice") { changes(first: 50) { nodes { kind createdAt } } } }'
 
 
 async def _changes(memory: Memory) -> list[dict[str, Any]]:
@@ -155,3 +158,24 @@ async def test_edits_reach_only_the_callers_events_and_check_input(
             "updateEvent"
         ]
         assert result == {"__typename": "InvalidInput", "code": "INVALID_INPUT", "field": field}
+
+
+@pytest.mark.fake_clock
+async def test_event_edits_are_stamped_with_the_apps_clock(
+    app: Starlette, project: ProjectHandle
+) -> None:
+    alice = await Memory(app, project.api, "alice").create()
+    event_id = await alice.event("- Went hiking in the Alps")
+
+    await alice.api.ok(UPDATE, id=global_id("Event", event_id), summary="- Went skiing")
+    async with alice.resources.sessions() as session:
+        [fact] = (
+            await session.scalars(select(EventFact).where(col(EventFact.event_id) == event_id))
+        ).all()
+    assert fact.created_at == FAKE_NOW  # rebuilt by the edit
+    await alice.indexed()  # as the tests above: the delete does not race the re-indexing
+    await alice.api.ok(DELETE, id=global_id("Event", event_id))
+
+    changes = (await alice.api.ok(CHANGE_TIMES))["user"]["changes"]["nodes"]
+    assert [change["kind"] for change in changes] == ["EVENT_UPDATED", "EVENT_DELETED"]
+    assert {datetime.fromisoformat(change["createdAt"]) for change in changes} == {FAKE_NOW}

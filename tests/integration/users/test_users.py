@@ -296,6 +296,20 @@ async def test_update_user_replaces_data_and_bumps_updated_at(project: ProjectHa
 
 
 @pytest.mark.fake_clock
+async def test_create_user_stamps_created_and_updated_at_with_the_apps_clock(
+    project: ProjectHandle,
+) -> None:
+    user = await created_user(project.api, "alice")
+
+    assert datetime.fromisoformat(user["createdAt"]) == FAKE_NOW
+    assert datetime.fromisoformat(user["updatedAt"]) == FAKE_NOW
+    stored = await get_user(project.api, "alice")
+    assert stored is not None
+    assert datetime.fromisoformat(stored["createdAt"]) == FAKE_NOW
+    assert datetime.fromisoformat(stored["updatedAt"]) == FAKE_NOW
+
+
+@pytest.mark.fake_clock
 async def test_update_user_stamps_updated_at_with_the_apps_clock(project: ProjectHandle) -> None:
     await created_user(project.api, "alice")
 
