@@ -77,7 +77,8 @@ def by_creation(model: type[R], tag: str, descending: bool = False) -> KeysetOrd
 
 
 def by_time(model: type[R], column: str, tag: str, descending: bool = False) -> KeysetOrder[R]:
-    """By one of the model's datetime columns, ties broken by the UUID primary key."""
+    """By one of the model's datetime columns, ties broken by the UUID primary key. Its keys
+    are read by attribute name: it orders records with the model's field names too."""
     return KeysetOrder(
         tag=tag,
         sort=getattr(model, column),
@@ -185,17 +186,17 @@ def _beyond(
 
 
 # How a listing's statement is read into its items: ORM instances, or records from Core rows.
-Fetch = Callable[[Select[Any]], Awaitable[Sequence[T]]]
+_Fetch = Callable[[Select[Any]], Awaitable[Sequence[T]]]
 
 
-def _instances(session: AsyncSession) -> Fetch[Any]:
+def _instances(session: AsyncSession) -> _Fetch[Any]:
     async def fetch(statement: Select[Any]) -> Sequence[Any]:
         return (await session.scalars(statement)).all()
 
     return fetch
 
 
-def _records(session: AsyncSession, record: Callable[..., T]) -> Fetch[T]:
+def _records(session: AsyncSession, record: Callable[..., T]) -> _Fetch[T]:
     async def fetch(statement: Select[Any]) -> Sequence[T]:
         return [record(*row) for row in await session.execute(statement)]
 
@@ -219,8 +220,8 @@ async def paginate_records(
     args: PageArgs,
     record: Callable[..., T],
 ) -> Page[T]:
-    """A page of records: `stmt` selects table columns, each row builds `record(*row)`. The
-    order reads its keys from the records by the columns' names (by_time does)."""
+    """A page of records: `stmt` selects table columns, each row builds `record(*row)`; the
+    order reads the records' keys by the columns' names (by_time's orders do)."""
     return await _paginate(session, stmt, order, args, _records(session, record))
 
 
@@ -229,7 +230,7 @@ async def _paginate(
     stmt: Select[Any],
     order: KeysetOrder[Any],
     args: PageArgs,
-    fetch: Fetch[T],
+    fetch: _Fetch[T],
 ) -> Page[T]:
     first = _checked_size(args.first, "first")
     last = _checked_size(args.last, "last")
@@ -328,7 +329,7 @@ class _Ranked(Generic[T]):
     """How first_pages reads the items of its ranked subquery."""
 
     selected: Callable[[Subquery], Select[Any]]  # the select of the items from it
-    fetch: Fetch[T]
+    fetch: _Fetch[T]
 
 
 async def _first_pages(
