@@ -7,12 +7,12 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, Subquery, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -28,6 +28,8 @@ MAX_CURSOR_CHARS = 1024
 _CURSOR_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 # Ids are BIGINT on PostgreSQL: a larger number could not even be compared.
 MAX_ID = 2**63 - 1
+# The label of first_pages' row number within its parent.
+_POSITION = "position"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ def by_creation(model: type[R], tag: str, descending: bool = False) -> KeysetOrd
 
 
 def by_time(model: type[R], column: str, tag: str, descending: bool = False) -> KeysetOrder[R]:
-    """By one of the model's datetime columns, ties broken by the UUID primary key."""
+    """By one of the model's datetime columns, ties broken by the UUID primary key. Its keys
+    are read by attribute name: it orders records with the model's field names too."""
     return KeysetOrder(
         tag=tag,
         sort=getattr(model, column),
@@ -121,6 +124,11 @@ def _format(value: Any) -> str:
 def encode_cursor(tag: str, sort: Any, tiebreak: Any) -> str:
     raw = json.dumps([tag, _format(sort), _format(tiebreak)], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _cursor(order: KeysetOrder[T], item: T) -> str:
+    """The cursor of one listed item."""
+    return encode_cursor(order.tag, order.sort_value(item), order.tiebreak_value(item))
 
 
 def _cursor_parts(raw: str) -> list[str] | None:
@@ -177,11 +185,52 @@ def _beyond(
     return or_(past_sort, and_(order.sort == sort_value, past_tie))
 
 
+# How a listing's statement is read into its items: ORM instances, or records from Core rows.
+_Fetch = Callable[[Select[Any]], Awaitable[Sequence[T]]]
+
+
+def _instances(session: AsyncSession) -> _Fetch[Any]:
+    async def fetch(statement: Select[Any]) -> Sequence[Any]:
+        return (await session.scalars(statement)).all()
+
+    return fetch
+
+
+def _records(session: AsyncSession, record: Callable[..., T]) -> _Fetch[T]:
+    async def fetch(statement: Select[Any]) -> Sequence[T]:
+        return [record(*row) for row in await session.execute(statement)]
+
+    return fetch
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[T],
     order: KeysetOrder[T],
     args: PageArgs,
+) -> Page[T]:
+    """A page of the ORM instances `stmt` selects."""
+    return await _paginate(session, stmt, order, args, _instances(session))
+
+
+async def paginate_records(
+    session: AsyncSession,
+    stmt: Select[Any],
+    order: KeysetOrder[Any],
+    args: PageArgs,
+    record: Callable[..., T],
+) -> Page[T]:
+    """A page of records: `stmt` selects table columns, each row builds `record(*row)`; the
+    order reads the records' keys by the columns' names (by_time's orders do)."""
+    return await _paginate(session, stmt, order, args, _records(session, record))
+
+
+async def _paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    order: KeysetOrder[Any],
+    args: PageArgs,
+    fetch: _Fetch[T],
 ) -> Page[T]:
     first = _checked_size(args.first, "first")
     last = _checked_size(args.last, "last")
@@ -212,7 +261,7 @@ async def paginate(
     else:
         page_stmt = page_stmt.order_by(order.sort.asc(), order.tiebreak.asc())
     page_stmt = page_stmt.limit(limit + 1)
-    rows: Sequence[T] = (await session.scalars(page_stmt)).all()
+    rows = await fetch(page_stmt)
     has_more = len(rows) > limit
     items = list(rows[:limit])
     if backward:
@@ -224,13 +273,9 @@ async def paginate(
         behind = stmt.where(_beyond(order, cursor, not walk_descending, inclusive=True))
         has_behind = bool(await session.scalar(select(exists(behind.subquery().select()))))
 
-    cursors = [
-        encode_cursor(order.tag, order.sort_value(item), order.tiebreak_value(item))
-        for item in items
-    ]
     return Page(
         items=items,
-        cursors=cursors,
+        cursors=[_cursor(order, item) for item in items],
         has_next_page=has_behind if backward else has_more,
         has_previous_page=has_more if backward else has_behind,
     )
@@ -254,31 +299,65 @@ async def first_pages(
     size: int,
     parents: Sequence[Any],
 ) -> dict[Any, Page[T]]:
-    """The first page of each parent's rows in one query: `stmt` selects the rows of every
-    parent, `partition` is the column naming the parent. Each parent gets `size` rows in
-    `order`, plus one more read to tell whether a next page exists."""
+    """The first page of each parent's ORM instances in one query: `stmt` selects the rows
+    of every parent, `partition` is the column naming the parent. Each parent gets `size`
+    rows in `order`, plus one more read to tell whether a next page exists."""
+    items = _Ranked(lambda inner: select(aliased(model, inner)), _instances(session))
+    return await _first_pages(items, stmt, partition, order, size, parents)
+
+
+async def first_record_pages(
+    session: AsyncSession,
+    record: Callable[..., T],
+    stmt: Select[Any],
+    partition: Any,
+    order: KeysetOrder[Any],
+    size: int,
+    parents: Sequence[Any],
+) -> dict[Any, Page[T]]:
+    """first_pages of records: `stmt` selects table columns (`partition` among them), each
+    row builds `record(*row)`, whose fields are named like the columns."""
+    columns = _Ranked(
+        lambda inner: select(*(c for c in inner.c if c.key != _POSITION)),
+        _records(session, record),
+    )
+    return await _first_pages(columns, stmt, partition, order, size, parents)
+
+
+@dataclass(frozen=True)
+class _Ranked(Generic[T]):
+    """How first_pages reads the items of its ranked subquery."""
+
+    selected: Callable[[Subquery], Select[Any]]  # the select of the items from it
+    fetch: _Fetch[T]
+
+
+async def _first_pages(
+    items: _Ranked[T],
+    stmt: Select[Any],
+    partition: Any,
+    order: KeysetOrder[Any],
+    size: int,
+    parents: Sequence[Any],
+) -> dict[Any, Page[T]]:
     if order.descending:
         ordering = (order.sort.desc(), order.tiebreak.desc())
     else:
         ordering = (order.sort.asc(), order.tiebreak.asc())
-    position = func.row_number().over(partition_by=partition, order_by=ordering).label("position")
+    position = func.row_number().over(partition_by=partition, order_by=ordering).label(_POSITION)
     inner = stmt.add_columns(position).subquery()
-    row = aliased(model, inner)
     ranked = (
-        select(row)
-        .where(inner.c.position <= size + 1)
-        .order_by(inner.c[partition.key], inner.c.position)
+        items.selected(inner)
+        .where(inner.c[_POSITION] <= size + 1)
+        .order_by(inner.c[partition.key], inner.c[_POSITION])
     )
     grouped: dict[Any, list[T]] = {parent: [] for parent in parents}
-    for item in (await session.scalars(ranked)).all():
+    for item in await items.fetch(ranked):
         grouped[getattr(item, partition.key)].append(item)
     return {
         parent: Page(
             items=rows[:size],
-            cursors=[
-                encode_cursor(order.tag, order.sort_value(r), order.tiebreak_value(r))
-                for r in rows[:size]
-            ],
+            cursors=[_cursor(order, r) for r in rows[:size]],
             has_next_page=len(rows) > size,
             has_previous_page=False,
         )

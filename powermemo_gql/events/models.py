@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -48,3 +49,26 @@ class Event(SQLModel, table=True):
     # once charged, and by an edit. Not a foreign key: charging a flush that is gone updates
     # nothing.
     embedding_flush_id: uuid.UUID | None = Field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event as the reads return it: from a Core row, no ORM instance (timelines, their
+    DataLoaders, the context). The same attributes as Event, in its table's column order;
+    only writes (editing, deleting an event) need the ORM Event."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    user_id: uuid.UUID
+    summary: str
+    tags: list[dict[str, Any]]
+    profile_delta: list[dict[str, Any]]
+    happened_from: datetime
+    happened_to: datetime
+    created_at: datetime
+    embedded_model: str | None
+    embedding_flush_id: uuid.UUID | None
+
+
+# An event read as a record, or the ORM Event of a write (or of a search hit, a node).
+EventView = Event | EventRecord

@@ -17,7 +17,7 @@ from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.core.validation import check_storable
 from powermemo_gql.errors import InvalidInput, NotFound
-from powermemo_gql.events.models import Event
+from powermemo_gql.events.models import Event, EventRecord
 from powermemo_gql.events.repository import EventRepository
 from powermemo_gql.profiles.models import ProfileSource
 from powermemo_gql.recall.facts import facts_of
@@ -53,7 +53,7 @@ class EventService:
 
     async def first_pages(
         self, user_ids: Sequence[uuid.UUID], size: int
-    ) -> dict[uuid.UUID, Page[Event]]:
+    ) -> dict[uuid.UUID, Page[EventRecord]]:
         """for_user's first page (no filter) for many users at once."""
         return await self.events.first_pages_for_users(user_ids, size)
 
@@ -63,7 +63,7 @@ class EventService:
         args: PageArgs,
         search: str | None = None,
         tags: Sequence[str] | None = None,
-    ) -> Page[Event]:
+    ) -> Page[EventRecord]:
         """`tags`: only events with one of them ("name", or "name:value")."""
         if search is not None:
             search = search.strip()

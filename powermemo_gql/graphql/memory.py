@@ -15,7 +15,7 @@ from powermemo_gql.buffers.models import FlushStatus as FlushStatusEnum
 from powermemo_gql.buffers.models import FlushTrigger as FlushTriggerEnum
 from powermemo_gql.buffers.models import PipelineStep as PipelineStepEnum
 from powermemo_gql.buffers.service import BufferService
-from powermemo_gql.events.models import Event as EventRow
+from powermemo_gql.events.models import EventView as EventRow
 from powermemo_gql.graphql.context import Context
 from powermemo_gql.graphql.errors import NotFound, domain_errors_as_results
 from powermemo_gql.graphql.memory_enums import (

@@ -16,7 +16,7 @@ from powermemo_gql.changes.models import Change as ChangeRow
 from powermemo_gql.changes.service import ChangeService
 from powermemo_gql.core.pagination import Page, PageArgs, plain_first_page
 from powermemo_gql.errors import InvalidInput
-from powermemo_gql.events.models import Event as EventRow
+from powermemo_gql.events.models import EventRecord
 from powermemo_gql.events.service import EventService
 from powermemo_gql.profiles.models import ProfileRevision as RevisionRow
 from powermemo_gql.profiles.service import ProfileService
@@ -110,7 +110,7 @@ async def _pages(
 
 async def event_pages(
     context: Context, keys: Sequence[EventPageKey]
-) -> list[Page[EventRow] | InvalidInput]:
+) -> list[Page[EventRecord] | InvalidInput]:
     def plain(key: EventPageKey) -> int | None:
         return plain_first_page(key.args) if key.search is None and key.tags is None else None
 

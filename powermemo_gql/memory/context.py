@@ -21,7 +21,7 @@ from powermemo_gql.buffers.repository import BufferRepository
 from powermemo_gql.core.pagination import PageArgs
 from powermemo_gql.core.tokens import count_tokens
 from powermemo_gql.errors import InvalidInput
-from powermemo_gql.events.models import Event
+from powermemo_gql.events.models import EventView
 from powermemo_gql.events.repository import EventRepository
 from powermemo_gql.profiles.models import ProfileEntryView
 from powermemo_gql.profiles.repository import ProfileRepository
@@ -95,7 +95,7 @@ def _fill(lines: list[str], title: str, budget: int) -> tuple[str, int]:
     return (title + "".join(taken), len(taken)) if taken else ("", 0)
 
 
-def when(event: Event, zone: ZoneInfo = UTC_ZONE) -> str:
+def when(event: EventView, zone: ZoneInfo = UTC_ZONE) -> str:
     """The day an event happened, or its span of days: `2024-03-04` or `2024-03-04..03-06`,
     in the time zone the pipeline dated its messages in."""
     start = event.happened_from.astimezone(zone).date()
@@ -112,7 +112,7 @@ def _notes(summary: str) -> str:
     return "\n  ".join(n for n in notes if n)
 
 
-def _first(rows: list[R], ids: Sequence[uuid.UUID]) -> list[R]:
+def _first(rows: Sequence[R], ids: Sequence[uuid.UUID]) -> list[R]:
     """`rows` with those whose id is in `ids` first, in the order of `ids`; the rest after."""
     rank = {row_id: i for i, row_id in enumerate(ids)}
     return sorted(rows, key=lambda row: rank.get(row.id, len(rank)))
@@ -121,7 +121,7 @@ def _first(rows: list[R], ids: Sequence[uuid.UUID]) -> list[R]:
 def pack_context(
     request: ContextRequest,
     profile: Sequence[ProfileEntryView],
-    events: list[Event],
+    events: Sequence[EventView],
     buffer_texts: list[str],
     zone: ZoneInfo = UTC_ZONE,
 ) -> PackedContext:
