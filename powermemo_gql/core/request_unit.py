@@ -60,6 +60,7 @@ class RequestUnit:
         self._reading = False  # a READ / SNAPSHOT connection is open
         self.read_lost = False  # ... and it was lost (see take_lost_read)
         self._read_broken = False  # ... and a statement on it failed
+        self._autocommits = False  # ... and it autocommits (PostgreSQL, READ)
 
     def begin_operation(self, mode: Mode) -> None:
         """The next operation's mode (batched requests run several, one after another,
@@ -75,9 +76,14 @@ class RequestUnit:
         self._reading = False
         end_driver(self._session)
         broken, self._read_broken = self._read_broken, False
-        if broken or self.read_lost:  # nothing to commit: drop the session, start afresh
+        autocommitted, self._autocommits = self._autocommits, False
+        if broken or self.read_lost or autocommitted:
+            # Nothing to commit (what an autocommitting connection wrote is committed):
+            # closing releases the connection, and the next operation starts afresh.
             session, self._session = self._session, None
+            effects = [] if broken or self.read_lost else take_effects(session)
             await session.close()
+            await run_all(effects)
             return
         await self._session.commit()
         await run_effects(self._session)
@@ -145,6 +151,7 @@ class RequestUnit:
             level = "REPEATABLE READ" if self._mode is Mode.SNAPSHOT else "AUTOCOMMIT"
             connection = await session.connection(execution_options={"isolation_level": level})
             if self._mode is Mode.READ:  # no transaction: the hot reads may skip SQLAlchemy
+                self._autocommits = True
                 await allow_driver(session, connection)
         elif self._mode is Mode.SNAPSHOT:
             # SQLite's driver begins no transaction for a SELECT: each would see the latest

@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
@@ -30,7 +30,13 @@ from powermemo_gql.users.models import User as UserRow
 from powermemo_gql.users.service import UserService
 
 if TYPE_CHECKING:
+    from powermemo_gql.buffers.models import BufferItem as BufferItemRow
+    from powermemo_gql.buffers.models import Flush as FlushRow
+    from powermemo_gql.changes.models import Change as ChangeRow
+    from powermemo_gql.events.models import EventRecord
     from powermemo_gql.graphql.context import Context
+    from powermemo_gql.profiles.models import ProfileRevision as RevisionRow
+    from powermemo_gql.projects.models import ApiKey as ApiKeyRow
 
 
 @dataclass(frozen=True)
@@ -59,17 +65,47 @@ def _first_page(rows: list[BlobRow], size: int) -> Page[BlobRow]:
 
 
 class Loaders:
+    """Each DataLoader is made on first use: an operation asks for one or two of them, and
+    making all nine for every operation cost more than its own profile read's Python."""
+
     def __init__(self, context: Context) -> None:
         self._context = context
-        self.user_by_row_id = DataLoader(load_fn=self._load_users)
-        self.blob_pages = DataLoader(load_fn=self._load_blob_pages)
-        self.profiles = DataLoader(load_fn=self._load_profiles)
-        self.histories = DataLoader(load_fn=partial(nested.histories, context))
-        self.buffers = DataLoader(load_fn=partial(nested.buffers, context))
-        self.flushes = DataLoader(load_fn=partial(nested.flushes, context))
-        self.event_pages = DataLoader(load_fn=partial(nested.event_pages, context))
-        self.change_pages = DataLoader(load_fn=partial(nested.change_pages, context))
-        self.api_keys = DataLoader(load_fn=partial(nested.api_keys, context))
+
+    @cached_property
+    def user_by_row_id(self) -> DataLoader[uuid.UUID, UserRow | None]:
+        return DataLoader(load_fn=self._load_users)
+
+    @cached_property
+    def blob_pages(self) -> DataLoader[BlobPageKey, Page[BlobRow]]:
+        return DataLoader(load_fn=self._load_blob_pages)
+
+    @cached_property
+    def profiles(self) -> DataLoader[ProfileKey, list[ProfileEntryRow]]:
+        return DataLoader(load_fn=self._load_profiles)
+
+    @cached_property
+    def histories(self) -> DataLoader[uuid.UUID, list[RevisionRow]]:
+        return DataLoader(load_fn=partial(nested.histories, self._context))
+
+    @cached_property
+    def buffers(self) -> DataLoader[uuid.UUID, list[BufferItemRow]]:
+        return DataLoader(load_fn=partial(nested.buffers, self._context))
+
+    @cached_property
+    def flushes(self) -> DataLoader[nested.FlushesKey, list[FlushRow]]:
+        return DataLoader(load_fn=partial(nested.flushes, self._context))
+
+    @cached_property
+    def event_pages(self) -> DataLoader[nested.EventPageKey, Page[EventRecord]]:
+        return DataLoader(load_fn=partial(nested.event_pages, self._context))
+
+    @cached_property
+    def change_pages(self) -> DataLoader[nested.ChangePageKey, Page[ChangeRow]]:
+        return DataLoader(load_fn=partial(nested.change_pages, self._context))
+
+    @cached_property
+    def api_keys(self) -> DataLoader[uuid.UUID, list[ApiKeyRow]]:
+        return DataLoader(load_fn=partial(nested.api_keys, self._context))
 
     async def _load_profiles(
         self, keys: Sequence[ProfileKey]

@@ -24,7 +24,8 @@ from powermemo_gql.graphql.operation_unit import OperationScope
 from powermemo_gql.graphql.profile_config import ProfileConfigMutation, ProfileConfigQuery
 from powermemo_gql.graphql.profiles import ProfileMutation
 from powermemo_gql.graphql.projects import ProjectMutation, ProjectQuery
-from powermemo_gql.graphql.users import UserMutation, UserQuery
+from powermemo_gql.graphql.user_mutations import UserMutation
+from powermemo_gql.graphql.users import UserQuery
 from powermemo_gql.graphql.validation import BoundedValidation, suggests, without_suggestions
 from powermemo_gql.observability.logs import reason_of
 from powermemo_gql.settings import Settings

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField
 
 from powermemo_gql import errors as domain
 from powermemo_gql.changes.service import ChangeService
@@ -17,12 +18,6 @@ from powermemo_gql.graphql import user_arguments as arg
 from powermemo_gql.graphql.blobs import Blob, to_blob
 from powermemo_gql.graphql.changes import ProfileChange, change_cursor
 from powermemo_gql.graphql.context import Context
-from powermemo_gql.graphql.errors import (
-    InvalidInput,
-    NotFound,
-    UserAlreadyExists,
-    domain_errors_as_results,
-)
 from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
 from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
 from powermemo_gql.graphql.nested_loaders import ChangePageKey, EventPageKey, FlushesKey
@@ -40,8 +35,8 @@ from powermemo_gql.graphql.pagination import (
 from powermemo_gql.graphql.profiles import ProfileEntry
 from powermemo_gql.graphql.search import SearchResult, search_user
 from powermemo_gql.graphql.turn import TurnChats, TurnQuery, UserContext
-from powermemo_gql.graphql.user_arguments import CreateUserInput, DeleteUserInput, UpdateUserInput
 from powermemo_gql.memory.context import ContextRequest
+from powermemo_gql.profiles.models import ProfileEntryRecord
 from powermemo_gql.recall.context import TurnContextService
 from powermemo_gql.recall.search import SearchMode
 from powermemo_gql.users.models import UserView as UserRow
@@ -56,6 +51,8 @@ Info = strawberry.Info[Context, None]
 )
 class User(Node):
     row: strawberry.Private[UserRow]
+    # The whole profile, when the query asked for it and it was read with the user.
+    whole_profile: strawberry.Private[list[ProfileEntryRecord] | None] = None
 
     @strawberry.field(description="The user's global id; userId is the app's own id.")
     def id(self) -> strawberry.ID:
@@ -122,6 +119,8 @@ class User(Node):
         topk: arg.ProfileTopk = None,
         max_tokens: arg.ProfileMaxTokens = None,
     ) -> list[ProfileEntry]:
+        if self.whole_profile is not None and not topics and topk is None and max_tokens is None:
+            return [ProfileEntry.of(r) for r in self.whole_profile]
         key = ProfileKey(self.row.id, tuple(topics) if topics else None, topk, max_tokens)
         with query_input_errors():
             rows = await info.context.loaders.profiles.load(key)
@@ -275,33 +274,14 @@ class User(Node):
         )
 
 
-@strawberry.type(description="A user was created.")
-class CreateUserPayload:
-    user: User = strawberry.field(description="The new user.")
-
-
-@strawberry.type(description="A user's data was replaced.")
-class UpdateUserPayload:
-    user: User = strawberry.field(description="The user, with the new data.")
-
-
-@strawberry.type(description="A user and all of their memory were deleted.")
-class DeleteUserPayload:
-    deleted_user_id: strawberry.ID = strawberry.field(description="The deleted user's id.")
-
-
-CreateUserResult = Annotated[
-    CreateUserPayload | UserAlreadyExists | InvalidInput,
-    strawberry.union("CreateUserResult", description="The user created, or why not."),
-]
-UpdateUserResult = Annotated[
-    UpdateUserPayload | NotFound | InvalidInput,
-    strawberry.union("UpdateUserResult", description="The user updated, or why not."),
-]
-DeleteUserResult = Annotated[
-    DeleteUserPayload | NotFound,
-    strawberry.union("DeleteUserResult", description="The user deleted, or why not."),
-]
+def _asks_whole_profile(info: Info) -> bool:
+    """Whether the field selects the user's `profile` without arguments (in a fragment, it is
+    read by the loader as before)."""
+    return any(
+        isinstance(child, SelectedField) and child.name == "profile" and not child.arguments
+        for field in info.selected_fields
+        for child in field.selections
+    )
 
 
 @strawberry.type
@@ -315,12 +295,17 @@ class UserQuery:
         ],
     ) -> User | None:
         ctx = info.context
+        whole_profile = None
         try:
             async with ctx.uow() as session:
-                row = await UserService(session).get(ctx.project_id, user_id)
+                if _asks_whole_profile(info):  # both in one statement
+                    users = UserService(session)
+                    row, whole_profile = await users.get_with_profile(ctx.project_id, user_id)
+                else:
+                    row = await UserService(session).get(ctx.project_id, user_id)
         except domain.NotFound:
             return None
-        return User(row=row)
+        return User(row=row, whole_profile=whole_profile)
 
     @strawberry.field(description="The caller's users, keyset-paginated.")
     async def users(
@@ -348,52 +333,3 @@ class UserQuery:
                     descending=order.direction is arg.OrderDirection.DESC,
                 )
         return to_connection(page, lambda row: User(row=row))
-
-
-@strawberry.type
-class UserMutation:
-    @strawberry.mutation(
-        description="Create a user, with the app's own id for it or a generated one."
-    )
-    @domain_errors_as_results()
-    async def create_user(
-        self,
-        info: Info,
-        input: Annotated[CreateUserInput, strawberry.argument(description="The new user.")],
-    ) -> CreateUserResult:
-        ctx = info.context
-        async with ctx.uow() as session:
-            row = await UserService(session).create(
-                ctx.project_id, input.user_id, input.data, now=ctx.resources.clock.now()
-            )
-        return CreateUserPayload(user=User(row=row))
-
-    @strawberry.mutation(description="Replace a user's data.")
-    @domain_errors_as_results()
-    async def update_user(
-        self,
-        info: Info,
-        input: Annotated[
-            UpdateUserInput, strawberry.argument(description="The user and their new data.")
-        ],
-    ) -> UpdateUserResult:
-        ctx = info.context
-        async with ctx.uow() as session:
-            row = await UserService(session).update(
-                ctx.project_id, input.user_id, input.data, now=ctx.resources.clock.now()
-            )
-        return UpdateUserPayload(user=User(row=row))
-
-    @strawberry.mutation(
-        description="Delete a user and everything of theirs: blobs, buffer, profile, events."
-    )
-    @domain_errors_as_results()
-    async def delete_user(
-        self,
-        info: Info,
-        input: Annotated[DeleteUserInput, strawberry.argument(description="The user to delete.")],
-    ) -> DeleteUserResult:
-        ctx = info.context
-        async with ctx.uow() as session:
-            row = await UserService(session).delete(ctx.project_id, input.user_id)
-        return DeleteUserPayload(deleted_user_id=strawberry.ID(row.external_id))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from powermemo_gql.core.pagination import Page, PageArgs
 from powermemo_gql.core.validation import checked_json_object
 from powermemo_gql.errors import Conflict, InvalidInput, NotFound
+from powermemo_gql.profiles.models import ProfileEntryRecord
 from powermemo_gql.users.models import User, UserRecord
 from powermemo_gql.users.repository import UserOrderField, UserRepository
 
@@ -53,6 +54,17 @@ class UserService:
         return _found(
             external_id,
             await self.users.record_by_external_id(project_id, external_id)
+            if _possible(external_id)
+            else None,
+        )
+
+    async def get_with_profile(
+        self, project_id: uuid.UUID, external_id: str
+    ) -> tuple[UserRecord, list[ProfileEntryRecord]]:
+        """get, and the user's whole profile with it (one statement)."""
+        return _found(
+            external_id,
+            await self.users.record_with_profile(project_id, external_id)
             if _possible(external_id)
             else None,
         )
