@@ -42,7 +42,12 @@ def _restart_postgres() -> None:
 
 @pytest.fixture
 def live_settings(live_settings: Settings) -> Settings:
-    return live_settings.model_copy(update={"database_pool_timeout": 2.0})
+    # No rate limit: requests failing fast while the database is away would otherwise reach
+    # it on a slow machine (4 clients, one request every 20 ms each), and RATE_LIMITED is
+    # not what this test is about.
+    return live_settings.model_copy(
+        update={"database_pool_timeout": 2.0, "rate_limit_per_minute": 0}
+    )
 
 
 async def test_requests_get_coded_errors_during_a_restart_then_succeed(
