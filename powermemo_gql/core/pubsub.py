@@ -296,7 +296,7 @@ class _RedisLink:
         if cancel_reader and self._reader is not None:
             self._reader.cancel()
         try:
-            await self._subscriber.aclose()  # type: ignore[no-untyped-call]  # untyped
+            await self._subscriber.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # untyped before redis 8
         except Exception:  # closing a broken connection: nothing more to lose
             logger.debug("closing the Redis subscriber failed", exc_info=True)
 
