@@ -23,6 +23,7 @@ from powermemo_gql.profiles.models import ProfileSource
 from powermemo_gql.recall.facts import facts_of
 from powermemo_gql.recall.models import EventFact, MemoryVector, RecallKind
 from powermemo_gql.recall.repository import RecallRepository
+from powermemo_gql.users.repository import UserRepository
 
 MAX_SEARCH_CHARS = 500
 MAX_SUMMARY_CHARS = 20_000
@@ -85,6 +86,13 @@ class EventService:
             raise NotFound("Event", event_id)
         return event
 
+    async def _get_locked(self, project_id: uuid.UUID, event_id: str) -> Event:
+        """The event, with its user's row lock taken (the one lock order of a user's writers:
+        the recall indexer takes it too, so an edit queues behind a pass over these rows)."""
+        event = await self.get(project_id, event_id)
+        await UserRepository(self.session).lock(event.user_id)
+        return event
+
     async def update(
         self,
         project_id: uuid.UUID,
@@ -104,7 +112,7 @@ class EventService:
                 raise InvalidInput("summary", f"must be at most {MAX_SUMMARY_CHARS} characters")
             check_storable(summary, "summary")
         new_tags = checked_tags(tags) if tags is not None else None
-        event = await self.get(project_id, event_id)
+        event = await self._get_locked(project_id, event_id)
         previous = event.summary
         changed = False
         if new_tags is not None and new_tags != event.tags:
@@ -126,7 +134,7 @@ class EventService:
     async def delete(self, project_id: uuid.UUID, event_id: str, *, now: datetime) -> Event:
         """The event, its facts and their vectors (profile entries it wrote stay); deleted
         at `now` (the caller's clock)."""
-        event = await self.get(project_id, event_id)
+        event = await self._get_locked(project_id, event_id)
         await self._record(event, ChangeKind.EVENT_DELETED, event.summary, None, now)
         fact_ids = select(col(EventFact.id)).where(col(EventFact.event_id) == event.id)
         await self.session.execute(

@@ -22,6 +22,7 @@ from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.repository import RecallRepository
 from powermemo_gql.recall.sources import text_of
 from powermemo_gql.recall.usage_repository import EmbeddingUsageRepository
+from powermemo_gql.users.repository import UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,10 @@ async def embed_and_store(
     model = embedder.model
     stored, users = 0, set()
     async with unit_of_work(sessions) as session:
+        # The user's row lock first, as every writer of a user's memory takes it: a delete
+        # of these rows then queues behind this pass instead of deadlocking with it.
+        for user_id in sorted({row.user_id for row in rows}):
+            await UserRepository(session).lock(user_id)
         recall = RecallRepository(session)
         # In the transaction of the vectors: a failed call or store charges nothing, and
         # the retry that stores them charges once.
@@ -130,6 +135,7 @@ class Indexer:
                 if stored == 0:  # every row changed meanwhile: the next poke has them
                     break
         async with unit_of_work(self._sessions) as session:
+            await UserRepository(session).lock(user_id)  # one lock order (embed_and_store)
             await RecallRepository(session).prune(user_id)
         return embedded
 
