@@ -93,7 +93,7 @@ class Resources:
             ),
         )
         feed = Feed(sessions, pubsub, settings.feed_catch_up_seconds)
-        indexer = Indexer(sessions, embedder)
+        indexer = Indexer(sessions, embedder, clock)
         feed.listeners.append(indexer.poke)  # every committed memory write gets indexed
         memory = MemoryDeps(sessions, llm, feed, settings, clock, metrics)
         return cls(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from powermemo_gql.core.clock import Clock, SystemClock
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.recall.embeddings import Embedder
@@ -47,15 +48,18 @@ def by_charge(rows: Sequence[Any]) -> dict[tuple[uuid.UUID, uuid.UUID | None], l
 async def embed_and_store(
     sessions: SessionFactory,
     embedder: Embedder,
+    clock: Clock,
     kind: RecallKind,
     project_id: uuid.UUID,
     flush_id: uuid.UUID | None,
     rows: Sequence[Any],
 ) -> int:
-    """Embeds one group (see by_charge) and stores its vectors; how many were stored (the
-    rest changed since they were read). Raises what the embedder raises, storing nothing."""
+    """Embeds one group (see by_charge) and stores its vectors, stamped with the clock's
+    time; how many were stored (the rest changed since they were read). Raises what the
+    embedder raises, storing nothing."""
     result = await embedder.embed([text_of(row) for row in rows], "index")
     model = embedder.model
+    now = clock.now()
     stored, users = 0, set()
     async with unit_of_work(sessions) as session:
         # The user's row lock first, as every writer of a user's memory takes it: a delete
@@ -73,7 +77,7 @@ async def embed_and_store(
             content = row.summary if kind is RecallKind.EVENT else row.content
             # Its own length: an openai provider without embedding_dimensions learns it
             # from its first answer, after this pass began.
-            if await recall.store_vector(kind, row, content, model, pack(vector), len(vector)):
+            if await recall.store_vector(kind, row, content, model, pack(vector), len(vector), now):
                 stored += 1
                 users.add(row.user_id)
         for user_id in sorted(users):  # searching processes reload these users' vectors
@@ -82,9 +86,12 @@ async def embed_and_store(
 
 
 class Indexer:
-    def __init__(self, sessions: SessionFactory, embedder: Embedder) -> None:
+    def __init__(
+        self, sessions: SessionFactory, embedder: Embedder, clock: Clock | None = None
+    ) -> None:
         self._sessions = sessions
         self._embedder = embedder
+        self._clock = clock or SystemClock()
         self._running: dict[uuid.UUID, asyncio.Task[int]] = {}
         self._again: set[uuid.UUID] = set()
 
@@ -129,7 +136,13 @@ class Indexer:
                 for (project_id, flush_id), group in by_charge(rows).items():
                     # No session is open while the provider is asked.
                     stored += await embed_and_store(
-                        self._sessions, self._embedder, kind, project_id, flush_id, group
+                        self._sessions,
+                        self._embedder,
+                        self._clock,
+                        kind,
+                        project_id,
+                        flush_id,
+                        group,
                     )
                 embedded += stored
                 if stored == 0:  # every row changed meanwhile: the next poke has them

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from powermemo_gql.core.clock import Clock, SystemClock
 from powermemo_gql.core.db import SessionFactory
 from powermemo_gql.core.uow import unit_of_work
 from powermemo_gql.recall.embeddings import Embedder
@@ -39,9 +40,12 @@ class ReindexReport:
 
 
 class Reindexer:
-    def __init__(self, sessions: SessionFactory, embedder: Embedder) -> None:
+    def __init__(
+        self, sessions: SessionFactory, embedder: Embedder, clock: Clock | None = None
+    ) -> None:
         self._sessions = sessions
         self._embedder = embedder
+        self._clock = clock or SystemClock()
 
     async def run(
         self,
@@ -85,7 +89,9 @@ class Reindexer:
         # One call per project and flush: the tokens it reports are theirs.
         return sum(
             [
-                await embed_and_store(self._sessions, self._embedder, kind, p, flush_id, found)
+                await embed_and_store(
+                    self._sessions, self._embedder, self._clock, kind, p, flush_id, found
+                )
                 for (p, flush_id), found in by_charge(rows).items()
             ]
         )

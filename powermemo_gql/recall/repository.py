@@ -172,10 +172,18 @@ class RecallRepository:
         return len(found)
 
     async def store_vector(
-        self, kind: RecallKind, row: Any, content: str, model: str, vector: bytes, dimensions: int
+        self,
+        kind: RecallKind,
+        row: Any,
+        content: str,
+        model: str,
+        vector: bytes,
+        dimensions: int,
+        now: datetime,
     ) -> bool:
-        """The vector of a row, unless its content changed since it was read (then the row
-        stays waiting and the next pass embeds the new content)."""
+        """The vector of a row, stored at `now` (the caller's clock), unless its content
+        changed since it was read (then the row stays waiting and the next pass embeds the
+        new content)."""
         source = SOURCES[kind]
         marked = await self.session.execute(
             update(source.model)
@@ -198,6 +206,7 @@ class RecallRepository:
                 model=model,
                 dimensions=dimensions,
                 vector=vector,
+                created_at=now,
             )
         )
         from powermemo_gql.recall import pgvector  # it builds on this module

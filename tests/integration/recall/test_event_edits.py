@@ -173,7 +173,10 @@ async def test_event_edits_are_stamped_with_the_apps_clock(
             await session.scalars(select(EventFact).where(col(EventFact.event_id) == event_id))
         ).all()
     assert fact.created_at == FAKE_NOW  # rebuilt by the edit
-    await alice.indexed()  # as the tests above: the delete does not race the re-indexing
+    await alice.indexed()
+    async with alice.resources.sessions() as session:
+        stamps = set((await session.scalars(select(col(MemoryVector.created_at)))).all())
+    assert stamps == {FAKE_NOW}  # the re-indexed event's and facts' vectors
     await alice.api.ok(DELETE, id=global_id("Event", event_id))
 
     changes = (await alice.api.ok(CHANGE_TIMES))["user"]["changes"]["nodes"]
