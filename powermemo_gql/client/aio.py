@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any, TypeVar
 
 from gql import GraphQLRequest
@@ -14,6 +13,7 @@ from powermemo_gql.client import operations, recall_ops
 from powermemo_gql.client.connection import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
+    AsyncClosing,
     auth_headers,
     endpoints,
     gql_client,
@@ -38,7 +38,7 @@ from powermemo_gql.client.transport import AsyncHTTPTransport
 T = TypeVar("T")
 
 
-class AsyncPowermemo:
+class AsyncPowermemo(AsyncClosing):
     """A Powermemo server, for one project's API key.
 
     ```python
@@ -74,14 +74,6 @@ class AsyncPowermemo:
     async def __aenter__(self) -> AsyncPowermemo:
         await self._connected()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._session is not None:

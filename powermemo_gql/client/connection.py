@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 from gql import Client
@@ -28,6 +29,21 @@ from powermemo_gql.client.schema import bundled_schema
 
 DEFAULT_TIMEOUT = 120.0  # a request; flush(wait=True) waits for the LLM
 CONNECT_TIMEOUT = 10.0  # a websocket's connection and its connection_ack
+
+
+class AsyncClosing:
+    """`async with` ends in `aclose()`, however the block ends."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 def endpoints(url: str) -> tuple[str, str]:

@@ -8,7 +8,6 @@ import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from types import TracebackType
 
 from gql import Client
 from gql.transport.exceptions import TransportError
@@ -16,7 +15,7 @@ from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from powermemo_gql.client import operations
-from powermemo_gql.client.connection import auth_headers, translated
+from powermemo_gql.client.connection import AsyncClosing, auth_headers, translated
 from powermemo_gql.client.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -51,7 +50,7 @@ class Retry:
         return base * (1 + 0.1 * random.random())  # noqa: S311 - jitter, not cryptography
 
 
-class ProfileUpdates:
+class ProfileUpdates(AsyncClosing):
     """The changes of one user's memory, as they are committed; an async iterator.
 
     Connects on the first `anext`. Without `since`, it first reads the feed's current end
@@ -106,14 +105,6 @@ class ProfileUpdates:
         if self.cursor is None:
             self.cursor = await self._current_cursor()
         return self.cursor
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _follow(self) -> AsyncGenerator[ProfileChange, None]:
         await self.start()
