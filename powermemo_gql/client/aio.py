@@ -14,9 +14,9 @@ from powermemo_gql.client.connection import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
     AsyncClosing,
-    auth_headers,
+    document_request,
     endpoints,
-    gql_client,
+    http_client,
     translated,
 )
 from powermemo_gql.client.models import (
@@ -66,8 +66,7 @@ class AsyncPowermemo(AsyncClosing):
         self._timeout = timeout
         self._validate = validate
         self._retry = retry or Retry()
-        transport = AsyncHTTPTransport(url=self.url, headers=auth_headers(api_key), timeout=timeout)
-        self._client = gql_client(transport, validate, timeout)
+        self._client = http_client(AsyncHTTPTransport, self.url, api_key, timeout, validate)
         self._session: AsyncClientSession | None = None
         self._connecting = asyncio.Lock()
 
@@ -102,8 +101,7 @@ class AsyncPowermemo(AsyncClosing):
     ) -> dict[str, Any]:
         """Run any document; returns its `data`. Top-level errors raise typed exceptions;
         result-union error members are returned as data, for you to read."""
-        with translated():
-            request = GraphQLRequest(document, variable_values=dict(variables or {}))
+        request = document_request(document, variables)
         return await self._data(request)
 
     # Users
