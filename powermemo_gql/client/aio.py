@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any, TypeVar
 
 from gql import GraphQLRequest
@@ -14,9 +13,10 @@ from powermemo_gql.client import operations, recall_ops
 from powermemo_gql.client.connection import (
     CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
-    auth_headers,
+    AsyncClosing,
+    document_request,
     endpoints,
-    gql_client,
+    http_client,
     translated,
 )
 from powermemo_gql.client.models import (
@@ -38,7 +38,7 @@ from powermemo_gql.client.transport import AsyncHTTPTransport
 T = TypeVar("T")
 
 
-class AsyncPowermemo:
+class AsyncPowermemo(AsyncClosing):
     """A Powermemo server, for one project's API key.
 
     ```python
@@ -66,22 +66,13 @@ class AsyncPowermemo:
         self._timeout = timeout
         self._validate = validate
         self._retry = retry or Retry()
-        transport = AsyncHTTPTransport(url=self.url, headers=auth_headers(api_key), timeout=timeout)
-        self._client = gql_client(transport, validate, timeout)
+        self._client = http_client(AsyncHTTPTransport, self.url, api_key, timeout, validate)
         self._session: AsyncClientSession | None = None
         self._connecting = asyncio.Lock()
 
     async def __aenter__(self) -> AsyncPowermemo:
         await self._connected()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -110,8 +101,7 @@ class AsyncPowermemo:
     ) -> dict[str, Any]:
         """Run any document; returns its `data`. Top-level errors raise typed exceptions;
         result-union error members are returned as data, for you to read."""
-        with translated():
-            request = GraphQLRequest(document, variable_values=dict(variables or {}))
+        request = document_request(document, variables)
         return await self._data(request)
 
     # Users

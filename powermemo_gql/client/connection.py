@@ -1,12 +1,15 @@
-"""What both clients share: endpoints, gql clients, and turning gql's exceptions into ours."""
+"""What the clients share: endpoints, gql clients over HTTP and websockets, requests, and
+turning gql's exceptions into ours."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from gql import Client
+from gql import Client, GraphQLRequest
 from gql.transport import AsyncTransport as GqlAsyncTransport
 from gql.transport import Transport as GqlTransport
 from gql.transport.exceptions import (
@@ -16,6 +19,7 @@ from gql.transport.exceptions import (
     TransportQueryError,
     TransportServerError,
 )
+from gql.transport.websockets import WebsocketsTransport
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from powermemo_gql.client.errors import (
@@ -25,9 +29,25 @@ from powermemo_gql.client.errors import (
     from_http_status,
 )
 from powermemo_gql.client.schema import bundled_schema
+from powermemo_gql.client.transport import AsyncHTTPTransport, SyncHTTPTransport
 
 DEFAULT_TIMEOUT = 120.0  # a request; flush(wait=True) waits for the LLM
 CONNECT_TIMEOUT = 10.0  # a websocket's connection and its connection_ack
+
+
+class AsyncClosing:
+    """`async with` ends in `aclose()`, however the block ends."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 def endpoints(url: str) -> tuple[str, str]:
@@ -54,6 +74,38 @@ def gql_client(
     """A gql client that validates every document against the bundled schema (if any)."""
     schema = bundled_schema() if validate else None
     return Client(transport=transport, schema=schema, execute_timeout=timeout)
+
+
+def http_client(
+    transport: type[AsyncHTTPTransport | SyncHTTPTransport],
+    url: str,
+    api_key: str,
+    timeout: float | None,
+    validate: bool,
+) -> Client:
+    """A gql client of the endpoint `url` over httpx, sending `api_key` as a bearer token."""
+    http = transport(url=url, headers=auth_headers(api_key), timeout=timeout)
+    return gql_client(http, validate, timeout)
+
+
+def ws_client(ws_url: str, api_key: str, *, connect_timeout: float, validate: bool) -> Client:
+    """A gql client of one graphql-transport-ws socket, authenticated in connection_init
+    (no execute timeout: a subscription lasts as long as it is followed)."""
+    socket = WebsocketsTransport(
+        url=ws_url,
+        init_payload=auth_headers(api_key),
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        connect_timeout=connect_timeout,
+        ack_timeout=connect_timeout,
+    )
+    return gql_client(socket, validate, None)
+
+
+def document_request(document: str, variables: Mapping[str, Any] | None) -> GraphQLRequest:
+    """`execute`'s request: the document parsed here, so that a syntax error raises ours
+    (GRAPHQL_PARSE_FAILED) before anything is sent."""
+    with translated():
+        return GraphQLRequest(document, variable_values=dict(variables or {}))
 
 
 def translate(error: Exception) -> PowermemoError | None:

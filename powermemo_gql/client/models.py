@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 
 class ChangeKind(StrEnum):
@@ -68,6 +70,21 @@ def _optional_time(value: Any) -> datetime | None:
     return None if value is None else _time(value)
 
 
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _parse(cls: type[_T], raw: Mapping[str, Any], **convert: Callable[[Any], Any]) -> _T:
+    """A dataclass from the server's JSON: each field from its camelCase key, through its
+    converter when one is given (every key must be there)."""
+    values = {}
+    for f in fields(cls):  # type: ignore[arg-type]  # cls is a dataclass
+        value = raw[_camel(f.name)]
+        values[f.name] = convert[f.name](value) if f.name in convert else value
+    return cls(**values)
+
+
 @dataclass(frozen=True)
 class User:
     """`id` is the app's own id, the one every user argument takes; `node_id` the server's
@@ -126,21 +143,13 @@ class Flush:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Flush:
-        return cls(
-            id=raw["id"],
-            trigger=FlushTrigger(raw["trigger"]),
-            status=FlushStatus(raw["status"]),
-            item_count=raw["itemCount"],
-            llm_calls=raw["llmCalls"],
-            input_tokens=raw["inputTokens"],
-            output_tokens=raw["outputTokens"],
-            error=raw["error"],
-            event_id=raw["eventId"],
-            started_at=_time(raw["startedAt"]),
-            finished_at=_optional_time(raw["finishedAt"]),
-            dropped_items=raw["droppedItems"],
-            embedding_texts=raw["embeddingTexts"],
-            embedding_tokens=raw["embeddingTokens"],
+        return _parse(
+            cls,
+            raw,
+            trigger=FlushTrigger,
+            status=FlushStatus,
+            started_at=_time,
+            finished_at=_optional_time,
         )
 
 
@@ -171,12 +180,7 @@ class ProfileRevision:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ProfileRevision:
-        return cls(
-            content=raw["content"],
-            action=RevisionAction(raw["action"]),
-            source=ProfileSource(raw["source"]),
-            created_at=_time(raw["createdAt"]),
-        )
+        return _parse(cls, raw, action=RevisionAction, source=ProfileSource, created_at=_time)
 
 
 @dataclass(frozen=True)
@@ -197,18 +201,15 @@ class ProfileEntry:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ProfileEntry:
-        return cls(
-            id=raw["id"],
-            topic=raw["topic"],
-            sub_topic=raw["subTopic"],
-            content=raw["content"],
-            source=ProfileSource(raw["source"]),
-            created_at=_time(raw["createdAt"]),
-            updated_at=_time(raw["updatedAt"]),
-            source_blob_ids=tuple(raw["sourceBlobIds"]),
-            source_event_id=raw["sourceEventId"],
-            history=tuple(ProfileRevision.from_json(r) for r in raw["history"]),
-            last_mentioned_at=_optional_time(raw["lastMentionedAt"]),
+        return _parse(
+            cls,
+            raw,
+            source=ProfileSource,
+            created_at=_time,
+            updated_at=_time,
+            source_blob_ids=tuple,
+            history=lambda history: tuple(ProfileRevision.from_json(r) for r in history),
+            last_mentioned_at=_optional_time,
         )
 
 
@@ -230,13 +231,7 @@ class ProfileDeltaItem:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ProfileDeltaItem:
-        return cls(
-            action=ProfileDeltaAction(raw["action"]),
-            topic=raw["topic"],
-            sub_topic=raw["subTopic"],
-            content=raw["content"],
-            previous=raw["previous"],
-        )
+        return _parse(cls, raw, action=ProfileDeltaAction)
 
 
 @dataclass(frozen=True)
@@ -253,14 +248,14 @@ class Event:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Event:
-        return cls(
-            id=raw["id"],
-            summary=raw["summary"],
-            tags=tuple(EventTag(tag=t["tag"], value=t["value"]) for t in raw["tags"]),
-            happened_from=_time(raw["happenedFrom"]),
-            happened_to=_time(raw["happenedTo"]),
-            created_at=_time(raw["createdAt"]),
-            profile_delta=tuple(ProfileDeltaItem.from_json(d) for d in raw["profileDelta"]),
+        return _parse(
+            cls,
+            raw,
+            tags=lambda tags: tuple(EventTag(tag=t["tag"], value=t["value"]) for t in tags),
+            happened_from=_time,
+            happened_to=_time,
+            created_at=_time,
+            profile_delta=lambda delta: tuple(ProfileDeltaItem.from_json(d) for d in delta),
         )
 
 
@@ -275,12 +270,7 @@ class Context:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Context:
-        return cls(
-            text=raw["text"],
-            tokens=raw["tokens"],
-            profile_entries=raw["profileEntries"],
-            events=raw["events"],
-        )
+        return _parse(cls, raw)
 
 
 @dataclass(frozen=True)
@@ -302,19 +292,12 @@ class ProfileChange:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> ProfileChange:
-        return cls(
-            cursor=raw["cursor"],
-            kind=ChangeKind(raw["kind"]),
-            created_at=_time(raw["createdAt"]),
-            entry_id=raw["entryId"],
-            topic=raw["topic"],
-            sub_topic=raw["subTopic"],
-            old_value=raw["oldValue"],
-            new_value=raw["newValue"],
-            source=None if raw["source"] is None else ProfileSource(raw["source"]),
-            flush_id=raw["flushId"],
-            event_id=raw["eventId"],
-            error=raw["error"],
+        return _parse(
+            cls,
+            raw,
+            kind=ChangeKind,
+            created_at=_time,
+            source=lambda source: None if source is None else ProfileSource(source),
         )
 
 
@@ -373,9 +356,4 @@ class SearchResults:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> SearchResults:
-        return cls(
-            hits=tuple(SearchHit.from_json(h) for h in raw["hits"]),
-            mode=raw["mode"],
-            fallback=raw["fallback"],
-            reason=raw["reason"],
-        )
+        return _parse(cls, raw, hits=lambda hits: tuple(SearchHit.from_json(h) for h in hits))

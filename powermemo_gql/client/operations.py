@@ -47,14 +47,29 @@ CHANGE = """
     cursor kind entryId topic subTopic oldValue newValue source flushId eventId error createdAt
 """
 
-CREATE_USER = gql(f"""
-mutation CreateUser($input: CreateUserInput!) {{
-  createUser(input: $input) {{
+
+def _mutation(
+    name: str,
+    selection: str,
+    *,
+    variables: str | None = None,
+    input: str = "$input",
+    errors: str = INVALID,
+) -> GraphQLRequest:
+    """A mutation of one result union: `name`'s payload with `selection`, or its errors.
+    Without `variables`, it takes one `$input` of type `<name>Input!`."""
+    field = name[0].lower() + name[1:]
+    return gql(f"""
+mutation {name}({variables or f"$input: {name}Input!"}) {{
+  {field}(input: {input}) {{
     __typename
-    ... on CreateUserPayload {{ user {{ {USER} }} }}
-    {INVALID}
+    ... on {name}Payload {{ {selection} }}
+    {errors}
   }}
 }}""")
+
+
+CREATE_USER = _mutation("CreateUser", f"user {{ {USER} }}")
 GET_USER = gql(f"query GetUser($id: ID!) {{ user(userId: $id) {{ {USER} }} }}")
 LIST_USERS = gql(f"""
 query ListUsers($first: Int, $after: String, $search: String) {{
@@ -63,76 +78,30 @@ query ListUsers($first: Int, $after: String, $search: String) {{
     pageInfo {{ hasNextPage endCursor }}
   }}
 }}""")
-UPDATE_USER = gql(f"""
-mutation UpdateUser($input: UpdateUserInput!) {{
-  updateUser(input: $input) {{
-    __typename
-    ... on UpdateUserPayload {{ user {{ {USER} }} }}
-    {INVALID}
-  }}
-}}""")
-DELETE_USER = gql(f"""
-mutation DeleteUser($id: ID!) {{
-  deleteUser(input: {{userId: $id}}) {{
-    __typename
-    ... on DeleteUserPayload {{ deletedUserId }}
-    {ERRORS}
-  }}
-}}""")
-INSERT_BLOB = gql(f"""
-mutation InsertBlob($input: InsertBlobInput!) {{
-  insertBlob(input: $input) {{
-    __typename
-    ... on InsertBlobPayload {{ blob {{ {BLOB} }} }}
-    {INVALID}
-  }}
-}}""")
-FLUSH_BUFFER = gql(f"""
-mutation FlushBuffer($userId: ID!, $wait: Boolean!) {{
-  flushBuffer(input: {{userId: $userId, wait: $wait}}) {{
-    __typename
-    ... on FlushBufferPayload {{ outcome flush {{ {FLUSH} }} }}
-    {ERRORS}
-  }}
-}}""")
+UPDATE_USER = _mutation("UpdateUser", f"user {{ {USER} }}")
+DELETE_USER = _mutation(
+    "DeleteUser", "deletedUserId", variables="$id: ID!", input="{userId: $id}", errors=ERRORS
+)
+INSERT_BLOB = _mutation("InsertBlob", f"blob {{ {BLOB} }}")
+FLUSH_BUFFER = _mutation(
+    "FlushBuffer",
+    f"outcome flush {{ {FLUSH} }}",
+    variables="$userId: ID!, $wait: Boolean!",
+    input="{userId: $userId, wait: $wait}",
+    errors=ERRORS,
+)
 PROFILE = gql(f"""
 query Profile($userId: ID!, $topics: [String!], $topk: Int, $maxTokens: Int) {{
   user(userId: $userId) {{
     profile(topics: $topics, topk: $topk, maxTokens: $maxTokens) {{ {ENTRY} }}
   }}
 }}""")
-ADD_ENTRY = gql(f"""
-mutation AddProfileEntry($input: AddProfileEntryInput!) {{
-  addProfileEntry(input: $input) {{
-    __typename
-    ... on AddProfileEntryPayload {{ entry {{ {ENTRY} }} }}
-    {INVALID}
-  }}
-}}""")
-UPDATE_ENTRY = gql(f"""
-mutation UpdateProfileEntry($input: UpdateProfileEntryInput!) {{
-  updateProfileEntry(input: $input) {{
-    __typename
-    ... on UpdateProfileEntryPayload {{ entry {{ {ENTRY} }} }}
-    {INVALID}
-  }}
-}}""")
-DELETE_ENTRY = gql(f"""
-mutation DeleteProfileEntry($id: ID!) {{
-  deleteProfileEntry(input: {{id: $id}}) {{
-    __typename
-    ... on DeleteProfileEntryPayload {{ deletedEntryId }}
-    {ERRORS}
-  }}
-}}""")
-IMPORT_PROFILE = gql(f"""
-mutation ImportProfile($input: ImportProfileInput!) {{
-  importProfile(input: $input) {{
-    __typename
-    ... on ImportProfilePayload {{ entries {{ {ENTRY} }} }}
-    {INVALID}
-  }}
-}}""")
+ADD_ENTRY = _mutation("AddProfileEntry", f"entry {{ {ENTRY} }}")
+UPDATE_ENTRY = _mutation("UpdateProfileEntry", f"entry {{ {ENTRY} }}")
+DELETE_ENTRY = _mutation(
+    "DeleteProfileEntry", "deletedEntryId", variables="$id: ID!", input="{id: $id}", errors=ERRORS
+)
+IMPORT_PROFILE = _mutation("ImportProfile", f"entries {{ {ENTRY} }}")
 CHANGES_CURSOR = gql(
     "query ChangesCursor($userId: ID!) { user(userId: $userId) { changesCursor } }"
 )

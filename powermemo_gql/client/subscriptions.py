@@ -8,15 +8,12 @@ import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from types import TracebackType
 
-from gql import Client
 from gql.transport.exceptions import TransportError
-from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from powermemo_gql.client import operations
-from powermemo_gql.client.connection import auth_headers, translated
+from powermemo_gql.client.connection import AsyncClosing, translated, ws_client
 from powermemo_gql.client.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -26,7 +23,6 @@ from powermemo_gql.client.errors import (
     PowermemoError,
 )
 from powermemo_gql.client.models import ChangeKind, ProfileChange
-from powermemo_gql.client.schema import bundled_schema
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +47,7 @@ class Retry:
         return base * (1 + 0.1 * random.random())  # noqa: S311 - jitter, not cryptography
 
 
-class ProfileUpdates:
+class ProfileUpdates(AsyncClosing):
     """The changes of one user's memory, as they are committed; an async iterator.
 
     Connects on the first `anext`. Without `since`, it first reads the feed's current end
@@ -107,14 +103,6 @@ class ProfileUpdates:
             self.cursor = await self._current_cursor()
         return self.cursor
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     async def _follow(self) -> AsyncGenerator[ProfileChange, None]:
         await self.start()
         failures = 0
@@ -149,18 +137,16 @@ class ProfileUpdates:
 
     async def _connection(self, since: str | None) -> AsyncGenerator[ProfileChange, None]:
         """One websocket: connect, authenticate in connection_init, follow from `since`."""
-        transport = WebsocketsTransport(
-            url=self._ws_url,
-            init_payload=auth_headers(self._api_key),
-            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        client = ws_client(
+            self._ws_url,
+            self._api_key,
             connect_timeout=self._connect_timeout,
-            ack_timeout=self._connect_timeout,
+            validate=self._validate,
         )
-        schema = bundled_schema() if self._validate else None
         request = operations.profile_updated(self.user_id, since, self._kinds)
         try:
             with translated():
-                async with Client(transport=transport, schema=schema) as session:
+                async with client as session:
                     async for data in session.subscribe(request):
                         yield ProfileChange.from_json(data["profileUpdated"])
         except ConnectionFailedError as error:

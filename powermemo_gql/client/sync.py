@@ -13,9 +13,9 @@ from gql.client import SyncClientSession
 from powermemo_gql.client import operations, recall_ops
 from powermemo_gql.client.connection import (
     DEFAULT_TIMEOUT,
-    auth_headers,
+    document_request,
     endpoints,
-    gql_client,
+    http_client,
     translated,
 )
 from powermemo_gql.client.models import (
@@ -56,8 +56,7 @@ class Powermemo:
         validate: bool = True,
     ) -> None:
         self.url, _ws_url = endpoints(url)
-        transport = SyncHTTPTransport(url=self.url, headers=auth_headers(api_key), timeout=timeout)
-        self._client = gql_client(transport, validate, timeout)
+        self._client = http_client(SyncHTTPTransport, self.url, api_key, timeout, validate)
         self._session: SyncClientSession | None = None
         self._connecting = threading.Lock()
 
@@ -95,8 +94,7 @@ class Powermemo:
 
     def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run any document; returns its `data` (see AsyncPowermemo.execute)."""
-        with translated():
-            request = GraphQLRequest(document, variable_values=dict(variables or {}))
+        request = document_request(document, variables)
         return self._data(request)
 
     def create_user(self, id: str | None = None, data: Mapping[str, Any] | None = None) -> User:

@@ -47,6 +47,13 @@ class Response(Protocol):
     def json(self) -> Any: ...
 
 
+def raise_refusal(response: Response) -> None:
+    """Raise the typed error of a response with an error status; nothing for the others."""
+    error = refusal(response)
+    if error is not None:
+        raise error
+
+
 def refusal(response: Response) -> PowermemoError | None:
     """The typed error of a response with an error status, else None."""
     if response.status_code < 400:
@@ -67,16 +74,12 @@ def refusal(response: Response) -> PowermemoError | None:
 class AsyncHTTPTransport(HTTPXAsyncTransport):
     # `Any`: the response is httpx's or httpx2's, whichever gql imported.
     def _prepare_result(self, response: Any) -> ExecutionResult:
-        error = refusal(response)
-        if error is not None:
-            raise error
+        raise_refusal(response)
         return super()._prepare_result(response)
 
 
 class SyncHTTPTransport(HTTPXTransport):
     # `Any`: the response is httpx's or httpx2's, whichever gql imported.
     def _prepare_result(self, response: Any) -> ExecutionResult:
-        error = refusal(response)
-        if error is not None:
-            raise error
+        raise_refusal(response)
         return super()._prepare_result(response)

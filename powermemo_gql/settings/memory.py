@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from powermemo_gql.settings.fields import seconds
+
 
 class FlushOptions(BaseModel):
     """When buffers become memory, and what a profile may hold."""
@@ -16,24 +18,20 @@ class FlushOptions(BaseModel):
         le=1_000_000,
         description="A user's buffer is flushed once its idle items hold more tokens than this.",
     )
-    buffer_flush_interval: float = Field(
-        default=3600.0,
-        gt=0,
-        description="Seconds without a new item after which a buffer is flushed anyway.",
+    buffer_flush_interval: float = seconds(
+        3600.0, description="Seconds without a new item after which a buffer is flushed anyway."
     )
-    flush_lease_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        le=3600,
+    flush_lease_seconds: float = seconds(
+        60.0,
+        most=3600,
         description=(
             "Length of a flush's per-user lease, renewed every third of it while the flush runs; "
             "the items of a flush whose process died are flushed again once it runs out."
         ),
     )
-    flush_timeout_seconds: float = Field(
-        default=600.0,
-        gt=0,
-        le=86_400,
+    flush_timeout_seconds: float = seconds(
+        600.0,
+        most=86_400,
         description="A flush still running after this long fails (its items can be retried).",
     )
     background_flushes: bool = Field(
@@ -128,8 +126,8 @@ class ModelOptions(BaseModel):
             "the process's lifetime; on: always ask (a refusal is an error); off: never."
         ),
     )
-    llm_timeout_seconds: float = Field(
-        default=60.0, gt=0, le=600, description="Time limit of one LLM request."
+    llm_timeout_seconds: float = seconds(
+        60.0, most=600, description="Time limit of one LLM request."
     )
     llm_max_retries: int = Field(
         default=3,
@@ -140,10 +138,10 @@ class ModelOptions(BaseModel):
             "chat completion. (An answer that does not parse is asked again once, separately.)"
         ),
     )
-    llm_retry_backoff_seconds: float = Field(
-        default=1.0,
-        ge=0,
-        le=60,
+    llm_retry_backoff_seconds: float = seconds(
+        1.0,
+        most=60,
+        zero=True,
         description="First wait before a retry; each further retry waits twice as long.",
     )
     llm_max_concurrency: int = Field(
@@ -197,8 +195,8 @@ class ModelOptions(BaseModel):
         le=2048,
         description="Most texts embedded in one request (or one local encode).",
     )
-    embedding_timeout_seconds: float = Field(
-        default=30.0, gt=0, le=600, description="Time limit of one embedding request."
+    embedding_timeout_seconds: float = seconds(
+        30.0, most=600, description="Time limit of one embedding request."
     )
     embedding_max_retries: int = Field(
         default=3,
@@ -225,10 +223,9 @@ class ModelOptions(BaseModel):
             "first), so a search or context asked again embeds nothing; 0 turns it off."
         ),
     )
-    embedding_catchup_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        le=3600,
+    embedding_catchup_seconds: float = seconds(
+        30.0,
+        most=3600,
         description=(
             "How often every server and worker looks for rows left unembedded (a failed or "
             "lost embedding, a model change) and embeds them (up to 100 users a pass)."

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from powermemo_gql.settings.fields import seconds
+
 
 class ServerOptions(BaseModel):
     """Where the server listens, its database and broker, and how long it waits for them."""
@@ -32,38 +34,34 @@ class ServerOptions(BaseModel):
         le=200,
         description="Connections kept open per server process (PostgreSQL only).",
     )
-    database_pool_timeout: float = Field(
-        default=5.0,
-        gt=0,
-        le=300,
+    database_pool_timeout: float = seconds(
+        5.0,
+        most=300,
         description=(
             "Seconds a request waits for a free connection (PostgreSQL only) before it fails "
             "with the code DATABASE_BUSY."
         ),
     )
-    database_connect_timeout: float = Field(
-        default=5.0,
-        gt=0,
-        le=300,
+    database_connect_timeout: float = seconds(
+        5.0,
+        most=300,
         description=(
             "Seconds to open a PostgreSQL connection (TCP, TLS and login) before the request "
             "fails with the code DATABASE_UNAVAILABLE."
         ),
     )
-    database_statement_timeout: float = Field(
-        default=30.0,
-        gt=0,
-        le=3600,
+    database_statement_timeout: float = seconds(
+        30.0,
+        most=3600,
         description=(
             "Seconds one PostgreSQL statement may take: the server cancels it "
             "(statement_timeout; the request fails with DATABASE_BUSY), and a second later "
             "the client stops waiting on a server gone silent (DATABASE_UNAVAILABLE)."
         ),
     )
-    readiness_timeout: float = Field(
-        default=2.0,
-        gt=0,
-        le=60,
+    readiness_timeout: float = seconds(
+        2.0,
+        most=60,
         description=(
             "Seconds /readyz and the health query wait for the database and Redis, on a "
             "connection of their own, before reporting them down."
@@ -76,35 +74,31 @@ class ServerOptions(BaseModel):
             "empty means the in-process broker (single instance)."
         ),
     )
-    redis_connect_timeout: float = Field(
-        default=2.0,
-        gt=0,
-        le=60,
+    redis_connect_timeout: float = seconds(
+        2.0,
+        most=60,
         description="Seconds to open a Redis connection before the attempt counts as failed.",
     )
-    redis_timeout: float = Field(
-        default=2.0,
-        gt=0,
-        le=60,
+    redis_timeout: float = seconds(
+        2.0,
+        most=60,
         description=(
             "Seconds one Redis command (publish, rate-limit count) may take, and how long the "
             "subscriber connection waits for the answer to its PING before it counts as broken."
         ),
     )
-    redis_ping_interval: float = Field(
-        default=10.0,
-        gt=0,
-        le=600,
+    redis_ping_interval: float = seconds(
+        10.0,
+        most=600,
         description=(
             "Seconds of silence after which the subscriber connection sends a PING: a Redis "
             "that froze is found within this plus redis_timeout, and subscriptions end "
             "with an error rather than wait forever."
         ),
     )
-    feed_catch_up_seconds: float = Field(
-        default=2.0,
-        gt=0,
-        le=60,
+    feed_catch_up_seconds: float = seconds(
+        2.0,
+        most=60,
         description=(
             "Seconds between checks, while anybody follows a user's changes, of every followed "
             "user's change counter (one query per instance): a notification lost on the "
@@ -184,10 +178,9 @@ class LimitsOptions(BaseModel):
         le=1000,
         description="Subscriptions one websocket connection may run at once.",
     )
-    ws_connection_init_timeout: float = Field(
-        default=10.0,
-        gt=0,
-        le=300,
+    ws_connection_init_timeout: float = seconds(
+        10.0,
+        most=300,
         description="Seconds a new websocket has to send connection_init before it is closed.",
     )
     ws_max_connections_per_key: int = Field(
@@ -207,10 +200,10 @@ class LimitsOptions(BaseModel):
             "closed with 1013 (try again later)."
         ),
     )
-    api_key_cache_seconds: float = Field(
-        default=30.0,
-        ge=0,
-        le=30,
+    api_key_cache_seconds: float = seconds(
+        30.0,
+        most=30,
+        zero=True,
         description=(
             "Seconds an instance remembers an API key that worked, so that requests skip the "
             "key lookup. Revoking a key drops it at once on every instance told through the "
