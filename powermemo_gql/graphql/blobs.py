@@ -15,7 +15,7 @@ from powermemo_gql.blobs.models import BlobType as BlobKind
 from powermemo_gql.blobs.models import BlobView as BlobRow
 from powermemo_gql.blobs.service import BlobService
 from powermemo_gql.graphql.blob_inputs import BlobInput, ChatRole
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import InvalidInput, NotFound, domain_errors_as_results
 from powermemo_gql.graphql.node import Node, decoded_id, global_id, raw_id
@@ -24,8 +24,6 @@ from powermemo_gql.usecases import UseCases
 
 if TYPE_CHECKING:
     from powermemo_gql.graphql.users import User
-
-Info = strawberry.Info[Context, None]
 
 BlobType = described_enum(
     BlobKind,

@@ -15,15 +15,13 @@ from powermemo_gql.changes.models import ChangeKind as ChangeKindEnum
 from powermemo_gql.changes.repository import CHANGES_IN_ORDER
 from powermemo_gql.core.pagination import decode_cursor, encode_cursor
 from powermemo_gql.errors import InvalidInput, NotFound
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import bad_user_input
 from powermemo_gql.graphql.node import optional_global_id
 from powermemo_gql.graphql.profiles import ProfileSource
 from powermemo_gql.profiles.models import ProfileSource as ProfileSourceEnum
 from powermemo_gql.users.service import UserService
-
-Info = strawberry.Info[Context, None]
 
 ChangeKind = described_enum(
     ChangeKindEnum,

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import strawberry
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -77,3 +78,7 @@ class Context:
                 "Only the root token may manage projects and API keys.",
                 extensions={"code": "FORBIDDEN"},
             )
+
+
+# The `info` of every resolver.
+Info = strawberry.Info[Context, None]

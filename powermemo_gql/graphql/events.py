@@ -7,13 +7,11 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql.events.service import MAX_SUMMARY_CHARS, MAX_TAG_CHARS, MAX_TAGS
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.errors import InvalidInput, NotFound, domain_errors_as_results
 from powermemo_gql.graphql.memory import Event
 from powermemo_gql.graphql.node import decoded_id, global_id
 from powermemo_gql.usecases import UseCases
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.input(description="One tag of an event: its name and value.")

@@ -9,9 +9,7 @@ import time
 import strawberry
 
 from powermemo_gql import __version__
-from powermemo_gql.graphql.context import Context
-
-Info = strawberry.Info[Context, None]
+from powermemo_gql.graphql.context import Info
 
 
 @strawberry.enum(description="How the database answers a readiness check.")

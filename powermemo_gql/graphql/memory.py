@@ -16,7 +16,7 @@ from powermemo_gql.buffers.models import FlushTrigger as FlushTriggerEnum
 from powermemo_gql.buffers.models import PipelineStep as PipelineStepEnum
 from powermemo_gql.buffers.service import BufferService
 from powermemo_gql.events.models import EventView as EventRow
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.errors import NotFound, domain_errors_as_results
 from powermemo_gql.graphql.memory_enums import (
     BufferItemStatus,
@@ -32,8 +32,6 @@ from powermemo_gql.graphql.profile_delta import ProfileDeltaItem, delta_items
 from powermemo_gql.memory.job import FlushOutcome as FlushOutcomeEnum
 from powermemo_gql.recall.usage import embedding_cost
 from powermemo_gql.users.service import UserService
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="A blob waiting in (or processed from) a user's buffer.")

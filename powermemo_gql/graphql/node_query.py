@@ -17,7 +17,7 @@ from powermemo_gql.core.repository import parse_uuid
 from powermemo_gql.errors import InvalidInput
 from powermemo_gql.events.models import Event as EventRow
 from powermemo_gql.graphql.blobs import to_blob
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.memory import Event, Flush
 from powermemo_gql.graphql.node import Node, split_global_id
 from powermemo_gql.graphql.pagination import query_input_errors
@@ -28,8 +28,6 @@ from powermemo_gql.profiles.models import ProfileEntry as ProfileEntryRow
 from powermemo_gql.projects.models import ApiKey as ApiKeyRow
 from powermemo_gql.projects.models import Project as ProjectRow
 from powermemo_gql.users.models import User as UserRow
-
-Info = strawberry.Info[Context, None]
 
 MAX_NODES = 100
 

@@ -8,12 +8,10 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql.graphql.blobs import plain_input
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.errors import InvalidInput, domain_errors_as_results
 from powermemo_gql.profiles.config import ProfileConfig as ProfileConfigModel
 from powermemo_gql.projects.service import ProjectService
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.enum(description="A language of the pipeline's prompts and of the memories written.")

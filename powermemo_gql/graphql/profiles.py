@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import (
     InvalidInput,
@@ -23,8 +23,6 @@ from powermemo_gql.profiles.models import RevisionAction as RevisionActionEnum
 from powermemo_gql.profiles.service import MAX_CONTENT_CHARS, MAX_LABEL_CHARS
 from powermemo_gql.usecases import UseCases
 from powermemo_gql.users.service import UserService
-
-Info = strawberry.Info[Context, None]
 
 ProfileSource = described_enum(
     ProfileSourceEnum,

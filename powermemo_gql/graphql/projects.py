@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 
 from powermemo_gql import errors as domain
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     NotFound,
@@ -30,8 +30,6 @@ from powermemo_gql.projects.models import ApiKey as ApiKeyRow
 from powermemo_gql.projects.models import Project as ProjectRow
 from powermemo_gql.projects.service import MAX_NAME_LENGTH, ProjectService
 from powermemo_gql.usecases import UseCases
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="A credential of a project. The secret itself is shown only once.")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.enums import described_enum
 from powermemo_gql.graphql.errors import InvalidInput, domain_errors_as_results
 from powermemo_gql.graphql.memory import Event
@@ -17,8 +17,6 @@ from powermemo_gql.recall.models import EventFact as EventFactRow
 from powermemo_gql.recall.models import RecallKind
 from powermemo_gql.recall.search import Fallback, Hit, SearchMode, SearchRequest, SearchService
 from powermemo_gql.users.models import UserView as UserRow
-
-Info = strawberry.Info[Context, None]
 
 SearchKind = described_enum(
     RecallKind,

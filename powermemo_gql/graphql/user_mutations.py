@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.errors import (
     InvalidInput,
     NotFound,
@@ -16,8 +16,6 @@ from powermemo_gql.graphql.errors import (
 from powermemo_gql.graphql.user_arguments import CreateUserInput, DeleteUserInput, UpdateUserInput
 from powermemo_gql.graphql.users import User
 from powermemo_gql.users.service import UserService
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="A user was created.")

@@ -17,7 +17,7 @@ from powermemo_gql.errors import InvalidInput as InvalidInputError
 from powermemo_gql.graphql import user_arguments as arg
 from powermemo_gql.graphql.blobs import Blob, to_blob
 from powermemo_gql.graphql.changes import ProfileChange, change_cursor
-from powermemo_gql.graphql.context import Context
+from powermemo_gql.graphql.context import Info
 from powermemo_gql.graphql.loaders import BlobPageKey, ProfileKey
 from powermemo_gql.graphql.memory import Buffer, BufferItem, Event, Flush
 from powermemo_gql.graphql.nested_loaders import ChangePageKey, EventPageKey, FlushesKey
@@ -42,8 +42,6 @@ from powermemo_gql.recall.search import SearchMode
 from powermemo_gql.users.models import UserView as UserRow
 from powermemo_gql.users.repository import UserOrderField as OrderField
 from powermemo_gql.users.service import UserService
-
-Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(
